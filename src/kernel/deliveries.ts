@@ -1,0 +1,142 @@
+import type { GcAction, KernelMessage, KObjectRef, KRef, RunQueueItem, VatId } from '../store/types.js';
+import { assert } from '../util/assert.js';
+import type { VatDelivery } from '../vats/types.js';
+import type { KernelContext } from './context.js';
+import { errorCapData, soleObjectRef } from './kmarshal.js';
+import { rejectPromise, resolvePromise } from './resolve.js';
+import { makeVatTranslator } from './vatTranslator.js';
+
+/**
+ * What processing a queue item asks of the kernel: nothing more (the item
+ * was consumed without a vat), or a delivery to a vat. Deciding is separate
+ * from delivering so that one function, the kernel's crank, applies
+ * outcomes. Every function here runs inside the crank's savepoint.
+ */
+export type Routing = { type: 'consumed' } | { type: 'deliver'; vatId: VatId; delivery: VatDelivery };
+
+const consumed: Routing = { type: 'consumed' };
+
+function isLive(context: KernelContext, vatId: VatId): boolean {
+  return context.store.vats.get(vatId)?.state === 'live';
+}
+
+/** Removes a run-queue item and routes it to the vat that must see it, if any. */
+export function routeRunItem(context: KernelContext, item: RunQueueItem): Routing {
+  context.store.queues.removeRun(item.id);
+  switch (item.type) {
+    case 'send':
+      return routeSend(context, item.target, item.message);
+    case 'notify':
+      return routeNotify(context, item.endpoint, item.kpid);
+    default:
+      throw new Error(`unknown run-queue item ${JSON.stringify(item satisfies never)}`);
+  }
+}
+
+function rejectResult(context: KernelContext, message: KernelMessage, reason: string): void {
+  if (message.result !== null) {
+    rejectPromise(context, message.result, reason);
+  }
+}
+
+function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMessage): Routing {
+  const { store, refs } = context;
+  let target = queuedTarget;
+  if (target.startsWith('kp')) {
+    const promise = store.promises.get(target as `kp${number}`);
+    assert(promise !== undefined, `send to missing ${target}`);
+    if (promise.state === 'unresolved') {
+      // Wait on the promise; the queue entry does not count its own target.
+      store.promises.enqueueMessage(promise.kpid, message);
+      refs.decref(promise.kpid);
+      return consumed;
+    }
+    const forwarded = promise.state === 'fulfilled' ? soleObjectRef(promise.data) : undefined;
+    if (forwarded === undefined) {
+      if (message.result !== null) {
+        if (promise.state === 'rejected') {
+          resolvePromise(context, message.result, true, promise.data);
+        } else {
+          rejectPromise(context, message.result, `cannot send to ${target}: it was fulfilled with data, not an object`);
+        }
+      }
+      refs.decrefMessage(message, queuedTarget);
+      return consumed;
+    }
+    target = forwarded;
+  }
+  const object = store.objects.get(target as KObjectRef);
+  if (object === undefined || object.owner === null) {
+    rejectResult(context, message, object?.lostReason ?? `object ${target} no longer exists`);
+    refs.decrefMessage(message, queuedTarget);
+    return consumed;
+  }
+  const vatId = object.owner;
+  assert(isLive(context, vatId), `object ${target} is owned by ${vatId}, which is not live`);
+  const translator = makeVatTranslator(context, vatId);
+  const targetVref = store.clist.byKref(vatId, target)?.eref;
+  assert(targetVref !== undefined, `owner ${vatId} has no c-list entry for ${target}`);
+  if (message.result !== null) {
+    store.promises.setDecider(message.result, vatId);
+  }
+  const vatMessage = translator.messageToVat(message);
+  // The vat's c-list now holds what the queue item held.
+  refs.decrefMessage(message, queuedTarget);
+  return { type: 'deliver', vatId, delivery: ['message', targetVref, vatMessage] };
+}
+
+function routeNotify(context: KernelContext, vatId: VatId, kpid: `kp${number}`): Routing {
+  const { store, refs } = context;
+  const promise = store.promises.get(kpid);
+  assert(promise !== undefined && promise.state !== 'unresolved', `notify of ${kpid}, which is not resolved`);
+  const entry = store.clist.byKref(vatId, kpid);
+  if (!isLive(context, vatId) || entry === undefined) {
+    refs.decref(kpid);
+    return consumed;
+  }
+  const translator = makeVatTranslator(context, vatId);
+  const data = translator.dataToVat(promise.data);
+  // liveslots retires the vpid when it is notified; so does its c-list.
+  translator.forgetPromise(kpid);
+  refs.decref(kpid);
+  return {
+    type: 'deliver',
+    vatId,
+    delivery: ['notify', [[entry.eref, promise.state === 'rejected', data]]],
+  };
+}
+
+/** Removes a GC action and routes it to its vat, unless it went stale meanwhile. */
+export function routeGcAction(context: KernelContext, action: GcAction): Routing {
+  const { store } = context;
+  store.queues.removeGc(action.id);
+  const vatId = action.endpoint;
+  const entry = store.clist.byKref(vatId, action.kref);
+  if (!isLive(context, vatId) || entry === undefined) {
+    return consumed;
+  }
+  const object = store.objects.get(action.kref);
+  switch (action.kind) {
+    case 'dropExport':
+      if (object === undefined || object.owner !== vatId || object.reachable > 0 || !entry.reachable) {
+        return consumed;
+      }
+      store.clist.setReachable(vatId, action.kref, false);
+      return { type: 'deliver', vatId, delivery: ['dropExports', [entry.eref]] };
+    case 'retireExport':
+      if (object === undefined || object.owner !== vatId || object.recognizable > 0) {
+        return consumed;
+      }
+      store.clist.delete(vatId, action.kref);
+      store.objects.delete(action.kref);
+      return { type: 'deliver', vatId, delivery: ['retireExports', [entry.eref]] };
+    case 'retireImport':
+      store.clist.delete(vatId, action.kref);
+      return { type: 'deliver', vatId, delivery: ['retireImports', [entry.eref]] };
+    default:
+      throw new Error(`unknown GC action ${JSON.stringify(action.kind satisfies never)}`);
+  }
+}
+
+/** Error data for a vat's end, for the promises it can no longer decide. */
+export const terminationData = (vatId: VatId, reason: string) => errorCapData(`vat ${vatId} terminated: ${reason}`);

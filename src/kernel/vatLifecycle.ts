@@ -1,0 +1,104 @@
+import type { CapData, KObjectRef, KPromiseRef, KRef, VatId } from '../store/types.js';
+import type { VatBundle } from '../vats/bundles.js';
+import { assert } from '../util/assert.js';
+import type { KernelContext } from './context.js';
+import { errorCapData } from './kmarshal.js';
+import { resolvePromise } from './resolve.js';
+import { parseVatRef, rootVatRef } from './vatRefs.js';
+
+/**
+ * Records a new vat: its bundle, its parameters (which keep the refs they
+ * name alive for the vat's life), and its root object `o+0`, which the kernel
+ * pins so it is never collected.
+ */
+export function recordNewVat(
+  context: KernelContext,
+  name: string,
+  bundle: VatBundle,
+  parameters: CapData<KRef>,
+): { vatId: VatId; root: KObjectRef } {
+  const { store, refs } = context;
+  store.vats.putBundle(bundle.hash, bundle.json);
+  const vatId = store.vats.create(name, bundle.hash, parameters);
+  refs.increfData(parameters);
+  const root = store.objects.create(vatId);
+  store.clist.add(vatId, root, rootVatRef, true);
+  refs.incref(root);
+  return { vatId, root };
+}
+
+/** The kref of a vat's root object. */
+export function rootOf(context: KernelContext, vatId: VatId): KObjectRef {
+  const entry = context.store.clist.byEref(vatId, rootVatRef);
+  assert(entry !== undefined, `vat ${vatId} has no root object`);
+  return entry.kref as KObjectRef;
+}
+
+/**
+ * A vat restarts from its durable state: its heap is gone. Objects it
+ * exported that were not durable are lost (sends to them reject with a clear
+ * reason), and the promises it was deciding are rejected. Its root object
+ * stays: liveslots re-exports `o+0` on every start.
+ */
+export function forgetHeap(context: KernelContext, vatId: VatId): { lostObjects: number; rejectedPromises: number } {
+  const { store, refs } = context;
+  let lostObjects = 0;
+  for (const entry of store.clist.entriesOf(vatId)) {
+    const parsed = parseVatRef(entry.eref);
+    assert(parsed !== undefined, `bad vref ${entry.eref} in c-list of ${vatId}`);
+    if (parsed.kind === 'object' && parsed.allocatedByVat && !parsed.durable && !parsed.root) {
+      store.clist.delete(vatId, entry.kref);
+      store.objects.markLost(
+        entry.kref as KObjectRef,
+        `object ${entry.kref} was lost: vat ${vatId} restarted and the object was not durable`,
+      );
+      refs.collectLater(entry.kref);
+      lostObjects += 1;
+    }
+  }
+  const decided = store.promises.decidedBy(vatId);
+  for (const kpid of decided) {
+    resolvePromise(context, kpid, true, errorCapData(`promise ${kpid} was lost: vat ${vatId}, its decider, restarted`));
+    forgetClistPromise(context, vatId, kpid);
+  }
+  return { lostObjects, rejectedPromises: decided.length };
+}
+
+function forgetClistPromise(context: KernelContext, vatId: VatId, kpid: KPromiseRef): void {
+  if (context.store.clist.byKref(vatId, kpid) !== undefined) {
+    context.store.clist.delete(vatId, kpid);
+    context.refs.decref(kpid);
+  }
+}
+
+/**
+ * Ends a vat for good: its promises are rejected, its exports are lost, its
+ * imports released, its vatstore deleted. The vat's record stays, with the
+ * reason, so later sends to its objects reject with it.
+ */
+export function terminateVat(context: KernelContext, vatId: VatId, reason: string): void {
+  const { store, refs } = context;
+  const record = store.vats.get(vatId);
+  assert(record?.state === 'live', `terminate of ${vatId}, which is not live`);
+  store.vats.markTerminated(vatId, reason);
+  const message = `vat ${vatId} (${record.name}) was terminated: ${reason}`;
+  for (const kpid of store.promises.decidedBy(vatId)) {
+    resolvePromise(context, kpid, true, errorCapData(message));
+  }
+  for (const entry of store.clist.entriesOf(vatId)) {
+    const parsed = parseVatRef(entry.eref);
+    assert(parsed !== undefined, `bad vref ${entry.eref} in c-list of ${vatId}`);
+    store.clist.delete(vatId, entry.kref);
+    if (parsed.kind === 'promise') {
+      refs.decref(entry.kref);
+    } else if (parsed.allocatedByVat) {
+      store.objects.markLost(entry.kref as KObjectRef, message);
+      refs.collectLater(entry.kref);
+    } else {
+      refs.decref(entry.kref, entry.reachable);
+    }
+  }
+  refs.decrefData(record.parameters);
+  store.promises.unsubscribeEverywhere(vatId);
+  store.vatstore.deleteAll(vatId);
+}

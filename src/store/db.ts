@@ -1,0 +1,126 @@
+import Database from 'better-sqlite3';
+import { assert } from '../util/assert.js';
+import { migrations, schemaVersion } from './schema.js';
+
+/** A better-sqlite3 connection; only `src/store` touches it. */
+export type SqliteDatabase = Database.Database;
+
+/**
+ * How durable a COMMIT is.
+ * - `fsync`: WAL with synchronous=FULL. A commit survives a power cut.
+ * - `process`: WAL with synchronous=NORMAL. A commit survives the process
+ *   being killed (the WAL is in the OS page cache), not a power cut or an OS
+ *   crash, which may lose the last commits but never corrupts the store.
+ */
+export type Durability = 'fsync' | 'process';
+
+export const durabilities: readonly Durability[] = ['fsync', 'process'];
+
+/** Thrown when a store on disk cannot be opened as this version's store. */
+export class StoreVersionError extends Error {
+  override name = 'StoreVersionError';
+}
+
+/**
+ * Opens (creating if needed) the SQLite file at `path`, sets the durability
+ * pragmas, and brings the schema to {@link schemaVersion}. One process, one
+ * writer: a second process opening the same file fails on the write lock
+ * rather than interleaving cranks.
+ */
+export function openDatabase(path: string, durability: Durability): SqliteDatabase {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma(durability === 'fsync' ? 'synchronous = FULL' : 'synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  // Another process holding the write lock means two nodes share one store:
+  // fail fast instead of waiting.
+  db.pragma('busy_timeout = 0');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: SqliteDatabase): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > schemaVersion) {
+    throw new StoreVersionError(
+      `store schema version ${current} is newer than this ken-node (${schemaVersion}); upgrade ken-node`,
+    );
+  }
+  for (let version = current; version < schemaVersion; version += 1) {
+    const step = migrations[version];
+    assert(step !== undefined, `missing migration ${version} -> ${version + 1}`);
+    // Each migration step and its version bump commit together, so a crash
+    // mid-migration leaves the store at the previous version.
+    db.transaction(() => {
+      db.exec(step);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
+
+/**
+ * The kernel's transaction discipline over one connection. A transaction is
+ * opened lazily by the first crank after a commit and stays open across
+ * cranks until {@link TransactionControl.commit} (group commit); each crank
+ * runs inside the savepoint `crank`, so one crank can be undone alone.
+ */
+export class TransactionControl {
+  #inCrank = false;
+  readonly #begin;
+  readonly #commit;
+  readonly #savepoint;
+  readonly #release;
+  readonly #rollbackTo;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.#begin = db.prepare('BEGIN IMMEDIATE');
+    this.#commit = db.prepare('COMMIT');
+    this.#savepoint = db.prepare('SAVEPOINT crank');
+    this.#release = db.prepare('RELEASE crank');
+    this.#rollbackTo = db.prepare('ROLLBACK TO crank');
+  }
+
+  /** True while a crank's savepoint is open. */
+  get inCrank(): boolean {
+    return this.#inCrank;
+  }
+
+  /** True while writes are waiting for a COMMIT. */
+  get uncommitted(): boolean {
+    return this.db.inTransaction;
+  }
+
+  beginCrank(): void {
+    assert(!this.#inCrank, 'nested crank');
+    if (!this.db.inTransaction) {
+      this.#begin.run();
+    }
+    this.#savepoint.run();
+    this.#inCrank = true;
+  }
+
+  /** Keeps the crank's writes; they become durable at the next commit. */
+  endCrank(): void {
+    assert(this.#inCrank, 'endCrank without beginCrank');
+    this.#release.run();
+    this.#inCrank = false;
+  }
+
+  /** Undoes every write made since {@link beginCrank}. */
+  abortCrank(): void {
+    assert(this.#inCrank, 'abortCrank without beginCrank');
+    this.#rollbackTo.run();
+    this.#release.run();
+    this.#inCrank = false;
+  }
+
+  /** COMMIT (with fsync in `fsync` mode). Returns false if there was nothing to commit. */
+  commit(): boolean {
+    assert(!this.#inCrank, 'commit inside a crank');
+    if (!this.db.inTransaction) {
+      return false;
+    }
+    this.#commit.run();
+    return true;
+  }
+}

@@ -1,0 +1,60 @@
+import { makeCListStore } from './clist.js';
+import { openDatabase, TransactionControl, type Durability, type SqliteDatabase } from './db.js';
+import { makeMetaStore } from './meta.js';
+import { makeObjectStore } from './objects.js';
+import { makePromiseStore } from './promises.js';
+import { makeQueueStore } from './queues.js';
+import { makeVatstoreStore } from './vatstore.js';
+import { makeVatStore } from './vats.js';
+
+export { durabilities, StoreVersionError, type Durability } from './db.js';
+export type * from './types.js';
+
+export interface StoreOptions {
+  /** Path of the SQLite file; `:memory:` for a throwaway store. */
+  path: string;
+  durability: Durability;
+}
+
+/**
+ * The kernel's persistent state: one SQLite connection, one writer, and a
+ * module per domain. Only this folder knows SQL; the kernel calls methods
+ * named for what they mean.
+ */
+export function openStore(options: StoreOptions) {
+  const db = openDatabase(options.path, options.durability);
+  const meta = makeMetaStore(db);
+  const store = {
+    durability: options.durability,
+    tx: new TransactionControl(db),
+    meta,
+    objects: makeObjectStore(db, () => meta.allocate('ko')),
+    promises: makePromiseStore(db, () => meta.allocate('kp')),
+    clist: makeCListStore(db),
+    queues: makeQueueStore(db),
+    vatstore: makeVatstoreStore(db),
+    vats: makeVatStore(db, () => meta.allocate('vat')),
+    /** Every row of every table, in key order: for tests and diagnostics. */
+    dump: () => dumpTables(db),
+    close: () => db.close(),
+  };
+  return store;
+}
+
+export type KernelStore = ReturnType<typeof openStore>;
+
+function dumpTables(db: SqliteDatabase): Record<string, unknown[]> {
+  const tables = db
+    .prepare<[], { name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+    )
+    .all();
+  const dump: Record<string, unknown[]> = {};
+  for (const { name } of tables) {
+    // Ordering by every column makes the dump independent of physical order.
+    const columns = db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${name}')`).all();
+    const orderBy = columns.map((column) => `"${column.name}"`).join(', ');
+    dump[name] = db.prepare(`SELECT * FROM "${name}" ORDER BY ${orderBy}`).all();
+  }
+  return dump;
+}

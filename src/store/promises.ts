@@ -1,0 +1,122 @@
+import { assert } from '../util/assert.js';
+import type { SqliteDatabase } from './db.js';
+import type { CapData, EndpointId, KernelMessage, KernelPromise, KPromiseRef, KRef, PromiseState } from './types.js';
+
+interface Row {
+  kpid: KPromiseRef;
+  state: PromiseState;
+  decider: EndpointId | null;
+  body: string | null;
+  slots: string | null;
+  refcount: number;
+}
+
+/** Kernel promises (`kpN`), their subscribers, and messages queued on them. */
+export function makePromiseStore(db: SqliteDatabase, allocate: () => number) {
+  const insert = db.prepare<[string, string | null]>(
+    "INSERT INTO kernel_promises (kpid, state, decider) VALUES (?, 'unresolved', ?)",
+  );
+  const select = db.prepare<[string], Row>('SELECT * FROM kernel_promises WHERE kpid = ?');
+  const setDecider = db.prepare<[string | null, string]>(
+    "UPDATE kernel_promises SET decider = ? WHERE kpid = ? AND state = 'unresolved'",
+  );
+  const resolve = db.prepare<[string, string, string, string]>(
+    "UPDATE kernel_promises SET state = ?, decider = NULL, body = ?, slots = ? WHERE kpid = ? AND state = 'unresolved'",
+  );
+  const adjust = db.prepare<[number, string], { refcount: number }>(
+    'UPDATE kernel_promises SET refcount = refcount + ? WHERE kpid = ? RETURNING refcount',
+  );
+  const remove = db.prepare<[string]>('DELETE FROM kernel_promises WHERE kpid = ?');
+  const decidedBy = db.prepare<[string], { kpid: KPromiseRef }>(
+    "SELECT kpid FROM kernel_promises WHERE decider = ? AND state = 'unresolved' ORDER BY kpid",
+  );
+  const addSubscriber = db.prepare<[string, string]>(
+    'INSERT OR IGNORE INTO promise_subscribers (kpid, endpoint) VALUES (?, ?)',
+  );
+  const subscribers = db.prepare<[string], { endpoint: EndpointId }>(
+    'SELECT endpoint FROM promise_subscribers WHERE kpid = ? ORDER BY endpoint',
+  );
+  const clearSubscribers = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE kpid = ?');
+  const unsubscribeEverywhere = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE endpoint = ?');
+  const queuePush = db.prepare<[string, string, string, string, string | null]>(
+    `INSERT INTO promise_queue (kpid, id, body, slots, result)
+     VALUES (?, (SELECT COALESCE(MAX(id), 0) + 1 FROM promise_queue WHERE kpid = ?), ?, ?, ?)`,
+  );
+  const queueAll = db.prepare<[string], { body: string; slots: string; result: KPromiseRef | null }>(
+    'SELECT body, slots, result FROM promise_queue WHERE kpid = ? ORDER BY id',
+  );
+  const queueClear = db.prepare<[string]>('DELETE FROM promise_queue WHERE kpid = ?');
+
+  return {
+    create(decider: EndpointId | null): KPromiseRef {
+      const kpid: KPromiseRef = `kp${allocate()}`;
+      insert.run(kpid, decider);
+      return kpid;
+    },
+    get(kpid: KPromiseRef): KernelPromise | undefined {
+      const row = select.get(kpid);
+      if (row === undefined) {
+        return undefined;
+      }
+      if (row.state === 'unresolved') {
+        return { kpid, state: 'unresolved', decider: row.decider, refcount: row.refcount };
+      }
+      assert(row.body !== null && row.slots !== null, `resolved ${kpid} has no data`);
+      return {
+        kpid,
+        state: row.state,
+        data: { body: row.body, slots: JSON.parse(row.slots) as KRef[] },
+        refcount: row.refcount,
+      };
+    },
+    setDecider(kpid: KPromiseRef, decider: EndpointId | null): void {
+      const { changes } = setDecider.run(decider, kpid);
+      assert(changes === 1, `setDecider on missing or resolved ${kpid}`);
+    },
+    resolve(kpid: KPromiseRef, rejected: boolean, data: CapData<KRef>): void {
+      const state = rejected ? 'rejected' : 'fulfilled';
+      const { changes } = resolve.run(state, data.body, JSON.stringify(data.slots), kpid);
+      assert(changes === 1, `resolve of missing or resolved ${kpid}`);
+    },
+    /** Adds `delta` to the refcount and returns the new count. */
+    adjustRefcount(kpid: KPromiseRef, delta: number): number {
+      const row = adjust.get(delta, kpid);
+      assert(row !== undefined, `refcount of missing ${kpid}`);
+      return row.refcount;
+    },
+    delete(kpid: KPromiseRef): void {
+      remove.run(kpid);
+      clearSubscribers.run(kpid);
+      queueClear.run(kpid);
+    },
+    decidedBy(endpoint: EndpointId): KPromiseRef[] {
+      return decidedBy.all(endpoint).map((row) => row.kpid);
+    },
+    subscribe(kpid: KPromiseRef, endpoint: EndpointId): void {
+      addSubscriber.run(kpid, endpoint);
+    },
+    /** Returns the subscribers and forgets them (they are about to be notified). */
+    takeSubscribers(kpid: KPromiseRef): EndpointId[] {
+      const list = subscribers.all(kpid).map((row) => row.endpoint);
+      clearSubscribers.run(kpid);
+      return list;
+    },
+    unsubscribeEverywhere(endpoint: EndpointId): void {
+      unsubscribeEverywhere.run(endpoint);
+    },
+    enqueueMessage(kpid: KPromiseRef, message: KernelMessage): void {
+      queuePush.run(kpid, kpid, message.methargs.body, JSON.stringify(message.methargs.slots), message.result);
+    },
+    /** Returns the messages queued on `kpid`, in order, and removes them. */
+    takeMessages(kpid: KPromiseRef): KernelMessage[] {
+      const messages = queueAll.all(kpid).map((row) => ({
+        methargs: { body: row.body, slots: JSON.parse(row.slots) as KRef[] },
+        result: row.result,
+      }));
+      queueClear.run(kpid);
+      return messages;
+    },
+  };
+}
+
+export type PromiseStore = ReturnType<typeof makePromiseStore>;

@@ -1,0 +1,80 @@
+import { assertNever } from '../util/assert.js';
+import type { SqliteDatabase } from './db.js';
+import type { EndpointId, GcAction, GcActionKind, KernelMessage, KObjectRef, KPromiseRef, KRef, RunQueueItem } from './types.js';
+
+interface RunRow {
+  id: number;
+  kind: 'send' | 'notify';
+  target: string;
+  body: string | null;
+  slots: string | null;
+  result: KPromiseRef | null;
+  endpoint: EndpointId | null;
+}
+
+function toItem(row: RunRow): RunQueueItem {
+  switch (row.kind) {
+    case 'send':
+      return {
+        id: row.id,
+        type: 'send',
+        target: row.target as KRef,
+        message: {
+          methargs: { body: row.body ?? '', slots: JSON.parse(row.slots ?? '[]') as KRef[] },
+          result: row.result,
+        },
+      };
+    case 'notify':
+      return { id: row.id, type: 'notify', endpoint: row.endpoint as EndpointId, kpid: row.target as KPromiseRef };
+    default:
+      return assertNever(row.kind, 'run-queue kind');
+  }
+}
+
+/** The run queue (sends, notifications) and the GC-action queue, both FIFO. */
+export function makeQueueStore(db: SqliteDatabase) {
+  const insertSend = db.prepare<[string, string, string, string | null]>(
+    "INSERT INTO run_queue (kind, target, body, slots, result) VALUES ('send', ?, ?, ?, ?)",
+  );
+  const insertNotify = db.prepare<[string, string]>(
+    "INSERT INTO run_queue (kind, target, endpoint) VALUES ('notify', ?, ?)",
+  );
+  const firstRun = db.prepare<[], RunRow>('SELECT * FROM run_queue ORDER BY id LIMIT 1');
+  const removeRun = db.prepare<[number]>('DELETE FROM run_queue WHERE id = ?');
+  const countRun = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM run_queue');
+  const insertGc = db.prepare<[string, string, string]>(
+    'INSERT OR IGNORE INTO gc_actions (kind, endpoint, kref) VALUES (?, ?, ?)',
+  );
+  const firstGc = db.prepare<[], GcAction>('SELECT id, kind, endpoint, kref FROM gc_actions ORDER BY id LIMIT 1');
+  const removeGc = db.prepare<[number]>('DELETE FROM gc_actions WHERE id = ?');
+
+  return {
+    enqueueSend(target: KRef, message: KernelMessage): void {
+      insertSend.run(target, message.methargs.body, JSON.stringify(message.methargs.slots), message.result);
+    },
+    enqueueNotify(endpoint: EndpointId, kpid: KPromiseRef): void {
+      insertNotify.run(kpid, endpoint);
+    },
+    peekRun(): RunQueueItem | undefined {
+      const row = firstRun.get();
+      return row && toItem(row);
+    },
+    removeRun(id: number): void {
+      removeRun.run(id);
+    },
+    runLength(): number {
+      return countRun.get()?.n ?? 0;
+    },
+    addGcAction(kind: GcActionKind, endpoint: EndpointId, kref: KObjectRef): void {
+      insertGc.run(kind, endpoint, kref);
+    },
+    peekGc(): GcAction | undefined {
+      return firstGc.get();
+    },
+    removeGc(id: number): void {
+      removeGc.run(id);
+    },
+  };
+}
+
+export type QueueStore = ReturnType<typeof makeQueueStore>;

@@ -1,0 +1,134 @@
+/**
+ * The store's schema, in one place, with its version. Persisted formats are
+ * forever: a change to a table is a new entry in {@link migrations}, never an
+ * edit of an old one.
+ *
+ * Tables (all owned by the kernel's single writer):
+ * - `kernel_meta`: counters (`ko`, `kp`, `vat` ids) and the store's incarnation.
+ * - `bundles`: vat source bundles by content hash, so a vat restarts from the
+ *   exact code it was created with.
+ * - `vats`: one row per vat: its bundle, parameters, and whether it is live.
+ * - `kernel_objects`: `koN` with owner endpoint (NULL once lost) and the two
+ *   reference counts that drive GC (reachable <= recognizable).
+ * - `kernel_promises`: `kpN` with state, decider, resolution and refcount.
+ * - `promise_subscribers`, `promise_queue`: who to notify, and messages sent
+ *   to a promise before it resolved.
+ * - `clist`: per endpoint, kref <-> endpoint ref, with the reachable flag of
+ *   an import.
+ * - `run_queue`: sends and notifications waiting for a crank.
+ * - `gc_actions`: dropExports / retireExports / retireImports waiting for a
+ *   crank; they run before the run queue.
+ * - `vatstore`: each vat's ordered key-value store (liveslots' vatstore).
+ * - `peers`, `outbox`: sequence state and persisted outbound frames for the
+ *   remote layer (issue 2 of 5 fills them).
+ */
+export const schemaVersion = 1;
+
+/** Each entry moves the schema from version `index` to `index + 1`. */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE kernel_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE bundles (
+    hash   TEXT PRIMARY KEY,
+    bundle TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE vats (
+    vat_id            TEXT PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    bundle_hash       TEXT NOT NULL REFERENCES bundles(hash),
+    parameters        TEXT NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('live', 'terminated')),
+    terminated_reason TEXT,
+    next_object_id    INTEGER NOT NULL DEFAULT 1,
+    next_promise_id   INTEGER NOT NULL DEFAULT 1,
+    deliveries_since_reap INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+
+  CREATE TABLE kernel_objects (
+    kref         TEXT PRIMARY KEY,
+    owner        TEXT,
+    lost_reason  TEXT,
+    reachable    INTEGER NOT NULL DEFAULT 0 CHECK (reachable >= 0),
+    recognizable INTEGER NOT NULL DEFAULT 0 CHECK (recognizable >= reachable)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE kernel_promises (
+    kpid       TEXT PRIMARY KEY,
+    state      TEXT NOT NULL CHECK (state IN ('unresolved', 'fulfilled', 'rejected')),
+    decider    TEXT,
+    body       TEXT,
+    slots      TEXT,
+    refcount   INTEGER NOT NULL DEFAULT 0 CHECK (refcount >= 0)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE promise_subscribers (
+    kpid     TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    PRIMARY KEY (kpid, endpoint)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE promise_queue (
+    kpid   TEXT NOT NULL,
+    id     INTEGER NOT NULL,
+    body   TEXT NOT NULL,
+    slots  TEXT NOT NULL,
+    result TEXT,
+    PRIMARY KEY (kpid, id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE clist (
+    endpoint  TEXT NOT NULL,
+    kref      TEXT NOT NULL,
+    eref      TEXT NOT NULL,
+    reachable INTEGER NOT NULL CHECK (reachable IN (0, 1)),
+    PRIMARY KEY (endpoint, kref)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX clist_by_eref ON clist (endpoint, eref);
+
+  CREATE TABLE run_queue (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind     TEXT NOT NULL CHECK (kind IN ('send', 'notify')),
+    target   TEXT NOT NULL,
+    body     TEXT,
+    slots    TEXT,
+    result   TEXT,
+    endpoint TEXT
+  );
+
+  CREATE TABLE gc_actions (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind     TEXT NOT NULL CHECK (kind IN ('dropExport', 'retireExport', 'retireImport')),
+    endpoint TEXT NOT NULL,
+    kref     TEXT NOT NULL,
+    UNIQUE (kind, endpoint, kref)
+  );
+
+  CREATE TABLE vatstore (
+    vat_id TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    value  TEXT NOT NULL,
+    PRIMARY KEY (vat_id, key)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE peers (
+    peer_id       TEXT PRIMARY KEY,
+    endpoint      TEXT NOT NULL UNIQUE,
+    incarnation   TEXT,
+    next_send_seq INTEGER NOT NULL DEFAULT 1,
+    acked_seq     INTEGER NOT NULL DEFAULT 0,
+    received_seq  INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+
+  CREATE TABLE outbox (
+    peer_id TEXT NOT NULL REFERENCES peers(peer_id),
+    seq     INTEGER NOT NULL,
+    frame   BLOB NOT NULL,
+    PRIMARY KEY (peer_id, seq)
+  ) WITHOUT ROWID;
+  `,
+];

@@ -1,0 +1,106 @@
+import { assert } from '../util/assert.js';
+import type { SqliteDatabase } from './db.js';
+import type { CapData, KRef, VatId } from './types.js';
+
+export type VatRecord =
+  | { vatId: VatId; name: string; bundleHash: string; parameters: CapData<KRef>; state: 'live' }
+  | {
+      vatId: VatId;
+      name: string;
+      bundleHash: string;
+      parameters: CapData<KRef>;
+      state: 'terminated';
+      terminatedReason: string;
+    };
+
+interface Row {
+  vat_id: VatId;
+  name: string;
+  bundle_hash: string;
+  parameters: string;
+  state: 'live' | 'terminated';
+  terminated_reason: string | null;
+}
+
+function toRecord(row: Row): VatRecord {
+  const base = {
+    vatId: row.vat_id,
+    name: row.name,
+    bundleHash: row.bundle_hash,
+    parameters: JSON.parse(row.parameters) as CapData<KRef>,
+  };
+  return row.state === 'live'
+    ? { ...base, state: 'live' }
+    : { ...base, state: 'terminated', terminatedReason: row.terminated_reason ?? '' };
+}
+
+/** Vat records, their per-vat ref counters, and the bundles they run. */
+export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
+  const putBundle = db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)');
+  const getBundle = db.prepare<[string], { bundle: string }>('SELECT bundle FROM bundles WHERE hash = ?');
+  const insert = db.prepare<[string, string, string, string]>(
+    "INSERT INTO vats (vat_id, name, bundle_hash, parameters, state) VALUES (?, ?, ?, ?, 'live')",
+  );
+  const byId = db.prepare<[string], Row>('SELECT * FROM vats WHERE vat_id = ?');
+  const byName = db.prepare<[string], Row>('SELECT * FROM vats WHERE name = ?');
+  const all = db.prepare<[], Row>('SELECT * FROM vats ORDER BY CAST(SUBSTR(vat_id, 2) AS INTEGER)');
+  const terminate = db.prepare<[string, string]>(
+    "UPDATE vats SET state = 'terminated', terminated_reason = ? WHERE vat_id = ? AND state = 'live'",
+  );
+  const nextObject = db.prepare<[string], { n: number }>(
+    'UPDATE vats SET next_object_id = next_object_id + 1 WHERE vat_id = ? RETURNING next_object_id - 1 AS n',
+  );
+  const nextPromise = db.prepare<[string], { n: number }>(
+    'UPDATE vats SET next_promise_id = next_promise_id + 1 WHERE vat_id = ? RETURNING next_promise_id - 1 AS n',
+  );
+  const countDelivery = db.prepare<[string], { n: number }>(
+    'UPDATE vats SET deliveries_since_reap = deliveries_since_reap + 1 WHERE vat_id = ? RETURNING deliveries_since_reap AS n',
+  );
+  const resetDeliveries = db.prepare<[string]>('UPDATE vats SET deliveries_since_reap = 0 WHERE vat_id = ?');
+
+  return {
+    putBundle(hash: string, bundle: string): void {
+      putBundle.run(hash, bundle);
+    },
+    getBundle(hash: string): string | undefined {
+      return getBundle.get(hash)?.bundle;
+    },
+    create(name: string, bundleHash: string, parameters: CapData<KRef>): VatId {
+      const vatId: VatId = `v${allocate()}`;
+      insert.run(vatId, name, bundleHash, JSON.stringify(parameters));
+      return vatId;
+    },
+    get(vatId: VatId): VatRecord | undefined {
+      const row = byId.get(vatId);
+      return row && toRecord(row);
+    },
+    getByName(name: string): VatRecord | undefined {
+      const row = byName.get(name);
+      return row && toRecord(row);
+    },
+    all(): VatRecord[] {
+      return all.all().map(toRecord);
+    },
+    markTerminated(vatId: VatId, reason: string): void {
+      const { changes } = terminate.run(reason, vatId);
+      assert(changes === 1, `terminate of missing or terminated ${vatId}`);
+    },
+    /** Next import ref number for kernel refs entering the vat (`o-N` / `p-N`). */
+    allocateImportNumber(vatId: VatId, kind: 'object' | 'promise'): number {
+      const row = (kind === 'object' ? nextObject : nextPromise).get(vatId);
+      assert(row !== undefined, `allocate on missing ${vatId}`);
+      return row.n;
+    },
+    /** Counts a delivery; returns deliveries since the vat was last reaped. */
+    countDelivery(vatId: VatId): number {
+      const row = countDelivery.get(vatId);
+      assert(row !== undefined, `countDelivery on missing ${vatId}`);
+      return row.n;
+    },
+    resetDeliveries(vatId: VatId): void {
+      resetDeliveries.run(vatId);
+    },
+  };
+}
+
+export type VatStore = ReturnType<typeof makeVatStore>;

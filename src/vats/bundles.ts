@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import bundleSource from '@endo/bundle-source';
+import { packageRoot } from '../util/packageRoot.js';
+
+/** A vat's code: an Endo bundle and the content hash that names it. */
+export interface VatBundle {
+  /** sha512 of {@link VatBundle.json}, hex. */
+  hash: string;
+  json: string;
+}
+
+interface CacheMeta {
+  /** Every file the bundler read, with the sha256 of its contents. */
+  files: { url: string; sha256: string }[];
+  bundleHash: string;
+}
+
+const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+
+/** Names a bundle by the hash of its serialized form. */
+export function bundleFromJson(json: string): VatBundle {
+  return { hash: createHash('sha512').update(json).digest('hex'), json };
+}
+
+/** The default bundle cache, shared by every node and test on this checkout. */
+export const defaultBundleCacheDir = path.join(packageRoot, 'node_modules', '.cache', 'ken-node', 'bundles');
+
+/**
+ * Bundles the vat module at `sourcePath` with @endo/bundle-source. The result
+ * is cached by content: the cache remembers the hash of every file the
+ * bundler read (the module and its dependencies), and is reused only while
+ * all of them still hash the same. Bundling takes seconds; a hit takes
+ * milliseconds.
+ */
+export async function bundleVat(sourcePath: string, cacheDir = defaultBundleCacheDir): Promise<VatBundle> {
+  const absolute = path.resolve(sourcePath);
+  const key = sha256(absolute);
+  const metaPath = path.join(cacheDir, `${key}.meta.json`);
+  const cached = await readCache(metaPath, cacheDir);
+  if (cached !== undefined) {
+    return cached;
+  }
+  const files: CacheMeta['files'] = [];
+  const bundle = await bundleSource(absolute, { format: 'endoZipBase64' }, {
+    read: async (location: string) => {
+      const bytes = await readFile(new URL(location));
+      files.push({ url: location, sha256: sha256(bytes) });
+      return bytes;
+    },
+  } as never);
+  const result = bundleFromJson(JSON.stringify(bundle));
+  await mkdir(cacheDir, { recursive: true });
+  await writeAtomically(path.join(cacheDir, `${result.hash}.json`), result.json);
+  const meta: CacheMeta = { files, bundleHash: result.hash };
+  await writeAtomically(metaPath, JSON.stringify(meta));
+  return result;
+}
+
+async function readCache(metaPath: string, cacheDir: string): Promise<VatBundle | undefined> {
+  let meta: CacheMeta;
+  try {
+    meta = JSON.parse(await readFile(metaPath, 'utf8')) as CacheMeta;
+  } catch {
+    return undefined; // no cache entry yet, or a torn one: bundle afresh
+  }
+  for (const file of meta.files) {
+    const current = await readFile(new URL(file.url)).catch(() => undefined);
+    if (current === undefined || sha256(current) !== file.sha256) {
+      return undefined;
+    }
+  }
+  const json = await readFile(path.join(cacheDir, `${meta.bundleHash}.json`), 'utf8').catch(() => undefined);
+  if (json === undefined) {
+    return undefined;
+  }
+  const bundle = bundleFromJson(json);
+  return bundle.hash === meta.bundleHash ? bundle : undefined;
+}
+
+/** Write-then-rename, so concurrent bundlers never see a torn file. */
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const temporary = `${file}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(temporary, text);
+  await rename(temporary, file);
+}

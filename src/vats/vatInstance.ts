@@ -1,0 +1,97 @@
+import { makeLiveSlots } from '@agoric/swingset-liveslots';
+import { importBundle } from '@endo/import-bundle';
+import { makeGcTools } from './gcTools.js';
+import type { DeliveryOutcome, VatDelivery, VatSyscall } from './types.js';
+
+/** The log methods a vat's console writes to. */
+export interface VatLogger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+  debug(object: object, message?: string): void;
+}
+
+/** A running vat: its liveslots and its compartment, inside this process. */
+export interface VatInstance {
+  deliver(delivery: VatDelivery): Promise<DeliveryOutcome>;
+}
+
+const syscallNames: readonly (keyof VatSyscall)[] = [
+  'send',
+  'subscribe',
+  'resolve',
+  'exit',
+  'dropImports',
+  'retireImports',
+  'retireExports',
+  'abandonExports',
+  'callNow',
+  'vatstoreGet',
+  'vatstoreGetNextKey',
+  'vatstoreSet',
+  'vatstoreDelete',
+];
+
+function makeVatConsole(logger: VatLogger, vat: string) {
+  const line =
+    (level: keyof VatLogger) =>
+    (...args: unknown[]) =>
+      logger[level]({ vat }, args.map((arg) => (typeof arg === 'string' ? arg : safeString(arg))).join(' '));
+  return harden({ log: line('info'), info: line('info'), warn: line('warn'), error: line('error'), debug: line('debug') });
+}
+
+function safeString(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * Builds a vat: liveslots in the start compartment (it is trusted kernel-side
+ * code), and the vat's bundle in a fresh SES Compartment that gets only
+ * liveslots' vat globals, a console, and `assert`. Syscalls go to whatever
+ * `currentSyscall()` returns; the kernel points it at the crank in progress.
+ */
+export function makeVatInstance(options: {
+  vatId: string;
+  name: string;
+  bundleJson: string;
+  currentSyscall: () => VatSyscall;
+  logger: VatLogger;
+}): VatInstance {
+  const { vatId, name, bundleJson, currentSyscall, logger } = options;
+  const forwarding = Object.fromEntries(
+    syscallNames.map((syscallName) => [
+      syscallName,
+      (...args: unknown[]) => (currentSyscall()[syscallName] as (...a: unknown[]) => unknown)(...args),
+    ]),
+  );
+  const vatConsole = makeVatConsole(logger, name);
+  const buildVatNamespace = async (vatGlobals: object, inescapableGlobalProperties: object) =>
+    importBundle(JSON.parse(bundleJson), {
+      endowments: { ...vatGlobals, console: vatConsole, assert: globalThis.assert },
+      inescapableGlobalProperties,
+    });
+  const liveslots = makeLiveSlots(
+    harden(forwarding),
+    vatId,
+    harden({}),
+    harden({}),
+    makeGcTools(),
+    vatConsole,
+    buildVatNamespace,
+  );
+  return {
+    async deliver(delivery) {
+      try {
+        await liveslots.dispatch(harden(delivery));
+        return { ok: true };
+      } catch (error) {
+        return { ok: false, reason: error instanceof Error ? error.message : safeString(error) };
+      }
+    },
+  };
+}
