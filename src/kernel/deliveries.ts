@@ -2,7 +2,7 @@ import type { GcAction, KernelMessage, KObjectRef, KRef, RunQueueItem, VatId } f
 import { assert } from '../util/assert.js';
 import type { VatDelivery } from '../vats/types.js';
 import type { KernelContext } from './context.js';
-import { errorCapData, soleObjectRef } from './kmarshal.js';
+import { soleObjectRef } from './kmarshal.js';
 import { rejectPromise, resolvePromise } from './resolve.js';
 import { makeVatTranslator } from './vatTranslator.js';
 
@@ -138,5 +138,3 @@ export function routeGcAction(context: KernelContext, action: GcAction): Routing
   }
 }
 
-/** Error data for a vat's end, for the promises it can no longer decide. */
-export const terminationData = (vatId: VatId, reason: string) => errorCapData(`vat ${vatId} terminated: ${reason}`);

@@ -22,6 +22,11 @@ function presenceFor(kref: KRef, iface: string | undefined): object {
   return presence;
 }
 
+/** The host's stand-in for `kref`, to pass in arguments or send to. */
+export function presenceOf(kref: KRef): object {
+  return presenceFor(kref, undefined);
+}
+
 /** The kref a kernel presence stands for, or undefined for anything else. */
 export function krefOf(value: unknown): KRef | undefined {
   return typeof value === 'object' && value !== null ? presenceToKref.get(value) : undefined;

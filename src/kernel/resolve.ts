@@ -32,6 +32,9 @@ export function resolvePromise(
   const waiter = context.waiters.get(kpid);
   if (waiter !== undefined) {
     context.waiters.delete(kpid);
+    // The host now holds what the result names (as kernel presences), and
+    // the kernel cannot see when it lets go: pin them for the kernel's life.
+    refs.increfData(data);
     buffer.postCommit.push(() => waiter({ rejected, data }));
   }
 }

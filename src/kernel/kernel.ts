@@ -1,0 +1,461 @@
+import type { KernelStore } from '../store/index.js';
+import type { CapData, GcAction, KObjectRef, KRef, RunQueueItem, VatId } from '../store/types.js';
+import { assert } from '../util/assert.js';
+import type { VatBundle } from '../vats/bundles.js';
+import type { VatDelivery, VatSyscall } from '../vats/types.js';
+import { makeVatInstance, type VatInstance } from '../vats/vatInstance.js';
+import { CommitPolicy, defaultGroupCommit, type CommitLimits } from './commitPolicy.js';
+import type { KernelContext, Logger } from './context.js';
+import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
+import { routeGcAction, routeRunItem, type Routing } from './deliveries.js';
+import { UnknownVatError, VatCreationError } from './errors.js';
+import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
+import { makeRefcounts } from './refcounts.js';
+import { rejectPromise } from './resolve.js';
+import { makeSyscallHandler, type SyscallRecord } from './syscallHandler.js';
+import { forgetHeap, recordNewVat, rootOf, terminateVat } from './vatLifecycle.js';
+import { makeVatTranslator } from './vatTranslator.js';
+
+export interface KernelOptions {
+  store: KernelStore;
+  logger: Logger;
+  commit?: CommitLimits;
+  /** Deliver `bringOutYourDead` to a vat after this many deliveries to it. */
+  reapInterval?: number;
+  /** Milliseconds clock for the commit policy; injected by simulations. */
+  now?: () => number;
+  observer?: KernelObserver;
+}
+
+/** Events for metrics and tests; called synchronously, between store operations. */
+export interface KernelObserver {
+  /** A crank was rolled back because its vat failed; the store is as it was before the crank. */
+  crankAborted?(event: { vatId: VatId; reason: string }): void;
+}
+
+/** Counters since the kernel started; the benchmarks and metrics read them. */
+export interface KernelStats {
+  cranks: number;
+  deliveries: number;
+  abortedCranks: number;
+  commits: number;
+  /** Time spent inside vats (liveslots and vat code), nanoseconds. */
+  vatNs: bigint;
+  /** Time spent in whole cranks, vat time included, nanoseconds. */
+  crankNs: bigint;
+  /** Time spent in COMMIT, nanoseconds. */
+  commitNs: bigint;
+}
+
+/** Something the kernel works on next, and how to undo-and-consume it if its vat fails. */
+type WorkItem =
+  | { type: 'run'; item: RunQueueItem }
+  | { type: 'gc'; action: GcAction }
+  | { type: 'reap'; vatId: VatId };
+
+/** Raised when the kernel's own invariants break: the process must restart from the store. */
+export class KernelPanic extends Error {
+  override name = 'KernelPanic';
+}
+
+/**
+ * The node-local kernel: one run loop, one crank at a time, each crank a
+ * savepoint inside a group-committed SQLite transaction. Its host (the node,
+ * a test, the CLI) creates vats, queues messages into them, and calls
+ * {@link Kernel.run}. Results reach the host only after the COMMIT that
+ * holds them.
+ */
+export class Kernel {
+  readonly stats: KernelStats = {
+    cranks: 0,
+    deliveries: 0,
+    abortedCranks: 0,
+    commits: 0,
+    vatNs: 0n,
+    crankNs: 0n,
+    commitNs: 0n,
+  };
+
+  readonly #store: KernelStore;
+  readonly #logger: Logger;
+  readonly #context: KernelContext;
+  readonly #policy: CommitPolicy;
+  readonly #reapInterval: number;
+  readonly #observer: KernelObserver;
+  readonly #vats = new Map<VatId, VatInstance>();
+  readonly #reapDue = new Set<VatId>();
+  readonly #afterCommit: PostCommitAction[] = [];
+  readonly #commitHooks: (() => void)[] = [];
+  readonly #pendingInputs: (() => void)[] = [];
+  #syscall: VatSyscall | undefined;
+  #running: Promise<number> | undefined;
+  #panic: Error | undefined;
+
+  private constructor(options: KernelOptions) {
+    this.#store = options.store;
+    this.#logger = options.logger;
+    this.#reapInterval = options.reapInterval ?? 200;
+    this.#observer = options.observer ?? {};
+    assert(Number.isSafeInteger(this.#reapInterval) && this.#reapInterval >= 1, 'reapInterval must be an integer >= 1');
+    this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, options.now ?? Date.now);
+    this.#context = {
+      store: this.#store,
+      buffer: new CrankBuffer(),
+      refs: makeRefcounts(this.#store),
+      logger: this.#logger,
+      waiters: new Map(),
+    };
+  }
+
+  /**
+   * Opens the kernel on a store and restarts every live vat from its durable
+   * state (the vatstore and its bundle), as after a crash.
+   */
+  static async start(options: KernelOptions): Promise<Kernel> {
+    const kernel = new Kernel(options);
+    await kernel.#restartVats();
+    return kernel;
+  }
+
+  /** Runs `hook` after every COMMIT: where the network layer releases output. */
+  onCommit(hook: () => void): void {
+    this.#commitHooks.push(hook);
+  }
+
+  /** Creates a vat from a bundle and starts it; its root object is returned. */
+  async createVat(spec: { name: string; bundle: VatBundle; parameters?: unknown }): Promise<{ vatId: VatId; root: KObjectRef }> {
+    this.#assertIdle('createVat');
+    if (this.#store.vats.getByName(spec.name) !== undefined) {
+      throw new VatCreationError(`a vat named ${JSON.stringify(spec.name)} already exists`);
+    }
+    const parameters = encode(spec.parameters ?? {});
+    this.#beginCrank();
+    const created = recordNewVat(this.#context, spec.name, spec.bundle, parameters);
+    const failure = await this.#startVat(created.vatId, spec.name, spec.bundle.json);
+    if (failure !== undefined) {
+      this.#abortCrank();
+      this.#vats.delete(created.vatId);
+      throw new VatCreationError(`vat ${JSON.stringify(spec.name)} failed to start: ${failure}`);
+    }
+    this.#endCrank();
+    this.#commit();
+    this.#logger.info({ vatId: created.vatId, name: spec.name }, 'vat created');
+    return created;
+  }
+
+  /** The root object of the vat called `name`, as a kernel presence. */
+  rootOf(name: string): object {
+    const record = this.#store.vats.getByName(name);
+    if (record === undefined) throw new UnknownVatError(`no vat named ${JSON.stringify(name)}`);
+    return presenceOf(rootOf(this.#context, record.vatId));
+  }
+
+  /**
+   * Queues `target~.method(...args)` from the host. `target` is a kref or a
+   * kernel presence; args are plain data and kernel presences. The returned
+   * promise settles after the COMMIT that made the result durable; the host
+   * must call {@link Kernel.run} for anything to happen.
+   */
+  queueToKref(target: KRef | object, method: string, args: unknown[] = []): Promise<unknown> {
+    const kref = typeof target === 'string' ? target : krefOf(target);
+    if (kref === undefined) throw new TypeError('target must be a kref or a kernel presence');
+    const methargs = encode([method, args]);
+    return new Promise((resolve, reject) => {
+      this.#pendingInputs.push(() => {
+        const { store, refs, waiters } = this.#context;
+        const result = store.promises.create(null);
+        const message = { methargs, result };
+        store.queues.enqueueSend(kref, message);
+        refs.increfMessage(message, kref);
+        waiters.set(result, (settlement: Settlement) => {
+          const value = decode(settlement.data);
+          if (settlement.rejected) reject(value);
+          else resolve(value);
+        });
+      });
+    });
+  }
+
+  /** Queues a call and runs the kernel until it is idle; the result, once committed. */
+  async call(target: KRef | object, method: string, args: unknown[] = []): Promise<unknown> {
+    const result = this.queueToKref(target, method, args);
+    await this.run();
+    return result;
+  }
+
+  /**
+   * Runs cranks until there is no work (or `maxCranks` ran), committing per
+   * the commit policy and at the end. Concurrent calls share one loop.
+   */
+  run(options: { maxCranks?: number } = {}): Promise<number> {
+    if (this.#running === undefined) {
+      this.#running = this.#loop(options.maxCranks ?? Number.POSITIVE_INFINITY).finally(() => {
+        this.#running = undefined;
+      });
+    }
+    return this.#running;
+  }
+
+  /** Number of items waiting in the run queue (committed or not). */
+  get runQueueLength(): number {
+    return this.#store.queues.runLength();
+  }
+
+  async #loop(maxCranks: number): Promise<number> {
+    this.#assertHealthy();
+    let cranks = 0;
+    try {
+      while (cranks < maxCranks) {
+        this.#applyInputs();
+        const work = this.#nextWork();
+        if (work === undefined) break;
+        await this.#crank(work);
+        cranks += 1;
+        if (this.#policy.due) this.#commit();
+      }
+      this.#applyInputs();
+      this.#commit();
+    } catch (error) {
+      this.#panic = error instanceof Error ? error : new Error(String(error));
+      this.#logger.error({ err: this.#panic }, 'kernel panic: restart the node; the store holds the last commit');
+      throw new KernelPanic(`kernel panic: ${this.#panic.message}`, { cause: this.#panic });
+    }
+    return cranks;
+  }
+
+  /** Host inputs enter between cranks, each in its own savepoint, so no vat failure can undo them. */
+  #applyInputs(): void {
+    while (this.#pendingInputs.length > 0) {
+      const input = this.#pendingInputs.shift();
+      assert(input !== undefined, 'input queue');
+      this.#beginCrank();
+      input();
+      this.#endCrank();
+      this.#policy.crankDone();
+    }
+  }
+
+  /** GC actions first (they release memory), then due reaps, then the run queue. */
+  #nextWork(): WorkItem | undefined {
+    const action = this.#store.queues.peekGc();
+    if (action !== undefined) return { type: 'gc', action };
+    for (const vatId of this.#reapDue) {
+      this.#reapDue.delete(vatId);
+      if (this.#vats.has(vatId)) return { type: 'reap', vatId };
+    }
+    const item = this.#store.queues.peekRun();
+    return item && { type: 'run', item };
+  }
+
+  #route(work: WorkItem): Routing {
+    switch (work.type) {
+      case 'gc':
+        return routeGcAction(this.#context, work.action);
+      case 'run':
+        return routeRunItem(this.#context, work.item);
+      case 'reap':
+        this.#store.vats.resetDeliveries(work.vatId);
+        return { type: 'deliver', vatId: work.vatId, delivery: ['bringOutYourDead'] };
+      default:
+        throw new Error(`unknown work ${JSON.stringify(work satisfies never)}`);
+    }
+  }
+
+  async #crank(work: WorkItem): Promise<void> {
+    const started = process.hrtime.bigint();
+    this.#beginCrank();
+    const routing = this.#route(work);
+    if (routing.type === 'deliver') {
+      const { vatId, delivery } = routing;
+      const { failure, record } = await this.#deliver(vatId, delivery);
+      if (failure !== undefined) {
+        this.#abortCrank();
+        this.#observer.crankAborted?.({ vatId, reason: failure });
+        this.#failVat(vatId, work, failure);
+      } else {
+        this.#endCrank();
+        if (record.exit !== null) {
+          this.#terminateInCrank(vatId, `it exited: ${describe(record.exit.info)}`);
+        }
+      }
+    } else {
+      this.#endCrank();
+    }
+    this.#policy.crankDone();
+    this.stats.cranks += 1;
+    this.stats.crankNs += process.hrtime.bigint() - started;
+  }
+
+  /** Delivers to a vat with a syscall handler for this crank; says whether the vat failed. */
+  async #deliver(vatId: VatId, delivery: VatDelivery): Promise<{ failure: string | undefined; record: SyscallRecord }> {
+    const vat = this.#vats.get(vatId);
+    assert(vat !== undefined, `delivery to ${vatId}, which is not running`);
+    const { syscall, record } = makeSyscallHandler(this.#context, vatId, makeVatTranslator(this.#context, vatId));
+    this.#syscall = syscall;
+    const started = process.hrtime.bigint();
+    let outcome;
+    try {
+      outcome = await vat.deliver(delivery);
+    } finally {
+      this.stats.vatNs += process.hrtime.bigint() - started;
+      this.#syscall = undefined;
+    }
+    this.stats.deliveries += 1;
+    let failure: string | undefined;
+    if (record.illegal !== null) failure = `illegal syscall: ${record.illegal}`;
+    else if (!outcome.ok) failure = `delivery failed: ${outcome.reason}`;
+    else if (record.exit?.failure === true) failure = `it exited with failure: ${describe(record.exit.info)}`;
+    if (failure === undefined && delivery[0] !== 'bringOutYourDead' && delivery[0] !== 'startVat') {
+      if (this.#store.vats.countDelivery(vatId) >= this.#reapInterval) this.#reapDue.add(vatId);
+    }
+    return { failure, record };
+  }
+
+  /**
+   * A vat failed mid-crank and the crank was rolled back; the vat's heap is
+   * now ahead of the store, so the vat is terminated. A new crank consumes
+   * the item it failed on (rejecting that message's result) and ends the vat.
+   */
+  #failVat(vatId: VatId, work: WorkItem, reason: string): void {
+    this.#logger.error({ vatId, delivery: work.type, reason }, 'vat failed; terminating it');
+    this.#beginCrank();
+    if (work.type === 'run') {
+      this.#store.queues.removeRun(work.item.id);
+      this.#consumeFailedItem(work.item, vatId, reason);
+    } else if (work.type === 'gc') {
+      this.#store.queues.removeGc(work.action.id);
+    }
+    this.#terminateVat(vatId, reason);
+    this.#endCrank();
+  }
+
+  #consumeFailedItem(item: RunQueueItem, vatId: VatId, reason: string): void {
+    const { refs } = this.#context;
+    if (item.type === 'send') {
+      if (item.message.result !== null) {
+        rejectPromise(this.#context, item.message.result, `vat ${vatId} was terminated: ${reason}`);
+      }
+      refs.decrefMessage(item.message, item.target);
+    } else {
+      refs.decref(item.kpid);
+    }
+  }
+
+  #terminateInCrank(vatId: VatId, reason: string): void {
+    this.#beginCrank();
+    this.#terminateVat(vatId, reason);
+    this.#endCrank();
+  }
+
+  #terminateVat(vatId: VatId, reason: string): void {
+    terminateVat(this.#context, vatId, reason);
+    this.#vats.delete(vatId);
+    this.#reapDue.delete(vatId);
+    this.#logger.warn({ vatId, reason }, 'vat terminated');
+  }
+
+  /** Builds a vat's instance and delivers `startVat`; returns why it failed, if it did. */
+  async #startVat(vatId: VatId, name: string, bundleJson: string): Promise<string | undefined> {
+    const record = this.#store.vats.get(vatId);
+    assert(record !== undefined, `start of missing ${vatId}`);
+    const instance = makeVatInstance({
+      vatId,
+      name,
+      bundleJson,
+      currentSyscall: () => {
+        if (this.#syscall === undefined) throw new Error(`vat ${name} made a syscall outside a crank`);
+        return this.#syscall;
+      },
+      logger: this.#logger,
+    });
+    this.#vats.set(vatId, instance);
+    const parameters = makeVatTranslator(this.#context, vatId).dataToVat(record.parameters);
+    const { failure } = await this.#deliver(vatId, ['startVat', parameters]);
+    return failure;
+  }
+
+  async #restartVats(): Promise<void> {
+    for (const record of this.#store.vats.all()) {
+      if (record.state !== 'live') continue;
+      const bundleJson = this.#store.vats.getBundle(record.bundleHash);
+      assert(bundleJson !== undefined, `bundle ${record.bundleHash} of ${record.vatId} is missing`);
+      this.#beginCrank();
+      const forgotten = forgetHeap(this.#context, record.vatId);
+      this.#endCrank();
+      this.#beginCrank();
+      const failure = await this.#startVat(record.vatId, record.name, bundleJson);
+      if (failure === undefined) {
+        this.#endCrank();
+      } else {
+        this.#abortCrank();
+        this.#terminateInCrank(record.vatId, `restart failed: ${failure}`);
+      }
+      this.#commit();
+      this.#logger.info({ vatId: record.vatId, name: record.name, ...forgotten }, 'vat restarted');
+    }
+  }
+
+  #beginCrank(): void {
+    this.#context.buffer.clear();
+    this.#context.refs.reset();
+    this.#store.tx.beginCrank();
+  }
+
+  /** Flushes the crank buffer and frees what reached zero, inside the savepoint, then releases it. */
+  #endCrank(): void {
+    const { store, buffer, refs } = this.#context;
+    for (const { target, message } of buffer.sends) store.queues.enqueueSend(target, message);
+    for (const { endpoint, kpid } of buffer.notifies) store.queues.enqueueNotify(endpoint, kpid);
+    refs.collect();
+    store.tx.endCrank();
+    this.#afterCommit.push(...buffer.postCommit);
+    buffer.clear();
+  }
+
+  #abortCrank(): void {
+    this.#store.tx.abortCrank();
+    this.#context.buffer.clear();
+    this.#context.refs.reset();
+    this.stats.abortedCranks += 1;
+  }
+
+  #commit(): void {
+    const started = process.hrtime.bigint();
+    const committed = this.#store.tx.commit();
+    this.#policy.committed();
+    if (!committed) return;
+    this.stats.commits += 1;
+    this.stats.commitNs += process.hrtime.bigint() - started;
+    // Only now may anything the committed cranks produced leave the kernel.
+    const actions = this.#afterCommit.splice(0);
+    for (const action of actions) action();
+    for (const hook of this.#commitHooks) hook();
+  }
+
+  #assertHealthy(): void {
+    if (this.#panic !== undefined) throw new KernelPanic(`kernel panicked earlier: ${this.#panic.message}`);
+  }
+
+  #assertIdle(what: string): void {
+    this.#assertHealthy();
+    assert(this.#running === undefined && !this.#store.tx.inCrank, `${what} while the kernel is running`);
+  }
+
+  /** Commits what is pending and closes the store. */
+  close(): void {
+    this.#assertIdle('close');
+    this.#commit();
+    this.#store.close();
+  }
+}
+
+/** A one-line account of marshalled data (an exit reason). */
+function describe(data: CapData<KRef>): string {
+  try {
+    const value = decode(data);
+    return value instanceof Error ? value.message : JSON.stringify(value);
+  } catch {
+    return data.body;
+  }
+}
+

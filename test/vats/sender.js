@@ -1,0 +1,33 @@
+// A sending vat: numbers its messages with a durable counter, so a restart
+// continues where the last committed crank stopped. (liveslots has no
+// send-only messages: every send gets a result promise.)
+import { E, Far } from '@endo/far';
+
+export function buildRootObject(_vatPowers, _parameters, baggage) {
+  if (!baggage.has('nextSeq')) {
+    baggage.init('nextSeq', 1);
+  }
+  return Far('sender', {
+    /** Sends up to `size` numbered messages to `target`, never beyond `last`; returns the last seq sent. */
+    sendBatch(target, size, last) {
+      let next = baggage.get('nextSeq');
+      const end = Math.min(next + size, last + 1);
+      for (; next < end; next += 1) {
+        void E(target).receive(next);
+      }
+      baggage.set('nextSeq', next);
+      return next - 1;
+    },
+    nextSeq() {
+      return baggage.get('nextSeq');
+    },
+    /** `rounds` sequential round trips to `peer`, each awaiting the reply. */
+    async pingPong(peer, rounds) {
+      for (let round = 1; round <= rounds; round += 1) {
+        // eslint-disable-next-line no-await-in-loop
+        await E(peer).receive(round);
+      }
+      return rounds;
+    },
+  });
+}
