@@ -1,16 +1,177 @@
 import { describe, expect, it } from 'vitest';
-import { startTestKernel, testVat } from '../../test/support/harness.js';
+import { exampleVat, startTestKernel, testVat } from '../../test/support/harness.js';
+import { krefOf } from './kmarshal.js';
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function twoVats() {
+  const test = await startTestKernel();
+  const { kernel } = test;
+  await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+  await kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+  return { ...test, recorder: kernel.rootOf('recorder'), sender: kernel.rootOf('sender') };
+}
 
 describe('kernel: local messages', () => {
-  it('delivers sends between vats and settles the host result after commit', async () => {
-    const { kernel } = await startTestKernel();
-    await kernel.createVat({ name: 'recorder', bundle: await testVat('recorder') });
-    await kernel.createVat({ name: 'sender', bundle: await testVat('sender') });
-    const last = await kernel.call(kernel.rootOf('sender'), 'sendBatch', [kernel.rootOf('recorder'), 50, 1000]);
-    expect(last).toBe(50);
-    expect(await kernel.call(kernel.rootOf('recorder'), 'entries')).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    expect(await kernel.call(kernel.rootOf('sender'), 'pingPong', [kernel.rootOf('recorder'), 5])).toBe(5);
-    expect(await kernel.call(kernel.rootOf('recorder'), 'count')).toBe(55);
+  it('delivers sends between vats in order and settles host results after commit', async () => {
+    const { kernel, recorder, sender } = await twoVats();
+    expect(await kernel.call(sender, 'sendBatch', [recorder, 50, 1000])).toBe(50);
+    expect(await kernel.call(recorder, 'entries')).toEqual(range(1, 50));
+    expect(await kernel.call(sender, 'pingPong', [recorder, 5])).toBe(5);
+    expect(await kernel.call(recorder, 'count')).toBe(55);
     kernel.close();
+  });
+
+  it('settles a host result only after the COMMIT that holds it', async () => {
+    const { kernel, store } = await startTestKernel({ commit: { maxCranks: 1000, maxDelayMs: 60_000 } });
+    await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    await kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+    const commitsBefore = kernel.stats.commits;
+    let seenAtSettlement: { commits: number; uncommitted: boolean; cranks: number } | undefined;
+    // The result is decided by the first delivery; 40 more cranks follow in the same group.
+    const result = kernel
+      .queueToKref(kernel.rootOf('sender'), 'sendBatch', [kernel.rootOf('recorder'), 20, 20])
+      .then((value) => {
+        seenAtSettlement = { commits: kernel.stats.commits, uncommitted: store.tx.uncommitted, cranks: kernel.stats.cranks };
+        return value;
+      });
+    const cranks = await kernel.run();
+    expect(await result).toBe(20);
+    expect(cranks).toBeGreaterThan(40);
+    expect(seenAtSettlement).toEqual({ commits: commitsBefore + 1, uncommitted: false, cranks: kernel.stats.cranks });
+    kernel.close();
+  });
+
+  it('rejects the result of a method that throws, and the vat goes on', async () => {
+    const { kernel } = await startTestKernel();
+    await kernel.createVat({ name: 'faulty', bundle: await testVat('faulty') });
+    const faulty = kernel.rootOf('faulty');
+    await expect(kernel.call(faulty, 'throwError', ['boom'])).rejects.toThrow('boom');
+    expect(await kernel.call(faulty, 'writes')).toBe(0);
+    expect(kernel.stats.abortedCranks).toBe(0);
+    kernel.close();
+  });
+
+  it('rejects sends to a vat root that does not have the method', async () => {
+    const { kernel, recorder } = await twoVats();
+    await expect(kernel.call(recorder, 'noSuchMethod')).rejects.toThrow(/noSuchMethod/);
+    kernel.close();
+  });
+
+  it('refuses a second vat with the same name and a vat whose start fails', async () => {
+    const { kernel } = await twoVats();
+    await expect(kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') })).rejects.toThrow(
+      /already exists/,
+    );
+    await expect(kernel.createVat({ name: 'broken', bundle: await testVat('brokenStart') })).rejects.toThrow(
+      /failed to start: .*no root for you/,
+    );
+    expect(kernel.stats.abortedCranks).toBe(1);
+    // The failed start left nothing behind: a good vat may take the name.
+    await kernel.createVat({ name: 'broken', bundle: await exampleVat('recorder') });
+    expect(await kernel.call(kernel.rootOf('broken'), 'count')).toBe(0);
+    kernel.close();
+  });
+});
+
+describe('kernel: a failed crank leaves no trace (G1)', () => {
+  it('rolls back vatstore writes, sends, subscriptions and resolutions, byte for byte', async () => {
+    let atAbort: Record<string, unknown[]> | undefined;
+    const test = await startTestKernel({
+      observer: { crankAborted: () => void (atAbort = test.store.dump()) },
+    });
+    const { kernel, store, logger } = test;
+    await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    await kernel.createVat({ name: 'faulty', bundle: await testVat('faulty') });
+    const faulty = kernel.rootOf('faulty');
+    const recorder = kernel.rootOf('recorder');
+    const held = kernel.queueToKref(faulty, 'hold');
+    await kernel.run();
+
+    const failing = kernel.queueToKref(faulty, 'workThenFail', [recorder]);
+    await kernel.run({ maxCranks: 0 }); // applies the input and commits it, delivers nothing
+    const before = store.dump();
+    await kernel.run();
+
+    expect(atAbort).toBeDefined();
+    expect(atAbort).toEqual(before);
+    await expect(failing).rejects.toThrow(/terminated: it exited with failure: failing on purpose/);
+    // The resolution made by the failed crank never happened: the vat's end rejected the promise.
+    await expect(held).rejects.toThrow(/terminated/);
+    // Its sends were never delivered.
+    expect(await kernel.call(recorder, 'count')).toBe(0);
+    expect(logger.entries.some((entry) => entry.level === 'error' && entry.message?.includes('vat failed'))).toBe(true);
+    kernel.close();
+  });
+});
+
+describe('kernel: faulty vats are terminated, the others go on', () => {
+  it('terminates a vat that makes an illegal syscall and rejects what it decided', async () => {
+    const { kernel, store, logger } = await startTestKernel();
+    await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    await kernel.createVat({ name: 'faulty', bundle: await testVat('faulty') });
+    const faulty = kernel.rootOf('faulty');
+    const recorder = kernel.rootOf('recorder');
+    await kernel.call(faulty, 'remember', [recorder]);
+    expect(await kernel.call(faulty, 'sendToRemembered', [1])).toBe(1);
+    const held = kernel.queueToKref(faulty, 'hold');
+    await kernel.run();
+
+    // Corrupt the vat's c-list (as a kernel bug or a forged ref would): the
+    // vat's next send names an import the kernel no longer knows.
+    const faultyId = store.vats.getByName('faulty')?.vatId;
+    const recorderKref = krefOf(recorder);
+    expect(faultyId).toBeDefined();
+    expect(recorderKref).toBeDefined();
+    store.tx.beginCrank();
+    store.clist.delete(faultyId!, recorderKref!);
+    store.tx.endCrank();
+
+    await expect(kernel.call(faulty, 'sendToRemembered', [2])).rejects.toThrow(/illegal syscall: syscall.send/);
+    await expect(held).rejects.toThrow(/terminated/);
+    await expect(kernel.call(faulty, 'writes')).rejects.toThrow(/terminated/);
+    expect(store.vats.getByName('faulty')?.state).toBe('terminated');
+    expect(await kernel.call(recorder, 'count')).toBe(1);
+    expect(logger.entries.find((entry) => entry.message === 'vat terminated')?.object).toMatchObject({
+      vatId: faultyId,
+      reason: expect.stringContaining('not in its c-list'),
+    });
+    kernel.close();
+  });
+
+  it('terminates a vat that exits, keeping the exiting crank', async () => {
+    const { kernel, store } = await startTestKernel();
+    await kernel.createVat({ name: 'faulty', bundle: await testVat('faulty') });
+    const faulty = kernel.rootOf('faulty');
+    expect(await kernel.call(faulty, 'exit', ['done'])).toBe('exiting');
+    expect(store.vats.getByName('faulty')).toMatchObject({ state: 'terminated', terminatedReason: 'it exited: "done"' });
+    await expect(kernel.call(faulty, 'writes')).rejects.toThrow(/terminated: it exited/);
+    kernel.close();
+  });
+});
+
+describe('kernel: group commit', () => {
+  it('commits once per crank in strict mode and fewer times in group mode, with the same result', async () => {
+    const results: Record<string, { commits: number; entries: unknown }> = {};
+    for (const [mode, commit] of [
+      ['strict', { maxCranks: 1, maxDelayMs: 0 }],
+      ['group', { maxCranks: 1000, maxDelayMs: 60_000 }],
+    ] as const) {
+      const { kernel } = await startTestKernel({ commit });
+      await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+      await kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+      const before = kernel.stats.commits;
+      await kernel.call(kernel.rootOf('sender'), 'sendBatch', [kernel.rootOf('recorder'), 20, 20]);
+      const cranks = kernel.stats.cranks;
+      results[mode] = {
+        commits: kernel.stats.commits - before,
+        entries: await kernel.call(kernel.rootOf('recorder'), 'entries'),
+      };
+      if (mode === 'strict') expect(results[mode].commits).toBeGreaterThanOrEqual(cranks - 10);
+      kernel.close();
+    }
+    expect(results.group?.commits).toBe(1);
+    expect(results.group?.entries).toEqual(range(1, 20));
+    expect(results.strict?.entries).toEqual(range(1, 20));
   });
 });

@@ -143,6 +143,11 @@ export class Kernel {
     return created;
   }
 
+  /** True if a vat called `name` was ever created (live or terminated). */
+  hasVat(name: string): boolean {
+    return this.#store.vats.getByName(name) !== undefined;
+  }
+
   /** The root object of the vat called `name`, as a kernel presence. */
   rootOf(name: string): object {
     const record = this.#store.vats.getByName(name);

@@ -29,13 +29,17 @@ export function resolvePromise(
     refs.incref(kpid);
     buffer.sends.push({ target: kpid, message });
   }
-  const waiter = context.waiters.get(kpid);
-  if (waiter !== undefined) {
-    context.waiters.delete(kpid);
+  if (context.waiters.has(kpid)) {
     // The host now holds what the result names (as kernel presences), and
     // the kernel cannot see when it lets go: pin them for the kernel's life.
     refs.increfData(data);
-    buffer.postCommit.push(() => waiter({ rejected, data }));
+    // The waiter map is memory, not store: it is only touched after the
+    // commit, so an aborted crank cannot consume a waiter.
+    buffer.postCommit.push(() => {
+      const waiter = context.waiters.get(kpid);
+      context.waiters.delete(kpid);
+      waiter?.({ rejected, data });
+    });
   }
 }
 

@@ -24,6 +24,11 @@ export function bundleFromJson(json: string): VatBundle {
   return { hash: createHash('sha512').update(json).digest('hex'), json };
 }
 
+/** The source of an example vat shipped in `examples/vats` (the demo's and the benchmarks'). */
+export function exampleVatPath(name: string): string {
+  return path.join(packageRoot, 'examples', 'vats', `${name}.js`);
+}
+
 /** The default bundle cache, shared by every node and test on this checkout. */
 export const defaultBundleCacheDir = path.join(packageRoot, 'node_modules', '.cache', 'ken-node', 'bundles');
 

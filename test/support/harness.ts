@@ -2,8 +2,13 @@ import path from 'node:path';
 import { Kernel, type KernelOptions } from '../../src/kernel/kernel.js';
 import type { Logger } from '../../src/kernel/context.js';
 import { openStore, type Durability, type KernelStore } from '../../src/store/index.js';
-import { bundleVat, type VatBundle } from '../../src/vats/bundles.js';
+import { bundleVat, exampleVatPath, type VatBundle } from '../../src/vats/bundles.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
+
+/** The bundle of a vat in examples/vats. */
+export function exampleVat(name: string): Promise<VatBundle> {
+  return bundleVat(exampleVatPath(name));
+}
 
 /** The bundle of a vat in test/vats (cached by content hash across runs). */
 export function testVat(name: string): Promise<VatBundle> {

@@ -55,6 +55,10 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     watch(target, seq, label) {
       VatData.watchPromise(E(target).receive(seq), makeWatcher(label));
     },
+    /** Asks `other` for a promise it decides in its heap, and watches it durably under `label`. */
+    watchHeld(other, label) {
+      VatData.watchPromise(E(other).hold(), makeWatcher(label));
+    },
     outcomes() {
       return Object.fromEntries(outcomes.entries());
     },

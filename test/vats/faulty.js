@@ -7,6 +7,7 @@ export function buildRootObject(vatPowers, _parameters, baggage) {
     baggage.init('writes', 0);
   }
   let held;
+  let remembered;
   return Far('faulty', {
     throwError(message) {
       throw Error(message);
@@ -27,9 +28,13 @@ export function buildRootObject(vatPowers, _parameters, baggage) {
     writes() {
       return baggage.get('writes');
     },
-    /** Sends to an object this vat imported. */
-    sendTo(target, seq) {
-      return E(target).receive(seq);
+    /** Keeps `target` in the heap, for `sendToRemembered`. */
+    remember(target) {
+      remembered = target;
+    },
+    /** Sends through a reference the vat already holds (no new import in this delivery). */
+    sendToRemembered(seq) {
+      return E(remembered).receive(seq);
     },
     exit(reason) {
       vatPowers.exitVat(reason);

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// SES lockdown first: every module loaded after this one runs hardened.
+import '@endo/init';
+
+let cli;
+try {
+  cli = await import('../dist/src/cli/main.js');
+} catch (error) {
+  if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('dist/src/cli/main.js')) {
+    process.stderr.write('ken-node is not built: run `npm run build` (npm install and npm ci do it for you).\n');
+    process.exit(1);
+  }
+  throw error;
+}
+await cli.main(process.argv);

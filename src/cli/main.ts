@@ -1,0 +1,23 @@
+import { Command, CommanderError } from 'commander';
+import { demoCommand } from './demo.js';
+
+/** Exit codes: 0 success, 1 the command ran and failed (a violated verdict, an error), 2 bad usage. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = new Command('ken-node')
+    .description('A peer node running an object-capability kernel with exactly-once, crash-proof messaging.')
+    .showHelpAfterError()
+    .exitOverride()
+    .addCommand(demoCommand());
+  for (const command of program.commands) command.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`ken-node: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
