@@ -20,8 +20,10 @@ export interface KernelOptions {
   store: KernelStore;
   logger: Logger;
   commit?: CommitLimits;
-  /** Deliver `bringOutYourDead` to a vat after this many deliveries to it. */
+  /** Deliver `bringOutYourDead` to a vat after this many deliveries to it (default 1000). */
   reapInterval?: number;
+  /** At most one forced full GC per this many milliseconds, across vats (default 5000; 0 forces one every reap). */
+  forcedGcIntervalMs?: number;
   /** Milliseconds clock for the commit policy; injected by simulations. */
   now?: () => number;
   observer?: KernelObserver;
@@ -81,6 +83,7 @@ export class Kernel {
   readonly #context: KernelContext;
   readonly #policy: CommitPolicy;
   readonly #reapInterval: number;
+  readonly #forcedGcIntervalMs: number;
   readonly #observer: KernelObserver;
   readonly #vats = new Map<VatId, VatInstance>();
   readonly #reapDue = new Set<VatId>();
@@ -94,7 +97,8 @@ export class Kernel {
   private constructor(options: KernelOptions) {
     this.#store = options.store;
     this.#logger = options.logger;
-    this.#reapInterval = options.reapInterval ?? 200;
+    this.#reapInterval = options.reapInterval ?? 1000;
+    this.#forcedGcIntervalMs = options.forcedGcIntervalMs ?? 5000;
     this.#observer = options.observer ?? {};
     assert(Number.isSafeInteger(this.#reapInterval) && this.#reapInterval >= 1, 'reapInterval must be an integer >= 1');
     this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, options.now ?? Date.now);
@@ -372,6 +376,7 @@ export class Kernel {
         return this.#syscall;
       },
       logger: this.#logger,
+      forcedGcIntervalMs: this.#forcedGcIntervalMs,
     });
     this.#vats.set(vatId, instance);
     const parameters = makeVatTranslator(this.#context, vatId).dataToVat(record.parameters);

@@ -29,13 +29,19 @@ export class StoreVersionError extends Error {
  */
 export function openDatabase(path: string, durability: Durability): SqliteDatabase {
   const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma(durability === 'fsync' ? 'synchronous = FULL' : 'synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  // Another process holding the write lock means two nodes share one store:
-  // fail fast instead of waiting.
-  db.pragma('busy_timeout = 0');
-  migrate(db);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(durability === 'fsync' ? 'synchronous = FULL' : 'synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    // Another process holding the write lock means two nodes share one store:
+    // fail fast instead of waiting.
+    db.pragma('busy_timeout = 0');
+    migrate(db);
+  } catch (error) {
+    // Do not leak the connection (and its file handles) of a store we refuse.
+    db.close();
+    throw error;
+  }
   return db;
 }
 

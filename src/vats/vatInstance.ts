@@ -61,8 +61,10 @@ export function makeVatInstance(options: {
   bundleJson: string;
   currentSyscall: () => VatSyscall;
   logger: VatLogger;
+  /** At most one forced engine GC per this many milliseconds (0: every reap). */
+  forcedGcIntervalMs: number;
 }): VatInstance {
-  const { vatId, name, bundleJson, currentSyscall, logger } = options;
+  const { vatId, name, bundleJson, currentSyscall, logger, forcedGcIntervalMs } = options;
   const forwarding = Object.fromEntries(
     syscallNames.map((syscallName) => [
       syscallName,
@@ -80,7 +82,7 @@ export function makeVatInstance(options: {
     vatId,
     harden({}),
     harden({}),
-    makeGcTools(),
+    makeGcTools({ forcedGcIntervalMs }),
     vatConsole,
     buildVatNamespace,
   );

@@ -35,6 +35,7 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
       },
     },
   );
+  let heldEphemeral;
   return Far('durable', {
     makeCounter(name) {
       const counter = makeCounter(name);
@@ -46,6 +47,15 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     },
     makeEphemeral() {
       return Far('ephemeral', { hello: () => 'hello' });
+    },
+    /** Imports an ephemeral object of `source` and keeps it in the heap only. */
+    async holdEphemeralOf(source) {
+      heldEphemeral = await E(source).makeEphemeral();
+      return 'held';
+    },
+    /** Lets go of it: liveslots reports the drop at the next reap. */
+    releaseEphemeral() {
+      heldEphemeral = undefined;
     },
     /** A promise decided by this vat's heap: it cannot survive a restart. */
     hold() {

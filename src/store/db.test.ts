@@ -1,0 +1,190 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AssertionError } from '../util/assert.js';
+import { openDatabase, StoreVersionError, TransactionControl, type SqliteDatabase } from './db.js';
+import { schemaVersion } from './schema.js';
+
+let dir: string;
+let file: string;
+const opened: SqliteDatabase[] = [];
+
+/** Opens a connection that is closed after the test. */
+function track<T extends SqliteDatabase>(db: T): T {
+  opened.push(db);
+  return db;
+}
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ken-db-test-'));
+  file = path.join(dir, 'kernel.sqlite');
+});
+
+afterEach(() => {
+  for (const db of opened.splice(0)) {
+    if (db.open) db.close();
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('openDatabase', () => {
+  it('uses WAL with synchronous=FULL (2) for fsync durability', () => {
+    const db = track(openDatabase(file, 'fsync'));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('uses WAL with synchronous=NORMAL (1) for process durability', () => {
+    const db = track(openDatabase(file, 'process'));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('synchronous', { simple: true })).toBe(1);
+  });
+
+  it('enforces foreign keys and never waits for a lock', () => {
+    const db = track(openDatabase(file, 'process'));
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(0);
+  });
+
+  it('migrates a new file to schemaVersion and reopens it without migrating again', () => {
+    const db = openDatabase(file, 'process');
+    expect(db.pragma('user_version', { simple: true })).toBe(schemaVersion);
+    db.prepare("INSERT INTO kernel_meta (key, value) VALUES ('probe', 'kept')").run();
+    db.close();
+
+    // Re-running the CREATE TABLE migration would throw "table already exists".
+    const again = track(openDatabase(file, 'process'));
+    expect(again.pragma('user_version', { simple: true })).toBe(schemaVersion);
+    expect(again.prepare("SELECT value FROM kernel_meta WHERE key = 'probe'").pluck().get()).toBe('kept');
+  });
+
+  it('refuses a store written by a newer schema', () => {
+    const raw = new Database(file);
+    raw.pragma(`user_version = ${schemaVersion + 1}`);
+    raw.close();
+
+    expect(() => track(openDatabase(file, 'fsync'))).toThrow(StoreVersionError);
+    expect(() => track(openDatabase(file, 'fsync'))).toThrow(/newer than this ken-node/);
+
+    // The store is left as it was, not migrated down or altered.
+    const check = track(new Database(file, { readonly: true }));
+    expect(check.pragma('user_version', { simple: true })).toBe(schemaVersion + 1);
+    expect(check.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").pluck().get()).toBe(0);
+  });
+
+  it.skipIf(!fs.existsSync('/proc/self/fd'))('closes the connection of a store it refuses', () => {
+    const raw = new Database(file);
+    raw.pragma(`user_version = ${schemaVersion + 1}`);
+    raw.close();
+    const handlesInDir = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith(dir);
+        } catch {
+          return false; // the fd of readdir itself, already closed
+        }
+      });
+    expect(handlesInDir()).toEqual([]);
+
+    expect(() => openDatabase(file, 'fsync')).toThrow(StoreVersionError);
+    expect(handlesInDir()).toEqual([]);
+  });
+});
+
+describe('TransactionControl', () => {
+  let db: SqliteDatabase;
+  let tx: TransactionControl;
+  /** A second connection: it sees only committed data. */
+  let reader: SqliteDatabase;
+
+  beforeEach(() => {
+    db = track(openDatabase(file, 'process'));
+    tx = new TransactionControl(db);
+    reader = track(new Database(file, { readonly: true }));
+  });
+
+  const write = (key: string, value: string) =>
+    db
+      .prepare(
+        'INSERT INTO kernel_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  const readFrom = (conn: SqliteDatabase, key: string) =>
+    conn.prepare('SELECT value FROM kernel_meta WHERE key = ?').pluck().get(key) as string | undefined;
+
+  it('opens a transaction lazily and keeps released cranks uncommitted until commit', () => {
+    expect(tx.uncommitted).toBe(false);
+    expect(tx.inCrank).toBe(false);
+
+    tx.beginCrank();
+    expect(tx.inCrank).toBe(true);
+    expect(tx.uncommitted).toBe(true);
+    write('a', '1');
+    tx.endCrank();
+    expect(tx.inCrank).toBe(false);
+
+    tx.beginCrank();
+    write('b', '2');
+    tx.endCrank();
+
+    expect(tx.uncommitted).toBe(true);
+    expect(readFrom(db, 'a')).toBe('1');
+    expect(readFrom(reader, 'a')).toBeUndefined();
+
+    expect(tx.commit()).toBe(true);
+    expect(tx.uncommitted).toBe(false);
+    expect(readFrom(reader, 'a')).toBe('1');
+    expect(readFrom(reader, 'b')).toBe('2');
+  });
+
+  it('abortCrank undoes only the current crank, not earlier released cranks in the same transaction', () => {
+    tx.beginCrank();
+    write('kept', 'first');
+    tx.endCrank();
+
+    tx.beginCrank();
+    write('kept', 'overwritten');
+    write('lost', 'x');
+    expect(readFrom(db, 'lost')).toBe('x');
+    tx.abortCrank();
+    expect(tx.inCrank).toBe(false);
+
+    expect(readFrom(db, 'kept')).toBe('first');
+    expect(readFrom(db, 'lost')).toBeUndefined();
+
+    // The next crank runs in the same open transaction and commits with the first.
+    tx.beginCrank();
+    write('later', 'y');
+    tx.endCrank();
+    expect(tx.commit()).toBe(true);
+    expect(readFrom(reader, 'kept')).toBe('first');
+    expect(readFrom(reader, 'lost')).toBeUndefined();
+    expect(readFrom(reader, 'later')).toBe('y');
+  });
+
+  it('commit returns false when nothing is pending', () => {
+    expect(tx.commit()).toBe(false);
+    tx.beginCrank();
+    write('a', '1');
+    tx.endCrank();
+    expect(tx.commit()).toBe(true);
+    expect(tx.commit()).toBe(false);
+  });
+
+  it('asserts on nested or unmatched crank calls and on commit inside a crank', () => {
+    expect(() => tx.endCrank()).toThrow(AssertionError);
+    expect(() => tx.abortCrank()).toThrow(AssertionError);
+
+    tx.beginCrank();
+    expect(() => tx.beginCrank()).toThrow(/nested crank/);
+    expect(() => tx.commit()).toThrow(/commit inside a crank/);
+    // The failed calls did not disturb the open crank.
+    expect(tx.inCrank).toBe(true);
+    write('a', '1');
+    tx.endCrank();
+    expect(tx.commit()).toBe(true);
+    expect(readFrom(reader, 'a')).toBe('1');
+  });
+});

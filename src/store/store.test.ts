@@ -1,0 +1,277 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type KernelMessage, type KernelStore, type KPromiseRef, type VatId } from './index.js';
+
+let store: KernelStore;
+
+beforeEach(() => {
+  store = openStore({ path: ':memory:', durability: 'process' });
+});
+
+afterEach(() => {
+  store.close();
+});
+
+const message = (method: string, result: KPromiseRef | null = null): KernelMessage => ({
+  methargs: { body: `#["${method}",[]]`, slots: [] },
+  result,
+});
+
+describe('clist', () => {
+  it('finds an entry by kref and by eref, per endpoint', () => {
+    const ko = store.objects.create('v1');
+    store.clist.add('v1', ko, 'o+1', true);
+    store.clist.add('v2', ko, 'o-1', false);
+
+    expect(store.clist.byKref('v1', ko)).toEqual({ endpoint: 'v1', kref: ko, eref: 'o+1', reachable: true });
+    expect(store.clist.byEref('v2', 'o-1')).toEqual({ endpoint: 'v2', kref: ko, eref: 'o-1', reachable: false });
+    expect(store.clist.byEref('v1', 'o-1')).toBeUndefined();
+    expect(store.clist.byKref('v3', ko)).toBeUndefined();
+    expect(store.clist.holdersOf(ko).map((entry) => entry.endpoint)).toEqual(['v1', 'v2']);
+
+    store.clist.setReachable('v2', ko, true);
+    expect(store.clist.byKref('v2', ko)?.reachable).toBe(true);
+    store.clist.delete('v1', ko);
+    expect(store.clist.byEref('v1', 'o+1')).toBeUndefined();
+    expect(store.clist.holdersOf(ko).map((entry) => entry.endpoint)).toEqual(['v2']);
+  });
+
+  it('keeps an eref unique within an endpoint but not across endpoints', () => {
+    store.clist.add('v1', 'ko1', 'o-1', true);
+    expect(() => store.clist.add('v1', 'ko2', 'o-1', true)).toThrow(/UNIQUE/);
+    expect(() => store.clist.add('v1', 'ko1', 'o-2', true)).toThrow(/UNIQUE/);
+    store.clist.add('v2', 'ko2', 'o-1', true);
+    expect(store.clist.byEref('v1', 'o-1')?.kref).toBe('ko1');
+    expect(store.clist.byEref('v2', 'o-1')?.kref).toBe('ko2');
+  });
+});
+
+describe('promises', () => {
+  it('creates an unresolved promise and resolves it once', () => {
+    const kp = store.promises.create('v1');
+    expect(store.promises.get(kp)).toEqual({ kpid: kp, state: 'unresolved', decider: 'v1', refcount: 0 });
+    expect(store.promises.decidedBy('v1')).toEqual([kp]);
+
+    store.promises.resolve(kp, false, { body: '#"$0.Alleged: thing"', slots: ['ko4'] });
+    expect(store.promises.get(kp)).toEqual({
+      kpid: kp,
+      state: 'fulfilled',
+      data: { body: '#"$0.Alleged: thing"', slots: ['ko4'] },
+      refcount: 0,
+    });
+    expect(store.promises.decidedBy('v1')).toEqual([]);
+    expect(() => store.promises.resolve(kp, true, { body: '#null', slots: [] })).toThrow(/resolve of missing or resolved/);
+    expect(() => store.promises.setDecider(kp, 'v2')).toThrow(/setDecider on missing or resolved/);
+
+    const rejected = store.promises.create(null);
+    store.promises.resolve(rejected, true, { body: '#"oops"', slots: [] });
+    expect(store.promises.get(rejected)?.state).toBe('rejected');
+  });
+
+  it('subscribes each endpoint once and hands the subscribers over once', () => {
+    const kp = store.promises.create('v1');
+    store.promises.subscribe(kp, 'v3');
+    store.promises.subscribe(kp, 'v2');
+    store.promises.subscribe(kp, 'v3');
+    expect(store.promises.takeSubscribers(kp)).toEqual(['v2', 'v3']);
+    expect(store.promises.takeSubscribers(kp)).toEqual([]);
+  });
+
+  it('returns queued messages in the order they were enqueued, per promise', () => {
+    const kp1 = store.promises.create('v1');
+    const kp2 = store.promises.create('v1');
+    const result = store.promises.create('v2');
+    store.promises.enqueueMessage(kp1, message('first', result));
+    store.promises.enqueueMessage(kp2, message('other'));
+    store.promises.enqueueMessage(kp1, message('second'));
+    store.promises.enqueueMessage(kp1, message('third'));
+
+    expect(store.promises.takeMessages(kp1)).toEqual([message('first', result), message('second'), message('third')]);
+    expect(store.promises.takeMessages(kp1)).toEqual([]);
+    expect(store.promises.takeMessages(kp2)).toEqual([message('other')]);
+  });
+
+  it('deletes a promise with its subscribers and queued messages', () => {
+    const kp = store.promises.create('v1');
+    store.promises.subscribe(kp, 'v2');
+    store.promises.enqueueMessage(kp, message('m'));
+    store.promises.delete(kp);
+    expect(store.promises.get(kp)).toBeUndefined();
+    const dump = store.dump();
+    expect(dump.kernel_promises).toEqual([]);
+    expect(dump.promise_subscribers).toEqual([]);
+    expect(dump.promise_queue).toEqual([]);
+  });
+});
+
+describe('queues', () => {
+  it('runs sends and notifications first in, first out', () => {
+    store.queues.enqueueSend('ko1', message('a', 'kp9'));
+    store.queues.enqueueNotify('v2', 'kp3');
+    store.queues.enqueueSend('kp4', message('b'));
+    expect(store.queues.runLength()).toBe(3);
+
+    const seen = [];
+    for (let item = store.queues.peekRun(); item !== undefined; item = store.queues.peekRun()) {
+      const { id, ...rest } = item;
+      seen.push(rest);
+      store.queues.removeRun(id);
+    }
+    expect(seen).toEqual([
+      { type: 'send', target: 'ko1', message: message('a', 'kp9') },
+      { type: 'notify', endpoint: 'v2', kpid: 'kp3' },
+      { type: 'send', target: 'kp4', message: message('b') },
+    ]);
+    expect(store.queues.runLength()).toBe(0);
+  });
+
+  it('runs GC actions first in, first out and ignores a duplicate of a pending one', () => {
+    store.queues.addGcAction('dropExport', 'v1', 'ko1');
+    store.queues.addGcAction('retireImport', 'v2', 'ko1');
+    store.queues.addGcAction('dropExport', 'v1', 'ko1');
+    store.queues.addGcAction('retireExport', 'v1', 'ko1');
+
+    const drain = () => {
+      const actions = [];
+      for (let action = store.queues.peekGc(); action !== undefined; action = store.queues.peekGc()) {
+        actions.push(`${action.kind} ${action.endpoint} ${action.kref}`);
+        store.queues.removeGc(action.id);
+      }
+      return actions;
+    };
+    expect(drain()).toEqual(['dropExport v1 ko1', 'retireImport v2 ko1', 'retireExport v1 ko1']);
+
+    // Once done, the same action can be owed again.
+    store.queues.addGcAction('dropExport', 'v1', 'ko1');
+    expect(drain()).toEqual(['dropExport v1 ko1']);
+  });
+});
+
+describe('vatstore', () => {
+  it('gets, sets, overwrites and deletes keys per vat', () => {
+    store.vatstore.set('v1', 'k', 'one');
+    store.vatstore.set('v2', 'k', 'two');
+    store.vatstore.set('v1', 'k', 'uno');
+    expect(store.vatstore.get('v1', 'k')).toBe('uno');
+    expect(store.vatstore.get('v2', 'k')).toBe('two');
+    store.vatstore.delete('v1', 'k');
+    expect(store.vatstore.get('v1', 'k')).toBeUndefined();
+    expect(store.vatstore.get('v2', 'k')).toBe('two');
+    store.vatstore.deleteAll('v2');
+    expect(store.vatstore.get('v2', 'k')).toBeUndefined();
+  });
+
+  it('getNextKey returns the next key strictly after priorKey within the vat only', () => {
+    for (const key of ['b', 'a', 'b.1', 'c']) store.vatstore.set('v1', key, 'x');
+    // Keys of other vats sort between and around v1's keys; none may leak.
+    for (const key of ['a.0', 'b.0', 'bb', 'd']) store.vatstore.set('v2', key, 'y');
+    store.vatstore.set('v10', 'a', 'z');
+
+    expect(store.vatstore.getNextKey('v1', '')).toBe('a');
+    expect(store.vatstore.getNextKey('v1', 'a')).toBe('b');
+    expect(store.vatstore.getNextKey('v1', 'a.5')).toBe('b');
+    expect(store.vatstore.getNextKey('v1', 'b')).toBe('b.1');
+    expect(store.vatstore.getNextKey('v1', 'b.1')).toBe('c');
+    expect(store.vatstore.getNextKey('v1', 'c')).toBeUndefined();
+    expect(store.vatstore.getNextKey('v1', 'zzz')).toBeUndefined();
+    expect(store.vatstore.getNextKey('v3', '')).toBeUndefined();
+  });
+
+  it('iterating getNextKey yields exactly the sorted keys of the vat (property)', () => {
+    // Printable and control ASCII except NUL: byte order equals JS string order.
+    const asciiChar = fc.integer({ min: 1, max: 0x7f }).map((code) => String.fromCharCode(code));
+    const keys = fc.uniqueArray(fc.string({ unit: asciiChar, minLength: 1, maxLength: 8 }), { maxLength: 30 });
+    fc.assert(
+      fc.property(keys, keys, (mine, theirs) => {
+        const fresh = openStore({ path: ':memory:', durability: 'process' });
+        try {
+          for (const key of theirs) fresh.vatstore.set('v2', key, 'theirs');
+          for (const key of mine) fresh.vatstore.set('v1', key, 'mine');
+          const seen: string[] = [];
+          for (let key = fresh.vatstore.getNextKey('v1', ''); key !== undefined; key = fresh.vatstore.getNextKey('v1', key)) {
+            seen.push(key);
+          }
+          expect(seen).toEqual([...mine].sort());
+        } finally {
+          fresh.close();
+        }
+      }),
+    );
+  });
+});
+
+describe('meta and ids', () => {
+  it('allocates increasing ids per counter, shared with the stores that create refs', () => {
+    expect([store.meta.allocate('ko'), store.meta.allocate('ko'), store.meta.allocate('kp')]).toEqual([1, 2, 1]);
+    expect(store.objects.create('v1')).toBe('ko3');
+    expect(store.promises.create(null)).toBe('kp2');
+    store.vats.putBundle('hash', '{}');
+    expect(store.vats.create('alice', 'hash', { body: '#null', slots: [] })).toBe('v1');
+    expect(store.meta.allocate('vat')).toBe(2);
+  });
+});
+
+describe('on disk', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ken-store-test-'));
+  });
+
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the incarnation and counters across reopen; a new file gets a new incarnation', () => {
+    const file = path.join(dir, 'a.sqlite');
+    const first = openStore({ path: file, durability: 'fsync' });
+    const incarnation = first.meta.incarnation();
+    expect(incarnation).toMatch(/^[0-9a-f]{32}$/);
+    expect(first.meta.incarnation()).toBe(incarnation);
+    first.tx.beginCrank();
+    expect(first.meta.allocate('ko')).toBe(1);
+    first.tx.endCrank();
+    first.tx.commit();
+    first.close();
+
+    const reopened = openStore({ path: file, durability: 'fsync' });
+    expect(reopened.meta.incarnation()).toBe(incarnation);
+    expect(reopened.meta.allocate('ko')).toBe(2);
+    reopened.close();
+
+    const other = openStore({ path: path.join(dir, 'b.sqlite'), durability: 'fsync' });
+    expect(other.meta.incarnation()).not.toBe(incarnation);
+    other.close();
+  });
+
+  it('dump() is equal for equal content, whatever the order of writes', () => {
+    const a = openStore({ path: path.join(dir, 'a.sqlite'), durability: 'process' });
+    const b = openStore({ path: path.join(dir, 'b.sqlite'), durability: 'process' });
+    try {
+      a.vatstore.set('v1', 'x', '1');
+      a.vatstore.set('v1', 'y', '2');
+      a.clist.add('v2', 'ko1', 'o-1', true);
+      a.clist.add('v1', 'ko1', 'o+1', true);
+
+      b.clist.add('v1', 'ko1', 'o+1', true);
+      b.vatstore.set('v1', 'y', '2');
+      b.clist.add('v2', 'ko1', 'o-1', true);
+      b.vatstore.set('v1', 'x', '1');
+
+      expect(b.dump()).toEqual(a.dump());
+      expect(a.dump().vatstore).toEqual([
+        { vat_id: 'v1', key: 'x', value: '1' },
+        { vat_id: 'v1', key: 'y', value: '2' },
+      ]);
+
+      b.vatstore.set('v1', 'x', 'changed');
+      expect(b.dump()).not.toEqual(a.dump());
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
