@@ -41,8 +41,10 @@ export interface KernelStats {
   deliveries: number;
   abortedCranks: number;
   commits: number;
-  /** Time spent inside vats (liveslots and vat code), nanoseconds. */
+  /** Time spent inside vat deliveries (liveslots, vat code, and the syscalls they make), nanoseconds. */
   vatNs: bigint;
+  /** The part of {@link KernelStats.vatNs} spent answering syscalls, nanoseconds. */
+  syscallNs: bigint;
   /** Time spent in whole cranks, vat time included, nanoseconds. */
   crankNs: bigint;
   /** Time spent in COMMIT, nanoseconds. */
@@ -74,6 +76,7 @@ export class Kernel {
     abortedCranks: 0,
     commits: 0,
     vatNs: 0n,
+    syscallNs: 0n,
     crankNs: 0n,
     commitNs: 0n,
   };
@@ -307,6 +310,7 @@ export class Kernel {
       outcome = await vat.deliver(delivery);
     } finally {
       this.stats.vatNs += process.hrtime.bigint() - started;
+      this.stats.syscallNs += record.syscallNs;
       this.#syscall = undefined;
     }
     this.stats.deliveries += 1;

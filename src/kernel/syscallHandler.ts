@@ -12,6 +12,8 @@ export interface SyscallRecord {
   illegal: string | null;
   /** Set by `exit`: the vat asked to be terminated. */
   exit: { failure: boolean; info: CapData<KRef> } | null;
+  /** Time spent answering syscalls (kernel work inside the delivery), nanoseconds. */
+  syscallNs: bigint;
 }
 
 /**
@@ -26,7 +28,7 @@ export function makeSyscallHandler(
   translator: VatTranslator,
 ): { syscall: VatSyscall; record: SyscallRecord } {
   const { store, buffer, refs } = context;
-  const record: SyscallRecord = { illegal: null, exit: null };
+  const record: SyscallRecord = { illegal: null, exit: null, syscallNs: 0n };
 
   function illegal(message: string): never {
     throw new IllegalSyscallError(message);
@@ -37,6 +39,7 @@ export function makeSyscallHandler(
       if (record.illegal !== null) {
         illegal(`vat ${vatId} is being terminated: ${record.illegal}`);
       }
+      const started = process.hrtime.bigint();
       try {
         return body(...args);
       } catch (error) {
@@ -44,6 +47,8 @@ export function makeSyscallHandler(
           record.illegal = `syscall.${name}: ${error.message}`;
         }
         throw error;
+      } finally {
+        record.syscallNs += process.hrtime.bigint() - started;
       }
     };
   }
