@@ -13,6 +13,7 @@ interface DemoOptions {
   dataDir?: string;
   messages: number;
   batch: number;
+  progress?: number;
   durability: Durability;
   commitCranks: number;
   commitDelayMs: number;
@@ -31,6 +32,7 @@ export function demoCommand(): Command {
     .option('--data-dir <dir>', 'keep the store in this directory (default: a temporary one, removed at the end)')
     .option('--messages <n>', 'messages to send', positiveInteger, 5000)
     .option('--batch <n>', 'messages the sender sends per delivery', positiveInteger, 100)
+    .option('--progress <n>', 'print progress every n messages (default: a tenth of --messages)', positiveInteger)
     .option('--durability <mode>', 'fsync (survives power loss) or process (survives a process crash)', durability, 'fsync')
     .option('--commit-cranks <n>', 'COMMIT after this many cranks (1 = strict)', positiveInteger, defaultGroupCommit.maxCranks)
     .option('--commit-delay-ms <ms>', 'COMMIT once the oldest uncommitted crank is this old', nonNegativeNumber, defaultGroupCommit.maxDelayMs)
@@ -61,12 +63,13 @@ async function runDemo(options: DemoOptions): Promise<number> {
       logger,
       commit: { maxCranks: options.commitCranks, maxDelayMs: options.commitDelayMs },
     });
+    const progressEvery = options.progress ?? Math.ceil(options.messages / 10);
     let reported = 0;
     const verdict = await runLocalWorkload(kernel, {
       messages: options.messages,
       batch: options.batch,
       onProgress: (sent) => {
-        if (sent - reported >= options.messages / 10 || sent === options.messages) {
+        if (sent - reported >= progressEvery || sent === options.messages) {
           reported = sent;
           say(`  ${sent}/${options.messages} sent and consumed`);
         }

@@ -26,21 +26,35 @@ describe.each<Durability>(['fsync', 'process'])('recovery from SIGKILL (durabili
     const random = seededRandom(seed);
     const dataDir = mkdtempSync(path.join(tmpdir(), `ken-recovery-${durability}-`));
     directories.push(dataDir);
-    const args = ['demo', '--data-dir', dataDir, '--messages', String(messages), '--batch', '50', '--durability', durability, '--json'];
+    const args = ['demo', '--data-dir', dataDir, '--messages', String(messages), '--batch', '50', '--progress', '50'];
+    args.push('--durability', durability, '--json');
 
+    // The schedule: the first kill lands while the child starts up and restarts
+    // its vats; each later one once the workload has passed a seeded point,
+    // plus a seeded delay so it can fall anywhere in a crank or a commit.
+    const killPoints = Array.from({ length: kills - 1 }, () => Math.floor(random() * (messages - 1100)) + 50).sort(
+      (a, b) => a - b,
+    );
     for (let kill = 1; kill <= kills; kill += 1) {
       const child = spawnCli(args);
       const exited = exitOf(child);
-      // Counted from the child's first line (it has loaded and locked down):
-      // lands during vat restart or anywhere in the workload.
-      const delayMs = Math.round(random() * 1500);
+      const point = kill === 1 ? undefined : killPoints[kill - 2];
+      const delayMs = Math.round(random() * (point === undefined ? 600 : 40));
+      let armed = false;
       let timer: NodeJS.Timeout | undefined;
-      child.stderr?.once('data', () => (timer = setTimeout(() => child.kill('SIGKILL'), delayMs)));
+      child.stderr?.on('data', (chunk: Buffer) => {
+        const seen = [...chunk.toString().matchAll(/(\d+)\/\d+ sent and consumed/g)].map((match) => Number(match[1]));
+        if (!armed && (point === undefined || seen.some((sent) => sent >= point))) {
+          armed = true;
+          timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+        }
+      });
       const exit = await exited;
       clearTimeout(timer);
       const progress = [...exit.stderr.matchAll(/(\d+)\/\d+ sent and consumed/g)].at(-1)?.[1] ?? 'none';
-      console.log(`  kill ${kill}: ${delayMs} ms after start-up -> ${exit.signal ?? `exit ${exit.code}`}; last progress ${progress}`);
-      expect(exit.signal, `run ${kill} finished before its kill at ${delayMs} ms (seed ${seed}); stderr: ${exit.stderr}`).toBe('SIGKILL');
+      const when = point === undefined ? 'after start-up' : `after message ${point}`;
+      console.log(`  kill ${kill}: ${delayMs} ms ${when} -> ${exit.signal ?? `exit ${exit.code}`}; last progress ${progress}`);
+      expect(exit.signal, `run ${kill} was not killed (seed ${seed}); stderr: ${exit.stderr}`).toBe('SIGKILL');
     }
 
     const final = await exitOf(spawnCli(args));
