@@ -1,5 +1,12 @@
 import pino from 'pino';
-import type { Logger } from '../kernel/context.js';
+
+/** The log methods ken-node uses; pino's logger satisfies it. */
+export interface Logger {
+  debug(object: object, message?: string): void;
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 

@@ -1,15 +1,9 @@
 import { makeLiveSlots } from '@agoric/swingset-liveslots';
 import { importBundle } from '@endo/import-bundle';
+import type { Logger } from '../util/logger.js';
 import { makeGcTools } from './gcTools.js';
 import type { DeliveryOutcome, VatDelivery, VatSyscall } from './types.js';
 
-/** The log methods a vat's console writes to. */
-export interface VatLogger {
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-  debug(object: object, message?: string): void;
-}
 
 /** A running vat: its liveslots and its compartment, inside this process. */
 export interface VatInstance {
@@ -32,9 +26,9 @@ const syscallNames: readonly (keyof VatSyscall)[] = [
   'vatstoreDelete',
 ];
 
-function makeVatConsole(logger: VatLogger, vat: string) {
+function makeVatConsole(logger: Logger, vat: string) {
   const line =
-    (level: keyof VatLogger) =>
+    (level: keyof Logger) =>
     (...args: unknown[]) =>
       logger[level]({ vat }, args.map((arg) => (typeof arg === 'string' ? arg : safeString(arg))).join(' '));
   return harden({ log: line('info'), info: line('info'), warn: line('warn'), error: line('error'), debug: line('debug') });
@@ -60,7 +54,7 @@ export function makeVatInstance(options: {
   name: string;
   bundleJson: string;
   currentSyscall: () => VatSyscall;
-  logger: VatLogger;
+  logger: Logger;
   /** At most one forced engine GC per this many milliseconds (0: every reap). */
   forcedGcIntervalMs: number;
 }): VatInstance {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Kernel, type KernelOptions } from '../../src/kernel/kernel.js';
-import type { Logger } from '../../src/kernel/context.js';
+import type { Logger } from '../../src/util/logger.js';
 import { openStore, type Durability, type KernelStore } from '../../src/store/index.js';
 import { bundleVat, exampleVatPath, type VatBundle } from '../../src/vats/bundles.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
