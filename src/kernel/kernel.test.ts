@@ -74,6 +74,38 @@ describe('kernel: local messages', () => {
   });
 });
 
+describe('kernel: promises', () => {
+  it('queues sends to an unresolved promise and delivers them once it resolves to an object', async () => {
+    const { kernel, store } = await startTestKernel();
+    await kernel.createVat({ name: 'a', bundle: await testVat('durable') });
+    await kernel.createVat({ name: 'b', bundle: await testVat('durable') });
+    const a = kernel.rootOf('a');
+    const b = kernel.rootOf('b');
+    let queuedOnPromise = 0;
+    const pipelined = kernel.queueToKref(a, 'pipelineIncrement', [b, 'piped']);
+    // Crank by crank, watch for the message waiting on its target promise.
+    for (let crank = 0; crank < 20; crank += 1) {
+      if ((await kernel.run({ maxCranks: 1 })) === 0) break;
+      queuedOnPromise = Math.max(queuedOnPromise, (store.dump().promise_queue ?? []).length);
+    }
+    expect(queuedOnPromise).toBe(1);
+    expect(await pipelined).toBe(1);
+    expect(store.dump().promise_queue).toEqual([]);
+    expect(await kernel.call(await kernel.call(b, 'counter', ['piped']) as object, 'value')).toBe(1);
+    kernel.close();
+  });
+
+  it('rejects a send to a promise fulfilled with data', async () => {
+    const { kernel } = await startTestKernel();
+    await kernel.createVat({ name: 'a', bundle: await testVat('durable') });
+    await kernel.createVat({ name: 'b', bundle: await testVat('durable') });
+    await expect(kernel.call(kernel.rootOf('a'), 'sendToData', [kernel.rootOf('b')])).rejects.toThrow(
+      /fulfilled with data, not an object/,
+    );
+    kernel.close();
+  });
+});
+
 describe('kernel: a failed crank leaves no trace (G1)', () => {
   it('rolls back vatstore writes, sends, subscriptions and resolutions, byte for byte', async () => {
     let atAbort: Record<string, unknown[]> | undefined;
@@ -151,6 +183,21 @@ describe('kernel: faulty vats are terminated, the others go on', () => {
 });
 
 describe('kernel: group commit', () => {
+  it('runs onCommit hooks after each COMMIT, with nothing left uncommitted', async () => {
+    const { kernel, store } = await startTestKernel({ commit: { maxCranks: 3, maxDelayMs: 60_000 } });
+    await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    await kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+    const seen: { commits: number; uncommitted: boolean }[] = [];
+    kernel.onCommit(() => seen.push({ commits: kernel.stats.commits, uncommitted: store.tx.uncommitted }));
+    const before = kernel.stats.commits;
+    await kernel.call(kernel.rootOf('sender'), 'sendBatch', [kernel.rootOf('recorder'), 5, 5]);
+    const commits = kernel.stats.commits - before;
+    // 1 input + 1 sendBatch + 5 receives + 5 notifies = 12 cranks: 4 commits of 3.
+    expect(commits).toBe(4);
+    expect(seen).toEqual(Array.from({ length: commits }, (_, i) => ({ commits: before + i + 1, uncommitted: false })));
+    kernel.close();
+  });
+
   it('commits once per crank in strict mode and fewer times in group mode, with the same result', async () => {
     const results: Record<string, { commits: number; entries: unknown }> = {};
     for (const [mode, commit] of [

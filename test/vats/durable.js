@@ -36,7 +36,7 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     },
   );
   let heldEphemeral;
-  return Far('durable', {
+  const root = Far('durable', {
     makeCounter(name) {
       const counter = makeCounter(name);
       counters.init(name, counter);
@@ -47,6 +47,19 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     },
     makeEphemeral() {
       return Far('ephemeral', { hello: () => 'hello' });
+    },
+    /** Makes a counter only after a round trip to `peer`, so its result stays unresolved for a while. */
+    async makeCounterAfter(peer, name) {
+      await E(peer).outcomes();
+      return root.makeCounter(name);
+    },
+    /** Sends to the result of a send before it resolves (promise pipelining through the kernel). */
+    pipelineIncrement(other, name) {
+      return E(E(other).makeCounterAfter(root, name)).increment();
+    },
+    /** Sends to a promise that will be fulfilled with plain data, not an object. */
+    sendToData(other) {
+      return E(E(other).outcomes()).increment();
     },
     /** Imports an ephemeral object of `source` and keeps it in the heap only. */
     async holdEphemeralOf(source) {
@@ -73,4 +86,5 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
       return Object.fromEntries(outcomes.entries());
     },
   });
+  return root;
 }
