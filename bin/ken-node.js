@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// SES lockdown first: every module loaded after this one runs hardened.
+// What libp2p needs of the platform (Node 20), then SES lockdown: every
+// module loaded after these runs hardened.
+import '../dist/src/net/platform.js';
 import '@endo/init';
 
 let cli;

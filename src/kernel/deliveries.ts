@@ -1,4 +1,5 @@
-import type { GcAction, KernelMessage, KObjectRef, KRef, RunQueueItem, VatId } from '../store/types.js';
+import { isRemoteId, type EndpointId, type GcAction, type KernelMessage, type KObjectRef, type KRef, type RemoteId, type RunQueueItem, type VatId } from '../store/types.js';
+import type { RemoteRouter } from './context.js';
 import { assert } from '../util/assert.js';
 import type { VatDelivery } from '../vats/types.js';
 import type { KernelContext } from './context.js';
@@ -18,6 +19,11 @@ const consumed: Routing = { type: 'consumed' };
 
 function isLive(context: KernelContext, vatId: VatId): boolean {
   return context.store.vats.get(vatId)?.state === 'live';
+}
+
+function remotesOf(context: KernelContext, endpoint: RemoteId): RemoteRouter {
+  assert(context.remotes !== undefined, `remote endpoint ${endpoint} without a remote layer`);
+  return context.remotes;
 }
 
 /** Removes a run-queue item and routes it to the vat that must see it, if any. */
@@ -45,6 +51,12 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
   if (target.startsWith('kp')) {
     const promise = store.promises.get(target as `kp${number}`);
     assert(promise !== undefined, `send to missing ${target}`);
+    if (promise.state === 'unresolved' && promise.decider !== null && isRemoteId(promise.decider)) {
+      // Pipelining: the peer that decides the promise gets the message now.
+      remotesOf(context, promise.decider).send(context, promise.decider, promise.kpid, message);
+      refs.decrefMessage(message, queuedTarget);
+      return consumed;
+    }
     if (promise.state === 'unresolved') {
       // Wait on the promise; the queue entry does not count its own target.
       store.promises.enqueueMessage(promise.kpid, message);
@@ -71,6 +83,11 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
     refs.decrefMessage(message, queuedTarget);
     return consumed;
   }
+  if (isRemoteId(object.owner)) {
+    remotesOf(context, object.owner).send(context, object.owner, target, message);
+    refs.decrefMessage(message, queuedTarget);
+    return consumed;
+  }
   const vatId = object.owner;
   assert(isLive(context, vatId), `object ${target} is owned by ${vatId}, which is not live`);
   const translator = makeVatTranslator(context, vatId);
@@ -85,10 +102,16 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
   return { type: 'deliver', vatId, delivery: ['message', targetVref, vatMessage] };
 }
 
-function routeNotify(context: KernelContext, vatId: VatId, kpid: `kp${number}`): Routing {
+function routeNotify(context: KernelContext, endpoint: EndpointId, kpid: `kp${number}`): Routing {
   const { store, refs } = context;
   const promise = store.promises.get(kpid);
   assert(promise !== undefined && promise.state !== 'unresolved', `notify of ${kpid}, which is not resolved`);
+  if (isRemoteId(endpoint)) {
+    remotesOf(context, endpoint).notify(context, endpoint, kpid);
+    refs.decref(kpid);
+    return consumed;
+  }
+  const vatId = endpoint;
   const entry = store.clist.byKref(vatId, kpid);
   if (!isLive(context, vatId) || entry === undefined) {
     refs.decref(kpid);
@@ -110,6 +133,10 @@ function routeNotify(context: KernelContext, vatId: VatId, kpid: `kp${number}`):
 export function routeGcAction(context: KernelContext, action: GcAction): Routing {
   const { store } = context;
   store.queues.removeGc(action.id);
+  if (isRemoteId(action.endpoint)) {
+    // Distributed GC across peers is not implemented: what a peer imported stays.
+    return consumed;
+  }
   const vatId = action.endpoint;
   const entry = store.clist.byKref(vatId, action.kref);
   if (!isLive(context, vatId) || entry === undefined) {

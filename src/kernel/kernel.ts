@@ -5,7 +5,7 @@ import type { VatBundle } from '../vats/bundles.js';
 import type { VatDelivery, VatSyscall } from '../vats/types.js';
 import { makeVatInstance, type VatInstance } from '../vats/vatInstance.js';
 import { CommitPolicy, defaultGroupCommit, type CommitLimits } from './commitPolicy.js';
-import type { KernelContext } from './context.js';
+import type { KernelContext, RemoteRouter } from './context.js';
 import type { Logger } from '../util/logger.js';
 import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
 import { routeGcAction, routeRunItem, type Routing } from './deliveries.js';
@@ -52,11 +52,22 @@ export interface KernelStats {
   commitNs: bigint;
 }
 
+/**
+ * Work from outside the run queue (a frame from a peer, a host request that
+ * writes): it runs in a crank of its own, between vat deliveries.
+ */
+export interface ExternalWork {
+  /** Runs inside the crank; throwing rolls the crank back and calls `failed`. */
+  apply(context: KernelContext): void;
+  failed?(error: Error): void;
+}
+
 /** Something the kernel works on next, and how to undo-and-consume it if its vat fails. */
 type WorkItem =
   | { type: 'run'; item: RunQueueItem }
   | { type: 'gc'; action: GcAction }
-  | { type: 'reap'; vatId: VatId };
+  | { type: 'reap'; vatId: VatId }
+  | { type: 'external'; work: ExternalWork };
 
 /** Raised when the kernel's own invariants break: the process must restart from the store. */
 export class KernelPanic extends Error {
@@ -94,6 +105,8 @@ export class Kernel {
   readonly #afterCommit: PostCommitAction[] = [];
   readonly #commitHooks: (() => void)[] = [];
   readonly #pendingInputs: (() => void)[] = [];
+  readonly #external: ExternalWork[] = [];
+  #rerun = false;
   #syscall: VatSyscall | undefined;
   #running: Promise<number> | undefined;
   #panic: Error | undefined;
@@ -112,6 +125,7 @@ export class Kernel {
       refs: makeRefcounts(this.#store),
       logger: this.#logger,
       waiters: new Map(),
+      remotes: undefined,
     };
   }
 
@@ -123,6 +137,16 @@ export class Kernel {
     const kernel = new Kernel(options);
     await kernel.#restartVats();
     return kernel;
+  }
+
+  /** Connects the remote layer: sends and notifications for remote endpoints go to `router`. */
+  setRemoteRouter(router: RemoteRouter): void {
+    this.#context.remotes = router;
+  }
+
+  /** Queues work to run in a crank of its own; call {@link Kernel.run} to have it run. */
+  queueExternal(work: ExternalWork): void {
+    this.#external.push(work);
   }
 
   /** Runs `hook` after every COMMIT: where the network layer releases output. */
@@ -201,7 +225,10 @@ export class Kernel {
    * the commit policy and at the end. Concurrent calls share one loop.
    */
   run(options: { maxCranks?: number } = {}): Promise<number> {
-    if (this.#running === undefined) {
+    if (this.#running !== undefined) {
+      // Work may have arrived after the loop last looked: have it look again.
+      this.#rerun = true;
+    } else {
       this.#running = this.#loop(options.maxCranks ?? Number.POSITIVE_INFINITY).finally(() => {
         this.#running = undefined;
       });
@@ -218,16 +245,19 @@ export class Kernel {
     this.#assertHealthy();
     let cranks = 0;
     try {
-      while (cranks < maxCranks) {
+      do {
+        this.#rerun = false;
+        while (cranks < maxCranks) {
+          this.#applyInputs();
+          const work = this.#nextWork();
+          if (work === undefined) break;
+          await this.#crank(work);
+          cranks += 1;
+          if (this.#policy.due) this.#commit();
+        }
         this.#applyInputs();
-        const work = this.#nextWork();
-        if (work === undefined) break;
-        await this.#crank(work);
-        cranks += 1;
-        if (this.#policy.due) this.#commit();
-      }
-      this.#applyInputs();
-      this.#commit();
+        this.#commit();
+      } while (this.#rerun && cranks < maxCranks);
     } catch (error) {
       this.#panic = error instanceof Error ? error : new Error(String(error));
       this.#logger.error({ err: this.#panic }, 'kernel panic: restart the node; the store holds the last commit');
@@ -248,10 +278,12 @@ export class Kernel {
     }
   }
 
-  /** GC actions first (they release memory), then due reaps, then the run queue. */
+  /** GC actions first (they release memory), then external work, then due reaps, then the run queue. */
   #nextWork(): WorkItem | undefined {
     const action = this.#store.queues.peekGc();
     if (action !== undefined) return { type: 'gc', action };
+    const external = this.#external.shift();
+    if (external !== undefined) return { type: 'external', work: external };
     for (const vatId of this.#reapDue) {
       this.#reapDue.delete(vatId);
       if (this.#vats.has(vatId)) return { type: 'reap', vatId };
@@ -260,7 +292,7 @@ export class Kernel {
     return item && { type: 'run', item };
   }
 
-  #route(work: WorkItem): Routing {
+  #route(work: Exclude<WorkItem, { type: 'external' }>): Routing {
     switch (work.type) {
       case 'gc':
         return routeGcAction(this.#context, work.action);
@@ -276,6 +308,29 @@ export class Kernel {
 
   async #crank(work: WorkItem): Promise<void> {
     const started = process.hrtime.bigint();
+    if (work.type === 'external') {
+      this.#externalCrank(work.work);
+    } else {
+      await this.#deliveryCrank(work);
+    }
+    this.#policy.crankDone();
+    this.stats.cranks += 1;
+    this.stats.crankNs += process.hrtime.bigint() - started;
+  }
+
+  #externalCrank(work: ExternalWork): void {
+    this.#beginCrank();
+    try {
+      work.apply(this.#context);
+    } catch (error) {
+      this.#abortCrank();
+      work.failed?.(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    this.#endCrank();
+  }
+
+  async #deliveryCrank(work: Exclude<WorkItem, { type: 'external' }>): Promise<void> {
     this.#beginCrank();
     const routing = this.#route(work);
     if (routing.type === 'deliver') {
@@ -294,9 +349,6 @@ export class Kernel {
     } else {
       this.#endCrank();
     }
-    this.#policy.crankDone();
-    this.stats.cranks += 1;
-    this.stats.crankNs += process.hrtime.bigint() - started;
   }
 
   /** Delivers to a vat with a syscall handler for this crank; says whether the vat failed. */
@@ -330,7 +382,7 @@ export class Kernel {
    * now ahead of the store, so the vat is terminated. A new crank consumes
    * the item it failed on (rejecting that message's result) and ends the vat.
    */
-  #failVat(vatId: VatId, work: WorkItem, reason: string): void {
+  #failVat(vatId: VatId, work: Exclude<WorkItem, { type: 'external' }>, reason: string): void {
     this.#logger.error({ vatId, delivery: work.type, reason }, 'vat failed; terminating it');
     this.#beginCrank();
     if (work.type === 'run') {

@@ -2,6 +2,7 @@ import { makeCListStore } from './clist.js';
 import { openDatabase, TransactionControl, type Durability, type SqliteDatabase } from './db.js';
 import { makeMetaStore } from './meta.js';
 import { makeObjectStore } from './objects.js';
+import { makePeerStore } from './peers.js';
 import { makePromiseStore } from './promises.js';
 import { makeQueueStore } from './queues.js';
 import { makeVatstoreStore } from './vatstore.js';
@@ -34,6 +35,7 @@ export function openStore(options: StoreOptions) {
     queues: makeQueueStore(db),
     vatstore: makeVatstoreStore(db),
     vats: makeVatStore(db, () => meta.allocate('vat')),
+    peers: makePeerStore(db, () => meta.allocate('remote')),
     /** Every row of every table, in key order: for tests and diagnostics. */
     dump: () => dumpTables(db),
     close: () => db.close(),

@@ -3,7 +3,7 @@ import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
 
 /** Names of the kernel's id counters. */
-export type CounterName = 'ko' | 'kp' | 'vat';
+export type CounterName = 'ko' | 'kp' | 'vat' | 'remote';
 
 /** Kernel-wide counters and the store's incarnation. */
 export function makeMetaStore(db: SqliteDatabase) {
@@ -17,6 +17,19 @@ export function makeMetaStore(db: SqliteDatabase) {
     'INSERT INTO kernel_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   );
 
+  /**
+   * The value of `key`, made and written by `make` the first time. Called
+   * at open time, before any crank, in a transaction of its own: a crash
+   * before it commits leaves no value, and the next start makes a fresh one.
+   */
+  function provide(key: string, make: () => string): string {
+    const existing = read.get(key);
+    if (existing !== undefined) return existing.value;
+    const value = make();
+    db.transaction(() => write.run(key, value))();
+    return value;
+  }
+
   return {
     /** Returns the next id for `counter` (1, 2, ...); part of the caller's transaction. */
     allocate(counter: CounterName): number {
@@ -25,20 +38,23 @@ export function makeMetaStore(db: SqliteDatabase) {
       return Number(row.value);
     },
 
+    get(key: string): string | undefined {
+      return read.get(key)?.value;
+    },
+
+    /** Writes a kernel-wide setting; part of the caller's transaction. */
+    set(key: string, value: string): void {
+      write.run(key, value);
+    },
+
+    provide,
+
     /**
      * The store's incarnation: random, made once when the store is created.
      * A wiped store gets a new one, which is how peers detect amnesia.
-     * Written in a transaction of its own at open time: it is created before
-     * any crank can run, and re-reading it after a crash gives the same value.
      */
     incarnation(): string {
-      const existing = read.get('incarnation');
-      if (existing !== undefined) {
-        return existing.value;
-      }
-      const fresh = randomBytes(16).toString('hex');
-      db.transaction(() => write.run('incarnation', fresh))();
-      return fresh;
+      return provide('incarnation', () => randomBytes(16).toString('hex'));
     },
   };
 }

@@ -19,10 +19,13 @@
  * - `gc_actions`: dropExports / retireExports / retireImports waiting for a
  *   crank; they run before the run queue.
  * - `vatstore`: each vat's ordered key-value store (liveslots' vatstore).
- * - `peers`, `outbox`: sequence state and persisted outbound frames for the
- *   remote layer (issue 2 of 5 fills them).
+ * - `peers`: per remote peer, its endpoint id (`rN`), the incarnation it
+ *   last announced, and the pair's sequence state: `next_send_seq`,
+ *   `acked_seq` (highest it acked), `received_seq` (highest we consumed).
+ * - `outbox`: message bodies to a peer, by sequence number, until acked.
+ * - `ocap_urls` (v2): swiss numbers this node issued, and what they name.
  */
-export const schemaVersion = 1;
+export const schemaVersion = 2;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -129,6 +132,16 @@ export const migrations: readonly string[] = [
     seq     INTEGER NOT NULL,
     frame   BLOB NOT NULL,
     PRIMARY KEY (peer_id, seq)
+  ) WITHOUT ROWID;
+  `,
+  // v2: ref counters per peer for the remote c-lists, and issued ocap URLs.
+  `
+  ALTER TABLE peers ADD COLUMN next_object_id INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE peers ADD COLUMN next_promise_id INTEGER NOT NULL DEFAULT 1;
+
+  CREATE TABLE ocap_urls (
+    swiss TEXT PRIMARY KEY,
+    kref  TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
 ];

@@ -9,10 +9,12 @@ export type KObjectRef = `ko${number}`;
 export type KPromiseRef = `kp${number}`;
 /** A kernel reference: an object or a promise. */
 export type KRef = KObjectRef | KPromiseRef;
-/** A vat id `vN`; remote endpoints (`rN`) join in issue 2 of 5. */
+/** A vat id `vN`. */
 export type VatId = `v${number}`;
-/** Something that has a c-list: a vat (later also a remote peer). */
-export type EndpointId = VatId;
+/** A remote peer's endpoint id `rN`. */
+export type RemoteId = `r${number}`;
+/** Something that has a c-list: a vat or a remote peer. */
+export type EndpointId = VatId | RemoteId;
 
 /** Marshalled data with its references, as liveslots and @endo/marshal use it. */
 export interface CapData<Slot extends string = string> {
@@ -62,4 +64,8 @@ export function isKPromiseRef(value: string): value is KPromiseRef {
 
 export function isVatId(value: string): value is VatId {
   return /^v[1-9][0-9]*$/.test(value);
+}
+
+export function isRemoteId(value: string): value is RemoteId {
+  return /^r[1-9][0-9]*$/.test(value);
 }

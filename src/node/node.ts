@@ -1,0 +1,127 @@
+import { Kernel } from '../kernel/kernel.js';
+import type { CommitLimits } from '../kernel/commitPolicy.js';
+import type { KernelContext } from '../kernel/context.js';
+import { decode, krefOf } from '../kernel/kmarshal.js';
+import { Libp2pTransport } from '../net/libp2pTransport.js';
+import type { MemoryNetwork } from '../net/memoryTransport.js';
+import type { Transport } from '../net/transport.js';
+import { appendToOutbox } from '../remote/router.js';
+import { formatOcapUrl, newSwiss, parseOcapUrl } from '../remote/ocapUrl.js';
+import { defaultSessionOptions, PeerSessions, type SessionOptions } from '../remote/peerSessions.js';
+import { makeRemoteTranslator } from '../remote/remoteTranslator.js';
+import { openStore, type Durability, type KernelStore } from '../store/index.js';
+import type { KPromiseRef } from '../store/types.js';
+import type { Logger } from '../util/logger.js';
+import { loadIdentity } from './identity.js';
+
+/** Frames larger than this close the connection (1 MiB unless configured). */
+export const defaultMaxFrameBytes = 1024 * 1024;
+
+export type TransportChoice =
+  | { kind: 'libp2p'; listen: string[]; maxFrameBytes?: number }
+  | { kind: 'memory'; network: MemoryNetwork; peerId: string };
+
+export interface NodeOptions {
+  storePath: string;
+  durability: Durability;
+  logger: Logger;
+  transport: TransportChoice;
+  commit?: CommitLimits;
+  session?: Partial<SessionOptions>;
+}
+
+/**
+ * A ken-node: store, kernel, remote sessions and transport, assembled. The
+ * host talks to it through the kernel (vats, calls) and through ocap URLs.
+ */
+export class KenNode {
+  private constructor(
+    readonly store: KernelStore,
+    readonly kernel: Kernel,
+    readonly transport: Transport,
+    readonly sessions: PeerSessions,
+  ) {}
+
+  static async start(options: NodeOptions): Promise<KenNode> {
+    const store = openStore({ path: options.storePath, durability: options.durability });
+    try {
+      const transport = await openTransport(store, options);
+      const kernel = await Kernel.start({ store, logger: options.logger, commit: options.commit });
+      const sessions = new PeerSessions(kernel, store, transport, options.logger, {
+        ...defaultSessionOptions,
+        ...options.session,
+      });
+      return new KenNode(store, kernel, transport, sessions);
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  get peerId(): string {
+    return this.transport.peerId;
+  }
+
+  /** Issues an ocap URL for `target` (a kernel presence); it names the object as long as this store lives. */
+  issueUrl(target: object): Promise<string> {
+    const kref = krefOf(target);
+    if (kref === undefined) return Promise.reject(new TypeError('issueUrl needs a kernel presence'));
+    return this.#inCrank((context, done) => {
+      const swiss = newSwiss();
+      context.store.peers.recordUrl(swiss, kref);
+      // The URL holds the object: it stays alive for as long as the URL may be redeemed.
+      context.refs.incref(kref);
+      const url = formatOcapUrl({ swiss, peerId: this.peerId, addresses: this.transport.addresses() });
+      context.buffer.postCommit.push(() => done(url));
+    });
+  }
+
+  /** Redeems an ocap URL: an exactly-once `redeem` message to its peer; settles with a presence or a clear rejection. */
+  async redeemUrl(url: string): Promise<object> {
+    const parsed = parseOcapUrl(url);
+    if (parsed.peerId === this.peerId) throw new Error('redeeming this node\'s own ocap URL: use the object directly');
+    if (parsed.addresses.length > 0) await this.transport.addPeerAddresses(parsed.peerId, parsed.addresses);
+    const settled = await this.#inCrank<Promise<unknown>>((context, done) => {
+      const peer = context.store.peers.ensure(parsed.peerId);
+      const kpid: KPromiseRef = context.store.promises.create(peer.endpoint);
+      const result = makeRemoteTranslator(context, peer.endpoint).toWire(kpid);
+      appendToOutbox(context, peer.endpoint, { kind: 'redeem', swiss: parsed.swiss, result });
+      // Registered after the commit, before the frame can leave: no answer can come earlier.
+      context.buffer.postCommit.push(() =>
+        done(
+          new Promise((resolve, reject) => {
+            context.waiters.set(kpid, ({ rejected, data }) => (rejected ? reject(decode(data)) : resolve(decode(data))));
+          }),
+        ),
+      );
+    });
+    return (await settled) as object;
+  }
+
+  /** Runs `apply` in a crank of its own; settles with what it passes to `done` (after the commit, if it says so). */
+  #inCrank<T>(apply: (context: KernelContext, done: (value: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.kernel.queueExternal({ apply: (context) => apply(context, resolve), failed: reject });
+      this.kernel.run().catch(reject);
+    });
+  }
+
+  /** Finishes the current work, commits, stops the network, closes the store. */
+  async stop(): Promise<void> {
+    await this.kernel.run();
+    this.sessions.stop();
+    await this.transport.stop();
+    this.kernel.close();
+  }
+}
+
+async function openTransport(store: KernelStore, options: NodeOptions): Promise<Transport> {
+  const choice = options.transport;
+  if (choice.kind === 'memory') return choice.network.transport(choice.peerId);
+  return Libp2pTransport.start({
+    privateKey: await loadIdentity(store),
+    listen: choice.listen,
+    maxFrameBytes: choice.maxFrameBytes ?? defaultMaxFrameBytes,
+    logger: options.logger,
+  });
+}

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+/**
+ * The wire format between peers: JSON frames, each validated against a
+ * schema before anything reads it (size is capped by the transport).
+ *
+ * Refs in a frame are written from the sender's point of view: `o+N`/`p+N`
+ * name what the sender allocated, `o-N`/`p-N` what the receiver did. The
+ * receiver flips the sign to get its own c-list name.
+ */
+
+const wireRef = z.string().regex(/^[op][+-][1-9][0-9]{0,15}$/, 'a ref like o+1, o-2, p+3 or p-4');
+const capData = z.object({ body: z.string(), slots: z.array(wireRef) }).strict();
+const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+const deliverBody = z
+  .object({ kind: z.literal('deliver'), target: wireRef, methargs: capData, result: wireRef.nullable() })
+  .strict();
+const notifyBody = z
+  .object({ kind: z.literal('notify'), resolutions: z.array(z.tuple([wireRef, z.boolean(), capData])).min(1) })
+  .strict();
+const redeemBody = z
+  .object({ kind: z.literal('redeem'), swiss: z.string().regex(/^[0-9a-f]{32,128}$/), result: wireRef })
+  .strict();
+
+export const messageBody = z.discriminatedUnion('kind', [deliverBody, notifyBody, redeemBody]);
+
+export const frameSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('hello'), incarnation: z.string().regex(/^[0-9a-f]{32}$/), receivedSeq: seq }).strict(),
+  z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, body: messageBody }).strict(),
+  z.object({ type: z.literal('ack'), ack: seq }).strict(),
+]);
+
+export type MessageBody = z.infer<typeof messageBody>;
+export type Frame = z.infer<typeof frameSchema>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeFrame(frame: Frame): Uint8Array {
+  return encoder.encode(JSON.stringify(frame));
+}
+
+/** A `msg` frame around a body already stored as JSON in the outbox, without re-parsing it. */
+export function encodeMsgFrame(sequence: number, ack: number, bodyJson: string): Uint8Array {
+  return encoder.encode(`{"type":"msg","seq":${sequence},"ack":${ack},"body":${bodyJson}}`);
+}
+
+export class BadFrameError extends Error {
+  override name = 'BadFrameError';
+}
+
+/** Parses and validates a frame; throws {@link BadFrameError} saying what is wrong. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(bytes));
+  } catch (error) {
+    throw new BadFrameError(`not UTF-8 JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const parsed = frameSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new BadFrameError(`invalid frame at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown'}`);
+  }
+  return parsed.data;
+}
+
+/** Flips a wire ref between the sender's and the receiver's point of view. */
+export function flipRef(ref: string): string {
+  return ref[1] === '+' ? `${ref[0]}-${ref.slice(2)}` : `${ref[0]}+${ref.slice(2)}`;
+}

@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+
+/** An ocap URL: `ocap:<swiss>@<peerId>[,<multiaddr>…]`. */
+export interface OcapUrl {
+  swiss: string;
+  peerId: string;
+  addresses: string[];
+}
+
+export class OcapUrlError extends Error {
+  override name = 'OcapUrlError';
+}
+
+/** 128 random bits, hex: unguessable, so knowing the URL is the capability. */
+export const newSwiss = (): string => randomBytes(16).toString('hex');
+
+export function formatOcapUrl(url: OcapUrl): string {
+  return `ocap:${url.swiss}@${[url.peerId, ...url.addresses].join(',')}`;
+}
+
+export function parseOcapUrl(text: string): OcapUrl {
+  const match = /^ocap:([0-9a-f]{32,128})@([^,@\s]+)((?:,[^,\s]+)*)$/.exec(text);
+  if (match === null) {
+    throw new OcapUrlError(
+      `not an ocap URL: ${JSON.stringify(text)} (expected ocap:<swiss, 32+ hex digits>@<peer id>[,<multiaddr>...])`,
+    );
+  }
+  const [, swiss, peerId, rest] = match;
+  return { swiss: swiss!, peerId: peerId!, addresses: rest ? rest.slice(1).split(',') : [] };
+}

@@ -1,0 +1,323 @@
+import type { KernelContext } from '../kernel/context.js';
+import type { Kernel } from '../kernel/kernel.js';
+import { errorCapData } from '../kernel/kmarshal.js';
+import { resolvePromise } from '../kernel/resolve.js';
+import type { KernelStore } from '../store/index.js';
+import type { PeerRecord } from '../store/peers.js';
+import type { PeerId, Transport } from '../net/transport.js';
+import type { Logger } from '../util/logger.js';
+import { BadFrameError, decodeFrame, encodeFrame, encodeMsgFrame, type Frame } from './frames.js';
+import { consumeMessage } from './inbound.js';
+import { ProtocolError } from './remoteTranslator.js';
+import { remoteRouter } from './router.js';
+
+export interface SessionOptions {
+  /** Most `msg` frames sent and not yet acked, per peer. */
+  windowFrames: number;
+  /** First resend delay while rows stay unacked; doubles up to `maxResendMs`. */
+  resendMs: number;
+  maxResendMs: number;
+}
+
+export const defaultSessionOptions: SessionOptions = { windowFrames: 512, resendMs: 250, maxResendMs: 5_000 };
+
+/** Counters for metrics and tests. */
+export interface SessionStats {
+  framesSent: number;
+  msgsSent: number;
+  retransmits: number;
+  duplicatesDropped: number;
+  gapsDropped: number;
+  badFrames: number;
+}
+
+/** What this node knows, in memory, of the pair's state; the store holds the truth. */
+interface Session {
+  peerId: PeerId;
+  /** Highest seq whose outbox row is committed (and so may be sent). */
+  committedSendSeq: number;
+  /** Highest seq consumed in a committed crank (the only value an ack may name). */
+  committedReceivedSeq: number;
+  ackedSeq: number;
+  /** Highest seq written on the current connection. */
+  sentUpTo: number;
+  /** Highest ack written on the current connection; -1 forces a re-ack. */
+  ackSent: number;
+  sending: boolean;
+  again: boolean;
+  resendTimer: NodeJS.Timeout | undefined;
+  backoffMs: number;
+}
+
+/**
+ * The sessions with every peer: they transmit committed outbox rows (never
+ * before the COMMIT that wrote them), resend from the first unacked row on
+ * every (re)connect and on a backoff timer, and turn inbound frames into
+ * cranks that apply the receive rule. Acks leave only after the crank that
+ * consumed what they acknowledge is committed.
+ */
+export class PeerSessions {
+  readonly stats: SessionStats = {
+    framesSent: 0,
+    msgsSent: 0,
+    retransmits: 0,
+    duplicatesDropped: 0,
+    gapsDropped: 0,
+    badFrames: 0,
+  };
+
+  readonly #sessions = new Map<PeerId, Session>();
+  readonly #incarnation: string;
+  #stopped = false;
+
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly store: KernelStore,
+    private readonly transport: Transport,
+    private readonly logger: Logger,
+    private readonly options: SessionOptions = defaultSessionOptions,
+  ) {
+    this.#incarnation = store.meta.incarnation();
+    kernel.setRemoteRouter(remoteRouter);
+    kernel.onCommit(() => this.#afterCommit());
+    transport.setHandlers({
+      frame: (peerId, bytes) => this.#onFrame(peerId, bytes),
+      helloFrame: (peerId) =>
+        encodeFrame({
+          type: 'hello',
+          incarnation: this.#incarnation,
+          receivedSeq: this.#sessions.get(peerId)?.committedReceivedSeq ?? 0,
+        }),
+      connected: (peerId) => this.#resendFromAcked(peerId),
+      disconnected: (peerId) => this.#resendFromAcked(peerId),
+    });
+    // Rows committed before a restart go out now.
+    this.#afterCommit();
+  }
+
+  /** Frames this node has not had acked, per peer (outbox depth). */
+  outboxDepth(peerId: PeerId): number {
+    return this.store.peers.outboxDepth(peerId);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const session of this.#sessions.values()) clearTimeout(session.resendTimer);
+  }
+
+  /** After every COMMIT: learn what is now durable, then send what may now be sent. */
+  #afterCommit(): void {
+    for (const peer of this.store.peers.all()) {
+      const session = this.#sessionFor(peer);
+      session.committedSendSeq = peer.nextSendSeq - 1;
+      session.committedReceivedSeq = peer.receivedSeq;
+      if (peer.ackedSeq > session.ackedSeq) {
+        session.ackedSeq = peer.ackedSeq;
+        session.backoffMs = this.options.resendMs;
+      }
+      session.sentUpTo = Math.max(session.sentUpTo, session.ackedSeq);
+      this.#transmit(session);
+    }
+  }
+
+  #sessionFor(peer: PeerRecord): Session {
+    let session = this.#sessions.get(peer.peerId);
+    if (session === undefined) {
+      session = {
+        peerId: peer.peerId,
+        committedSendSeq: peer.nextSendSeq - 1,
+        committedReceivedSeq: peer.receivedSeq,
+        ackedSeq: peer.ackedSeq,
+        sentUpTo: peer.ackedSeq,
+        ackSent: -1,
+        sending: false,
+        again: false,
+        resendTimer: undefined,
+        backoffMs: this.options.resendMs,
+      };
+      this.#sessions.set(peer.peerId, session);
+    }
+    return session;
+  }
+
+  /** A (re)connect or a lost connection: whatever was in flight may be gone, so resend from the first unacked row. */
+  #resendFromAcked(peerId: PeerId): void {
+    const session = this.#sessions.get(peerId);
+    if (session === undefined) return;
+    if (session.sentUpTo > session.ackedSeq) this.stats.retransmits += session.sentUpTo - session.ackedSeq;
+    session.sentUpTo = session.ackedSeq;
+    session.ackSent = -1;
+    this.#transmit(session);
+  }
+
+  #transmit(session: Session): void {
+    if (this.#stopped) return;
+    if (session.sending) {
+      session.again = true;
+      return;
+    }
+    const from = session.sentUpTo + 1;
+    const room = this.options.windowFrames - (session.sentUpTo - session.ackedSeq);
+    const to = Math.min(session.committedSendSeq, session.sentUpTo + room);
+    // Only committed rows (seq <= committedSendSeq) are read: an open
+    // transaction may hold newer ones that are not yet durable.
+    const rows = to >= from ? this.store.peers.readOutbox(session.peerId, from, to, to - from + 1) : [];
+    const ack = session.committedReceivedSeq;
+    const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, row.frame));
+    if (frames.length === 0 && session.ackSent !== ack) frames.push(encodeFrame({ type: 'ack', ack }));
+    this.#armResend(session);
+    if (frames.length === 0) return;
+    const last = rows.at(-1)?.seq ?? session.sentUpTo;
+    session.sending = true;
+    this.transport.send(session.peerId, frames).then(
+      () => {
+        session.sentUpTo = Math.max(session.sentUpTo, last);
+        session.ackSent = ack;
+        this.stats.framesSent += frames.length;
+        this.stats.msgsSent += rows.length;
+      },
+      (error: unknown) => {
+        this.logger.debug({ peerId: session.peerId, err: error }, 'send failed; will resend');
+        session.sentUpTo = session.ackedSeq;
+      },
+    ).finally(() => {
+      session.sending = false;
+      if (session.again) {
+        session.again = false;
+        this.#transmit(session);
+      }
+    });
+  }
+
+  /** While rows stay unacked, resend from the first unacked row after a growing delay. */
+  #armResend(session: Session): void {
+    const unacked = session.committedSendSeq > session.ackedSeq;
+    if (!unacked) {
+      clearTimeout(session.resendTimer);
+      session.resendTimer = undefined;
+      return;
+    }
+    if (session.resendTimer !== undefined) return;
+    session.resendTimer = setTimeout(() => {
+      session.resendTimer = undefined;
+      session.backoffMs = Math.min(session.backoffMs * 2, this.options.maxResendMs);
+      this.#resendFromAcked(session.peerId);
+    }, session.backoffMs);
+    session.resendTimer.unref();
+  }
+
+  #onFrame(peerId: PeerId, bytes: Uint8Array): void {
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (error) {
+      if (!(error instanceof BadFrameError)) throw error;
+      this.#refuse(peerId, error.message);
+      return;
+    }
+    this.kernel.queueExternal({
+      apply: (context) => this.#receive(context, peerId, frame),
+      failed: (error) => this.#refuse(peerId, error instanceof ProtocolError ? error.message : `${error.name}: ${error.message}`),
+    });
+    this.kernel.run().catch((error: unknown) => this.logger.error({ err: error }, 'kernel stopped'));
+  }
+
+  /** A bad frame: nothing it says is applied, and the connection it came on is closed. */
+  #refuse(peerId: PeerId, reason: string): void {
+    this.stats.badFrames += 1;
+    this.logger.warn({ peerId, reason }, 'bad frame from peer; closing the connection');
+    void this.transport.closePeer(peerId, reason).catch(() => {});
+  }
+
+  /** The receive rule, inside a crank of its own. */
+  #receive(context: KernelContext, peerId: PeerId, frame: Frame): void {
+    const peers = context.store.peers;
+    let peer = peers.ensure(peerId);
+    switch (frame.type) {
+      case 'hello': {
+        if (peer.incarnation !== null && peer.incarnation !== frame.incarnation) {
+          this.#forgetPeerState(context, peer, frame.incarnation);
+          peer = peers.ensure(peerId);
+        } else if (peer.incarnation === null) {
+          peers.setIncarnation(peerId, frame.incarnation);
+        }
+        // What the peer consumed is acked, as far as this incarnation of the pair goes.
+        this.#applyAck(context, peer, Math.min(frame.receivedSeq, peer.nextSendSeq - 1));
+        context.buffer.postCommit.push(() => this.#resendFromAcked(peerId));
+        return;
+      }
+      case 'ack':
+        this.#applyAck(context, peer, frame.ack);
+        return;
+      case 'msg': {
+        this.#applyAck(context, peer, frame.ack);
+        if (frame.seq === peer.receivedSeq + 1) {
+          consumeMessage(context, peer.endpoint, frame.body);
+          peers.setReceivedSeq(peerId, frame.seq);
+        } else if (frame.seq <= peer.receivedSeq) {
+          this.stats.duplicatesDropped += 1;
+          // Re-ack with the committed value, once this crank is committed.
+          context.buffer.postCommit.push(() => this.#reack(peerId));
+        } else {
+          this.stats.gapsDropped += 1;
+        }
+        return;
+      }
+      default:
+        throw new ProtocolError(`unknown frame ${JSON.stringify(frame satisfies never)}`);
+    }
+  }
+
+  #reack(peerId: PeerId): void {
+    const session = this.#sessions.get(peerId);
+    if (session === undefined) return;
+    session.ackSent = -1;
+    this.#transmit(session);
+  }
+
+  /** A cumulative ack: rows up to it are delivered and leave the outbox. */
+  #applyAck(context: KernelContext, peer: PeerRecord, ack: number): void {
+    if (ack >= peer.nextSendSeq) {
+      throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
+    }
+    if (ack <= peer.ackedSeq) return;
+    context.store.peers.deleteOutboxUpTo(peer.peerId, ack);
+    context.store.peers.setAckedSeq(peer.peerId, ack);
+  }
+
+  /**
+   * Peer amnesia: the peer's store was wiped (a new incarnation). What it
+   * decided will never be settled and what it exported is gone; the pair's
+   * sequence state starts over. The one case exactly-once cannot cover.
+   */
+  #forgetPeerState(context: KernelContext, peer: PeerRecord, incarnation: string): void {
+    const { store } = context;
+    const reason = `peer ${peer.peerId} lost its state (incarnation ${peer.incarnation} -> ${incarnation})`;
+    let rejected = 0;
+    for (const kpid of store.promises.decidedBy(peer.endpoint)) {
+      resolvePromise(context, kpid, true, errorCapData(`promise ${kpid} was lost: ${reason}`));
+      rejected += 1;
+    }
+    // The pair's c-list starts over too: the new incarnation will reuse ref numbers.
+    for (const entry of store.clist.entriesOf(peer.endpoint)) {
+      store.clist.delete(peer.endpoint, entry.kref);
+      const object = entry.kref.startsWith('ko') ? store.objects.get(entry.kref as `ko${number}`) : undefined;
+      if (object?.owner === peer.endpoint) {
+        store.objects.markLost(object.kref, `object ${object.kref} was lost: ${reason}`);
+        context.refs.collectLater(object.kref);
+      } else {
+        context.refs.decref(entry.kref);
+      }
+    }
+    const dropped = store.peers.outboxDepth(peer.peerId);
+    store.peers.resetSequences(peer.peerId);
+    store.peers.setIncarnation(peer.peerId, incarnation);
+    context.buffer.postCommit.push(() => {
+      this.logger.warn({ peerId: peer.peerId, rejectedPromises: rejected, droppedMessages: dropped }, reason);
+      const session = this.#sessions.get(peer.peerId);
+      if (session !== undefined) {
+        Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1 });
+      }
+    });
+  }
+}

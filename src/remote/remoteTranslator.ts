@@ -1,0 +1,79 @@
+import type { KernelContext } from '../kernel/context.js';
+import { parseVatRef } from '../kernel/vatRefs.js';
+import type { CapData, KPromiseRef, KRef, RemoteId } from '../store/types.js';
+import { flipRef } from './frames.js';
+
+/** A peer sent something the protocol does not allow; the frame is refused and its crank rolled back. */
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+/**
+ * Translation between krefs and the refs of one peer's c-list. Our c-list
+ * names are from our side (`o+N`: we exported it; `o-N`: the peer did); the
+ * wire carries the sender's names, so inbound refs are flipped first.
+ */
+export function makeRemoteTranslator(context: KernelContext, endpoint: RemoteId) {
+  const { store, refs, buffer } = context;
+
+  /** kref -> our c-list name, exporting it to the peer if it is new there. */
+  function toWire(kref: KRef): string {
+    const entry = store.clist.byKref(endpoint, kref);
+    if (entry !== undefined) return entry.eref;
+    const kind = kref.startsWith('ko') ? 'object' : 'promise';
+    const eref = `${kind === 'object' ? 'o' : 'p'}+${store.peers.allocateRefNumber(endpoint, kind)}`;
+    store.clist.add(endpoint, kref, eref, true);
+    refs.incref(kref);
+    if (kind === 'promise') {
+      // A peer that learns of a promise it does not decide wants its settlement.
+      const promise = store.promises.get(kref as KPromiseRef);
+      if (promise?.state === 'unresolved' && promise.decider !== endpoint) {
+        store.promises.subscribe(promise.kpid, endpoint);
+      } else if (promise !== undefined && promise.state !== 'unresolved') {
+        refs.incref(promise.kpid);
+        buffer.notifies.push({ endpoint, kpid: promise.kpid });
+      }
+    }
+    return eref;
+  }
+
+  /**
+   * A ref from the peer's frame -> kref. A new ref the peer allocated becomes
+   * a kernel object it owns or a promise it decides (`decider` overrides,
+   * for results); a ref of ours the peer was never given is a protocol error.
+   */
+  function fromWire(wireRef: string, options: { newPromiseDecider?: RemoteId | null } = {}): KRef {
+    const eref = flipRef(wireRef);
+    const entry = store.clist.byEref(endpoint, eref);
+    if (entry !== undefined) return entry.kref;
+    const parsed = parseVatRef(eref);
+    if (parsed === undefined || parsed.allocatedByVat) {
+      throw new ProtocolError(`peer used ${wireRef}, which names nothing it was given`);
+    }
+    if (parsed.kind === 'object') {
+      const kref = store.objects.create(endpoint);
+      store.clist.add(endpoint, kref, eref, true);
+      return kref;
+    }
+    const decider = options.newPromiseDecider === undefined ? endpoint : options.newPromiseDecider;
+    const kpid = store.promises.create(decider);
+    store.clist.add(endpoint, kpid, eref, true);
+    refs.incref(kpid);
+    return kpid;
+  }
+
+  return {
+    toWire,
+    fromWire,
+    dataToWire: (data: CapData<KRef>): CapData => ({ body: data.body, slots: data.slots.map(toWire) }),
+    dataFromWire: (data: CapData): CapData<KRef> => ({ body: data.body, slots: data.slots.map((ref) => fromWire(ref)) }),
+    /** A ref the peer names as something of ours, which must exist. */
+    existing(wireRef: string, what: string): KRef {
+      const entry = store.clist.byEref(endpoint, flipRef(wireRef));
+      if (entry === undefined) throw new ProtocolError(`${what} ${wireRef} names nothing this node gave the peer`);
+      return entry.kref;
+    },
+  };
+}
+
+export type RemoteTranslator = ReturnType<typeof makeRemoteTranslator>;

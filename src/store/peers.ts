@@ -1,0 +1,135 @@
+import { assert } from '../util/assert.js';
+import type { SqliteDatabase } from './db.js';
+import type { RemoteId } from './types.js';
+
+export interface PeerRecord {
+  peerId: string;
+  endpoint: RemoteId;
+  /** The incarnation the peer last announced; null before its first hello. */
+  incarnation: string | null;
+  nextSendSeq: number;
+  ackedSeq: number;
+  receivedSeq: number;
+}
+
+interface Row {
+  peer_id: string;
+  endpoint: RemoteId;
+  incarnation: string | null;
+  next_send_seq: number;
+  acked_seq: number;
+  received_seq: number;
+}
+
+const toRecord = (row: Row): PeerRecord => ({
+  peerId: row.peer_id,
+  endpoint: row.endpoint,
+  incarnation: row.incarnation,
+  nextSendSeq: row.next_send_seq,
+  ackedSeq: row.acked_seq,
+  receivedSeq: row.received_seq,
+});
+
+/** Remote peers (their endpoint and the pair's sequence state), their outboxes, and issued ocap URLs. */
+export function makePeerStore(db: SqliteDatabase, allocate: () => number) {
+  const insert = db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)');
+  const byPeer = db.prepare<[string], Row>('SELECT * FROM peers WHERE peer_id = ?');
+  const byEndpoint = db.prepare<[string], Row>('SELECT * FROM peers WHERE endpoint = ?');
+  const all = db.prepare<[], Row>('SELECT * FROM peers ORDER BY CAST(SUBSTR(endpoint, 2) AS INTEGER)');
+  const takeSeq = db.prepare<[string], { seq: number }>(
+    'UPDATE peers SET next_send_seq = next_send_seq + 1 WHERE peer_id = ? RETURNING next_send_seq - 1 AS seq',
+  );
+  const setReceived = db.prepare<[number, string]>('UPDATE peers SET received_seq = ? WHERE peer_id = ?');
+  const setAcked = db.prepare<[number, string]>('UPDATE peers SET acked_seq = MAX(acked_seq, ?) WHERE peer_id = ?');
+  const setIncarnation = db.prepare<[string, string]>('UPDATE peers SET incarnation = ? WHERE peer_id = ?');
+  const resetSequences = db.prepare<[string]>(
+    'UPDATE peers SET next_send_seq = 1, acked_seq = 0, received_seq = 0 WHERE peer_id = ?',
+  );
+  const nextObject = db.prepare<[string], { n: number }>(
+    'UPDATE peers SET next_object_id = next_object_id + 1 WHERE endpoint = ? RETURNING next_object_id - 1 AS n',
+  );
+  const nextPromise = db.prepare<[string], { n: number }>(
+    'UPDATE peers SET next_promise_id = next_promise_id + 1 WHERE endpoint = ? RETURNING next_promise_id - 1 AS n',
+  );
+  const appendOutbox = db.prepare<[string, number, string]>('INSERT INTO outbox (peer_id, seq, frame) VALUES (?, ?, ?)');
+  const readOutbox = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
+    'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+  );
+  const deleteOutbox = db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?');
+  const clearOutbox = db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?');
+  const outboxDepth = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ?');
+  const insertUrl = db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss, kref) VALUES (?, ?)');
+  const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss = ?');
+
+  function get(peerId: string): PeerRecord | undefined {
+    const row = byPeer.get(peerId);
+    return row && toRecord(row);
+  }
+
+  return {
+    get,
+    byEndpoint(endpoint: RemoteId): PeerRecord | undefined {
+      const row = byEndpoint.get(endpoint);
+      return row && toRecord(row);
+    },
+    all(): PeerRecord[] {
+      return all.all().map(toRecord);
+    },
+    /** The peer's record, creating it (and its endpoint `rN`) the first time. */
+    ensure(peerId: string): PeerRecord {
+      const existing = get(peerId);
+      if (existing !== undefined) return existing;
+      insert.run(peerId, `r${allocate()}`);
+      const created = get(peerId);
+      assert(created !== undefined, 'peer insert');
+      return created;
+    },
+    /** Takes the next send sequence number of the pair. */
+    takeSendSeq(peerId: string): number {
+      const row = takeSeq.get(peerId);
+      assert(row !== undefined, `takeSendSeq of unknown peer ${peerId}`);
+      return row.seq;
+    },
+    setReceivedSeq(peerId: string, seq: number): void {
+      setReceived.run(seq, peerId);
+    },
+    setAckedSeq(peerId: string, seq: number): void {
+      setAcked.run(seq, peerId);
+    },
+    setIncarnation(peerId: string, incarnation: string): void {
+      setIncarnation.run(incarnation, peerId);
+    },
+    /** Peer amnesia: the pair starts over, and what was queued for the old incarnation is dropped. */
+    resetSequences(peerId: string): void {
+      resetSequences.run(peerId);
+      clearOutbox.run(peerId);
+    },
+    /** Next ref number this node allocates in the peer's c-list (`o+N` / `p+N`). */
+    allocateRefNumber(endpoint: RemoteId, kind: 'object' | 'promise'): number {
+      const row = (kind === 'object' ? nextObject : nextPromise).get(endpoint);
+      assert(row !== undefined, `allocate on unknown ${endpoint}`);
+      return row.n;
+    },
+    appendOutbox(peerId: string, seq: number, bodyJson: string): void {
+      appendOutbox.run(peerId, seq, bodyJson);
+    },
+    /** Outbox rows with `from <= seq <= to`, at most `limit`, in order. */
+    readOutbox(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
+      return readOutbox.all(peerId, from, to, limit);
+    },
+    deleteOutboxUpTo(peerId: string, seq: number): number {
+      return deleteOutbox.run(peerId, seq).changes;
+    },
+    outboxDepth(peerId: string): number {
+      return outboxDepth.get(peerId)?.n ?? 0;
+    },
+    recordUrl(swiss: string, kref: string): void {
+      insertUrl.run(swiss, kref);
+    },
+    lookupUrl(swiss: string): string | undefined {
+      return selectUrl.get(swiss)?.kref;
+    },
+  };
+}
+
+export type PeerStore = ReturnType<typeof makePeerStore>;

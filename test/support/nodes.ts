@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { KenNode, type TransportChoice } from '../../src/node/node.js';
+import type { Durability } from '../../src/store/index.js';
+import { recordingLogger } from './harness.js';
+
+/** Temporary directories that `cleanup` removes. */
+export function tempDirs() {
+  const directories: string[] = [];
+  return {
+    make(prefix: string): string {
+      const directory = mkdtempSync(path.join(tmpdir(), prefix));
+      directories.push(directory);
+      return directory;
+    },
+    cleanup(): void {
+      directories.splice(0).forEach((directory) => rmSync(directory, { recursive: true, force: true }));
+    },
+  };
+}
+
+export async function startNode(options: {
+  dir: string;
+  transport: TransportChoice;
+  durability?: Durability;
+  commit?: { maxCranks: number; maxDelayMs: number };
+}) {
+  const logger = recordingLogger();
+  const node = await KenNode.start({
+    storePath: path.join(options.dir, 'kernel.sqlite'),
+    durability: options.durability ?? 'process',
+    logger,
+    transport: options.transport,
+    commit: options.commit,
+    session: { resendMs: 50, maxResendMs: 500 },
+  });
+  return { node, logger };
+}
+
+/** Polls `check` until it returns true, at most `timeoutMs`; says what it waited for if it never does. */
+export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; Date.now() < deadline && attempt < 100_000; attempt += 1) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
