@@ -17,6 +17,8 @@ export class MemoryNetwork {
   readonly #cut = new Set<string>();
   /** Every frame the network carried, in order. */
   readonly wire: WireRecord[] = [];
+  /** Called synchronously with every frame a node hands to the network, before it travels. */
+  onSend: ((record: WireRecord) => void) | undefined;
 
   transport(peerId: PeerId): MemoryTransport {
     if (this.#transports.has(peerId)) throw new Error(`peer ${peerId} is already on the network`);
@@ -88,6 +90,7 @@ export class MemoryTransport implements Transport {
     const epoch = this.#epochs.get(peerId) ?? 0;
     for (const frame of batch) {
       const copy = frame.slice();
+      this.#network.onSend?.({ from: this.peerId, to: peerId, frame: copy });
       setImmediate(() => {
         if ((this.#epochs.get(peerId) ?? 0) !== epoch) return; // the connection dropped: lost in flight
         this.#network.wire.push({ from: this.peerId, to: peerId, frame: copy });

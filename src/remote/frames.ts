@@ -11,6 +11,7 @@ import { z } from 'zod';
 
 const wireRef = z.string().regex(/^[op][+-][1-9][0-9]{0,15}$/, 'a ref like o+1, o-2, p+3 or p-4');
 const capData = z.object({ body: z.string(), slots: z.array(wireRef) }).strict();
+const incarnation = z.string().regex(/^[0-9a-f]{32}$/);
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
 const deliverBody = z
@@ -26,7 +27,15 @@ const redeemBody = z
 export const messageBody = z.discriminatedUnion('kind', [deliverBody, notifyBody, redeemBody]);
 
 export const frameSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hello'), incarnation: z.string().regex(/^[0-9a-f]{32}$/), receivedSeq: seq }).strict(),
+  z
+    .object({
+      type: z.literal('hello'),
+      incarnation,
+      /** The receiver's incarnation as the sender knows it: acks count only if it is current. */
+      yourIncarnation: incarnation.nullable(),
+      receivedSeq: seq,
+    })
+    .strict(),
   z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, body: messageBody }).strict(),
   z.object({ type: z.literal('ack'), ack: seq }).strict(),
 ]);

@@ -45,6 +45,10 @@ interface Session {
   ackSent: number;
   sending: boolean;
   again: boolean;
+  /** A hello must go out with the next frames (the peer must learn what we know of incarnations). */
+  helloOwed: boolean;
+  /** The peer's last hello named our current incarnation: its acks are about this store. */
+  peerAcksValid: boolean;
   resendTimer: NodeJS.Timeout | undefined;
   backoffMs: number;
 }
@@ -82,17 +86,23 @@ export class PeerSessions {
     kernel.onCommit(() => this.#afterCommit());
     transport.setHandlers({
       frame: (peerId, bytes) => this.#onFrame(peerId, bytes),
-      helloFrame: (peerId) =>
-        encodeFrame({
-          type: 'hello',
-          incarnation: this.#incarnation,
-          receivedSeq: this.#sessions.get(peerId)?.committedReceivedSeq ?? 0,
-        }),
+      helloFrame: (peerId) => this.#hello(peerId),
       connected: (peerId) => this.#resendFromAcked(peerId),
       disconnected: (peerId) => this.#resendFromAcked(peerId),
     });
     // Rows committed before a restart go out now.
     this.#afterCommit();
+  }
+
+  #hello(peerId: PeerId): Uint8Array {
+    const session = this.#sessions.get(peerId);
+    if (session !== undefined) session.helloOwed = false;
+    return encodeFrame({
+      type: 'hello',
+      incarnation: this.#incarnation,
+      yourIncarnation: this.store.peers.get(peerId)?.incarnation ?? null,
+      receivedSeq: session?.committedReceivedSeq ?? 0,
+    });
   }
 
   /** Frames this node has not had acked, per peer (outbox depth). */
@@ -132,6 +142,8 @@ export class PeerSessions {
         ackSent: -1,
         sending: false,
         again: false,
+        helloOwed: false,
+        peerAcksValid: false,
         resendTimer: undefined,
         backoffMs: this.options.resendMs,
       };
@@ -165,6 +177,7 @@ export class PeerSessions {
     const ack = session.committedReceivedSeq;
     const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, row.frame));
     if (frames.length === 0 && session.ackSent !== ack) frames.push(encodeFrame({ type: 'ack', ack }));
+    if (session.helloOwed) frames.unshift(this.#hello(session.peerId));
     this.#armResend(session);
     if (frames.length === 0) return;
     const last = rows.at(-1)?.seq ?? session.sentUpTo;
@@ -235,22 +248,31 @@ export class PeerSessions {
     let peer = peers.ensure(peerId);
     switch (frame.type) {
       case 'hello': {
-        if (peer.incarnation !== null && peer.incarnation !== frame.incarnation) {
+        const learned = peer.incarnation !== frame.incarnation;
+        if (peer.incarnation !== null && learned) {
           this.#forgetPeerState(context, peer, frame.incarnation);
           peer = peers.ensure(peerId);
-        } else if (peer.incarnation === null) {
+        } else if (learned) {
           peers.setIncarnation(peerId, frame.incarnation);
         }
-        // What the peer consumed is acked, as far as this incarnation of the pair goes.
-        this.#applyAck(context, peer, Math.min(frame.receivedSeq, peer.nextSendSeq - 1));
+        // Acks count only from a peer that knows which incarnation of this store it talks to.
+        const acksValid = frame.yourIncarnation === this.#incarnation;
+        if (acksValid) this.#applyAck(context, peer, frame.receivedSeq);
+        // Memory, set now: the frames after this hello in the same group of
+        // cranks must be judged by it. A rollback closes the connection, and
+        // the next connection starts with a new hello.
+        const session = this.#sessionFor(peer);
+        session.peerAcksValid = acksValid;
+        // Tell the peer what it lacks: our incarnation, or that we know its new one.
+        if (!acksValid || learned) session.helloOwed = true;
         context.buffer.postCommit.push(() => this.#resendFromAcked(peerId));
         return;
       }
       case 'ack':
-        this.#applyAck(context, peer, frame.ack);
+        if (this.#acksValid(peerId)) this.#applyAck(context, peer, frame.ack);
         return;
       case 'msg': {
-        this.#applyAck(context, peer, frame.ack);
+        if (this.#acksValid(peerId)) this.#applyAck(context, peer, frame.ack);
         if (frame.seq === peer.receivedSeq + 1) {
           consumeMessage(context, peer.endpoint, frame.body);
           peers.setReceivedSeq(peerId, frame.seq);
@@ -266,6 +288,10 @@ export class PeerSessions {
       default:
         throw new ProtocolError(`unknown frame ${JSON.stringify(frame satisfies never)}`);
     }
+  }
+
+  #acksValid(peerId: PeerId): boolean {
+    return this.#sessions.get(peerId)?.peerAcksValid === true;
   }
 
   #reack(peerId: PeerId): void {

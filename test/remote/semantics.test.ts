@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryNetwork } from '../../src/net/memoryTransport.js';
+import { testVat } from '../support/harness.js';
+import { eventually, startNode, tempDirs } from '../support/nodes.js';
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+/** Nodes named `names` on one in-memory network, each with a `peer` vat whose root is shared by URL. */
+async function cluster(names: string[]) {
+  const network = new MemoryNetwork();
+  const nodes = [];
+  for (const name of names) {
+    const dir = dirs.make(`ken-${name}-`);
+    const { node, logger } = await startNode({ dir, transport: { kind: 'memory', network, peerId: name } });
+    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+    const url = await node.issueUrl(node.kernel.rootOf('peer'));
+    nodes.push({ name, dir, node, logger, url });
+  }
+  return { network, nodes };
+}
+
+describe('cross-node semantics (in-memory transport)', () => {
+  it('returns results and rejections across nodes', async () => {
+    const { nodes } = await cluster(['A', 'B']);
+    const [a, b] = nodes;
+    const remoteB = await a!.node.redeemUrl(b!.url);
+    const rootA = a!.node.kernel.rootOf('peer');
+    expect(await a!.node.kernel.call(rootA, 'call', [remoteB, 'echo', { deep: ['data', 1n] }])).toEqual({ deep: ['data', 1n] });
+    await expect(a!.node.kernel.call(rootA, 'call', [remoteB, 'fail', 'no such luck'])).rejects.toThrow('no such luck');
+    await expect(a!.node.kernel.call(rootA, 'call', [remoteB, 'noSuchMethod'])).rejects.toThrow(/noSuchMethod/);
+    for (const { node } of nodes) await node.stop();
+  });
+
+  it('pipelines a send to an unresolved remote result to its decider', async () => {
+    const { network, nodes } = await cluster(['A', 'B']);
+    const [a, b] = nodes;
+    const remoteB = await a!.node.redeemUrl(b!.url);
+    const before = network.wire.length;
+    expect(await a!.node.kernel.call(a!.node.kernel.rootOf('peer'), 'pipeline', [remoteB, 'piped'])).toBe('piped:1');
+    // Both messages went to B before either result came back: the second targets the first's result.
+    const bodies = network.wire
+      .slice(before)
+      .filter((record) => record.from === 'A')
+      .map((record) => JSON.parse(new TextDecoder().decode(record.frame)) as { type: string; body?: { kind: string; target: string; result: string } })
+      .filter((frame) => frame.type === 'msg' && frame.body?.kind === 'deliver')
+      .map((frame) => frame.body!);
+    expect(bodies).toHaveLength(2);
+    expect(bodies[1]!.target).toBe(bodies[0]!.result);
+    for (const { node } of nodes) await node.stop();
+  });
+
+  it('passes a reference to a third node\'s object and messages to it arrive there', async () => {
+    const { nodes } = await cluster(['A', 'B', 'C']);
+    const [a, b, c] = nodes;
+    const rootA = a!.node.kernel.rootOf('peer');
+    const remoteB = await a!.node.redeemUrl(b!.url);
+    const remoteC = await a!.node.redeemUrl(c!.url);
+    const counterOnC = (await a!.node.kernel.call(remoteC, 'makeCounter', ['onC'])) as object;
+    // A gives B the counter that lives on C; B calls it.
+    expect(await a!.node.kernel.call(rootA, 'introduce', [remoteB, counterOnC])).toBe('onC:1');
+    expect(await a!.node.kernel.call(counterOnC, 'increment')).toBe('onC:2');
+    for (const { node } of nodes) await node.stop();
+  });
+
+  it('rejects redemption of a swiss number the peer never issued', async () => {
+    const { nodes } = await cluster(['A', 'B']);
+    const [a] = nodes;
+    await expect(a!.node.redeemUrl(`ocap:${'ab'.repeat(16)}@B`)).rejects.toThrow(/unknown ocap URL/);
+    await expect(a!.node.redeemUrl('ocap:nothex@B')).rejects.toThrow(/not an ocap URL/);
+    for (const { node } of nodes) await node.stop();
+  });
+
+  it('detects peer amnesia: the promises the wiped peer decided reject, and the pair starts over', async () => {
+    const { network, nodes } = await cluster(['A', 'B']);
+    const [a, b] = nodes;
+    const rootA = a!.node.kernel.rootOf('peer');
+    const remoteB = await a!.node.redeemUrl(b!.url);
+    const held = a!.node.kernel.queueToKref(rootA, 'call', [remoteB, 'hold']);
+    await a!.node.kernel.run();
+    await eventually('B decides the held promise', async () => (await b!.node.kernel.call(b!.node.kernel.rootOf('peer'), 'calls')) === 0);
+    await eventually('A outbox acked', () => a!.node.sessions.outboxDepth('B') === 0);
+
+    // B loses its store and comes back under the same peer id with a new incarnation.
+    await b!.node.stop();
+    const fresh = await startNode({ dir: dirs.make('ken-B-again-'), transport: { kind: 'memory', network, peerId: 'B' } });
+    await fresh.node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+    // A's next message meets the new B, which says hello with its new incarnation.
+    const echo = a!.node.kernel.call(rootA, 'call', [remoteB, 'echo', 'hello?']);
+    await expect(held).rejects.toThrow(/lost its state/);
+    await expect(echo).rejects.toThrow(/lost its state|was lost/);
+    expect(a!.logger.entries.some((entry) => entry.level === 'warn' && entry.message?.includes('lost its state'))).toBe(true);
+    // The pair works again with a fresh URL.
+    const newUrl = await fresh.node.issueUrl(fresh.node.kernel.rootOf('peer'));
+    const newB = await a!.node.redeemUrl(newUrl);
+    expect(await a!.node.kernel.call(rootA, 'call', [newB, 'echo', 'again'])).toBe('again');
+    await fresh.node.stop();
+    await a!.node.stop();
+  });
+});
