@@ -40,6 +40,12 @@ export class MemoryNetwork {
     this.#transports.get(b)?.dropConnection(a);
   }
 
+  /** Resets the connections between `a` and `b`: frames in flight are lost; the next send reconnects. */
+  reset(a: PeerId, b: PeerId): void {
+    this.#transports.get(a)?.dropConnection(b);
+    this.#transports.get(b)?.dropConnection(a);
+  }
+
   restore(a: PeerId, b: PeerId): void {
     this.#cut.delete(linkKey(a, b));
   }
