@@ -120,7 +120,7 @@ export class MemoryTransport implements Transport {
   }
 
   async closePeer(peerId: PeerId): Promise<void> {
-    this.dropConnection(peerId);
+    this.#network.reset(this.peerId, peerId);
   }
 
   async stop(): Promise<void> {
