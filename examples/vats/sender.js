@@ -7,19 +7,31 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
   if (!baggage.has('nextSeq')) {
     baggage.init('nextSeq', 1);
   }
+  /** Sends up to `size` numbered messages to `target`, never beyond `last`; returns the last seq sent. */
+  const sendBatch = (target, size, last) => {
+    let next = baggage.get('nextSeq');
+    const end = Math.min(next + size, last + 1);
+    for (; next < end; next += 1) {
+      void E(target).receive(next);
+    }
+    baggage.set('nextSeq', next);
+    return next - 1;
+  };
   return Far('sender', {
-    /** Sends up to `size` numbered messages to `target`, never beyond `last`; returns the last seq sent. */
-    sendBatch(target, size, last) {
-      let next = baggage.get('nextSeq');
-      const end = Math.min(next + size, last + 1);
-      for (; next < end; next += 1) {
-        void E(target).receive(next);
-      }
-      baggage.set('nextSeq', next);
-      return next - 1;
-    },
+    sendBatch,
     nextSeq() {
       return baggage.get('nextSeq');
+    },
+    /** Remembers, durably, where `sendBatchToTarget` sends (a remote recorder, say). */
+    setTarget(target) {
+      if (baggage.has('target')) baggage.set('target', target);
+      else baggage.init('target', target);
+    },
+    hasTarget() {
+      return baggage.has('target');
+    },
+    sendBatchToTarget(size, last) {
+      return sendBatch(baggage.get('target'), size, last);
     },
     /** `rounds` sequential round trips to `peer`, each awaiting the reply. */
     async pingPong(peer, rounds) {

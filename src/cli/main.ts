@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { demoCommand } from './demo.js';
+import { peerWorkloadCommand } from './peerWorkload.js';
 
 /** Exit codes: 0 success, 1 the command ran and failed (a violated verdict, an error), 2 bad usage. */
 export async function main(argv: readonly string[]): Promise<void> {
@@ -7,7 +8,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     .description('A peer node running an object-capability kernel with exactly-once, crash-proof messaging.')
     .showHelpAfterError()
     .exitOverride()
-    .addCommand(demoCommand());
+    .addCommand(demoCommand())
+    .addCommand(peerWorkloadCommand());
   for (const command of program.commands) command.exitOverride();
   try {
     await program.parseAsync(argv);

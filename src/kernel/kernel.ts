@@ -109,6 +109,7 @@ export class Kernel {
   #rerun = false;
   #syscall: VatSyscall | undefined;
   #running: Promise<number> | undefined;
+  #followUp: Promise<number> | undefined;
   #panic: Error | undefined;
 
   private constructor(options: KernelOptions) {
@@ -226,13 +227,19 @@ export class Kernel {
    */
   run(options: { maxCranks?: number } = {}): Promise<number> {
     if (this.#running !== undefined) {
-      // Work may have arrived after the loop last looked: have it look again.
+      // The loop in progress may already have looked at its queues for the
+      // last time: run again after it, so work queued before this call runs.
+      // One follow-up run serves every caller that arrives meanwhile.
       this.#rerun = true;
-    } else {
-      this.#running = this.#loop(options.maxCranks ?? Number.POSITIVE_INFINITY).finally(() => {
-        this.#running = undefined;
+      this.#followUp ??= this.#running.then(() => {
+        this.#followUp = undefined;
+        return this.run(options);
       });
+      return this.#followUp;
     }
+    this.#running = this.#loop(options.maxCranks ?? Number.POSITIVE_INFINITY).finally(() => {
+      this.#running = undefined;
+    });
     return this.#running;
   }
 

@@ -19,7 +19,9 @@ export interface SessionOptions {
   maxResendMs: number;
 }
 
-export const defaultSessionOptions: SessionOptions = { windowFrames: 512, resendMs: 250, maxResendMs: 5_000 };
+// A connection is ordered and reliable until it breaks, and a break makes
+// both sides resend at once; the timer only covers silent losses, so it is slow.
+export const defaultSessionOptions: SessionOptions = { windowFrames: 512, resendMs: 1_000, maxResendMs: 30_000 };
 
 /** Counters for metrics and tests. */
 export interface SessionStats {
@@ -29,6 +31,7 @@ export interface SessionStats {
   duplicatesDropped: number;
   gapsDropped: number;
   badFrames: number;
+  framesReceived: number;
 }
 
 /** What this node knows, in memory, of the pair's state; the store holds the truth. */
@@ -38,6 +41,8 @@ interface Session {
   committedSendSeq: number;
   /** Highest seq consumed in a committed crank (the only value an ack may name). */
   committedReceivedSeq: number;
+  /** Highest seq handed to the kernel for consumption (queued or consumed): the cheap duplicate filter. */
+  queuedSeq: number;
   ackedSeq: number;
   /** Highest seq written on the current connection. */
   sentUpTo: number;
@@ -68,6 +73,7 @@ export class PeerSessions {
     duplicatesDropped: 0,
     gapsDropped: 0,
     badFrames: 0,
+    framesReceived: 0,
   };
 
   readonly #sessions = new Map<PeerId, Session>();
@@ -121,9 +127,13 @@ export class PeerSessions {
       const session = this.#sessionFor(peer);
       session.committedSendSeq = peer.nextSendSeq - 1;
       session.committedReceivedSeq = peer.receivedSeq;
+      session.queuedSeq = Math.max(session.queuedSeq, peer.receivedSeq);
       if (peer.ackedSeq > session.ackedSeq) {
+        // Progress: the resend clock starts over.
         session.ackedSeq = peer.ackedSeq;
         session.backoffMs = this.options.resendMs;
+        clearTimeout(session.resendTimer);
+        session.resendTimer = undefined;
       }
       session.sentUpTo = Math.max(session.sentUpTo, session.ackedSeq);
       this.#transmit(session);
@@ -137,6 +147,7 @@ export class PeerSessions {
         peerId: peer.peerId,
         committedSendSeq: peer.nextSendSeq - 1,
         committedReceivedSeq: peer.receivedSeq,
+        queuedSeq: peer.receivedSeq,
         ackedSeq: peer.ackedSeq,
         sentUpTo: peer.ackedSeq,
         ackSent: -1,
@@ -220,6 +231,7 @@ export class PeerSessions {
   }
 
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
+    this.stats.framesReceived += 1;
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -228,11 +240,48 @@ export class PeerSessions {
       this.#refuse(peerId, error.message);
       return;
     }
+    if (frame.type === 'msg' && this.#screenMessage(peerId, frame)) return;
     this.kernel.queueExternal({
       apply: (context) => this.#receive(context, peerId, frame),
-      failed: (error) => this.#refuse(peerId, error instanceof ProtocolError ? error.message : `${error.name}: ${error.message}`),
+      failed: (error) => {
+        const session = this.#sessions.get(peerId);
+        // Frames queued after the refused one will be judged against the store.
+        if (session !== undefined) session.queuedSeq = session.committedReceivedSeq;
+        this.#refuse(peerId, error instanceof ProtocolError ? error.message : `${error.name}: ${error.message}`);
+      },
     });
     this.kernel.run().catch((error: unknown) => this.logger.error({ err: error }, 'kernel stopped'));
+  }
+
+  /**
+   * Drops a duplicate or out-of-order `msg` before it costs a crank (resends
+   * after a reconnect bring many). Returns true if the frame was handled
+   * here. The crank still checks the sequence against the store: this is a
+   * filter, not the rule.
+   */
+  #screenMessage(peerId: PeerId, frame: Extract<Frame, { type: 'msg' }>): boolean {
+    const session = this.#sessions.get(peerId);
+    if (session === undefined) return false;
+    if (frame.seq === session.queuedSeq + 1) {
+      session.queuedSeq = frame.seq;
+      return false;
+    }
+    if (frame.seq <= session.queuedSeq) {
+      this.stats.duplicatesDropped += 1;
+      session.ackSent = -1;
+      this.#transmit(session);
+    } else {
+      this.stats.gapsDropped += 1;
+    }
+    // Its ack may still be news.
+    if (session.peerAcksValid && frame.ack > session.ackedSeq) {
+      this.kernel.queueExternal({
+        apply: (context) => this.#applyAck(context, context.store.peers.ensure(peerId), frame.ack),
+        failed: (error) => this.#refuse(peerId, error.message),
+      });
+      this.kernel.run().catch((error: unknown) => this.logger.error({ err: error }, 'kernel stopped'));
+    }
+    return true;
   }
 
   /** A bad frame: nothing it says is applied, and the connection it came on is closed. */
@@ -342,7 +391,7 @@ export class PeerSessions {
       this.logger.warn({ peerId: peer.peerId, rejectedPromises: rejected, droppedMessages: dropped }, reason);
       const session = this.#sessions.get(peer.peerId);
       if (session !== undefined) {
-        Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1 });
+        Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1 });
       }
     });
   }

@@ -33,7 +33,7 @@ export async function startNode(options: {
     logger,
     transport: options.transport,
     commit: options.commit,
-    session: { resendMs: 50, maxResendMs: 500 },
+    session: { resendMs: 200, maxResendMs: 1000 },
   });
   return { node, logger };
 }
