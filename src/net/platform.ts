@@ -32,6 +32,19 @@ if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function'
   });
 }
 
+/**
+ * `ws` behind the browser WebSocket API. A browser WebSocket never throws
+ * from an `error` event; a `ws` one is an EventEmitter and crashes the
+ * process when it emits `error` with no listener (as when libp2p closes a
+ * socket whose dial failed). Errors still reach libp2p's own listeners.
+ */
+class BrowserLikeWebSocket extends WebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args);
+    this.on('error', () => {});
+  }
+}
+
 if (typeof (globalThis as { WebSocket?: unknown }).WebSocket === 'undefined') {
-  Object.defineProperty(globalThis, 'WebSocket', { value: WebSocket, writable: true, configurable: true });
+  Object.defineProperty(globalThis, 'WebSocket', { value: BrowserLikeWebSocket, writable: true, configurable: true });
 }
