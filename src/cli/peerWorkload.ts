@@ -82,9 +82,15 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
   let peerId = '';
   let quietSince = Date.now();
   let framesSeen = node.sessions.stats.framesReceived;
+  let statusAt = Date.now();
   while (Date.now() < deadline) {
     consumed = (await kernel.call(recorder, 'count')) as number;
-    peerId = node.store.peers.all()[0]?.peerId ?? '';
+    const peer = node.store.peers.all()[0];
+    peerId = peer?.peerId ?? '';
+    if (Date.now() - statusAt >= 5000) {
+      statusAt = Date.now();
+      say(`  waiting: consumed ${consumed}/${options.messages}, peer ${JSON.stringify(peer)}, outbox ${peer ? node.sessions.outboxDepth(peer.peerId) : '-'}, ${JSON.stringify(node.sessions.stats)}`);
+    }
     if (node.sessions.stats.framesReceived !== framesSeen) {
       framesSeen = node.sessions.stats.framesReceived;
       quietSince = Date.now();

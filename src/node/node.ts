@@ -46,6 +46,10 @@ export class KenNode {
     const store = openStore({ path: options.storePath, durability: options.durability });
     try {
       const transport = await openTransport(store, options);
+      // A restarted node must be able to dial the peers it learned of before.
+      for (const peer of store.peers.all()) {
+        if (peer.addresses.length > 0) await transport.addPeerAddresses(peer.peerId, peer.addresses);
+      }
       const kernel = await Kernel.start({ store, logger: options.logger, commit: options.commit });
       const sessions = new PeerSessions(kernel, store, transport, options.logger, {
         ...defaultSessionOptions,
@@ -83,6 +87,7 @@ export class KenNode {
     if (parsed.addresses.length > 0) await this.transport.addPeerAddresses(parsed.peerId, parsed.addresses);
     const settled = await this.#inCrank<Promise<unknown>>((context, done) => {
       const peer = context.store.peers.ensure(parsed.peerId);
+      context.store.peers.addAddresses(parsed.peerId, parsed.addresses);
       const kpid: KPromiseRef = context.store.promises.create(peer.endpoint);
       const result = makeRemoteTranslator(context, peer.endpoint).toWire(kpid);
       appendToOutbox(context, peer.endpoint, { kind: 'redeem', swiss: parsed.swiss, result });

@@ -10,6 +10,8 @@ export interface PeerRecord {
   nextSendSeq: number;
   ackedSeq: number;
   receivedSeq: number;
+  /** Multiaddrs the peer can be dialled at, as learned from ocap URLs. */
+  addresses: string[];
 }
 
 interface Row {
@@ -19,6 +21,7 @@ interface Row {
   next_send_seq: number;
   acked_seq: number;
   received_seq: number;
+  addresses: string;
 }
 
 const toRecord = (row: Row): PeerRecord => ({
@@ -28,6 +31,7 @@ const toRecord = (row: Row): PeerRecord => ({
   nextSendSeq: row.next_send_seq,
   ackedSeq: row.acked_seq,
   receivedSeq: row.received_seq,
+  addresses: JSON.parse(row.addresses) as string[],
 });
 
 /** Remote peers (their endpoint and the pair's sequence state), their outboxes, and issued ocap URLs. */
@@ -41,6 +45,7 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number) {
   );
   const setReceived = db.prepare<[number, string]>('UPDATE peers SET received_seq = ? WHERE peer_id = ?');
   const setAcked = db.prepare<[number, string]>('UPDATE peers SET acked_seq = MAX(acked_seq, ?) WHERE peer_id = ?');
+  const setAddresses = db.prepare<[string, string]>('UPDATE peers SET addresses = ? WHERE peer_id = ?');
   const setIncarnation = db.prepare<[string, string]>('UPDATE peers SET incarnation = ? WHERE peer_id = ?');
   const resetSequences = db.prepare<[string]>(
     'UPDATE peers SET next_send_seq = 1, acked_seq = 0, received_seq = 0 WHERE peer_id = ?',
@@ -95,6 +100,12 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number) {
     },
     setAckedSeq(peerId: string, seq: number): void {
       setAcked.run(seq, peerId);
+    },
+    /** Adds `addresses` to those known for the peer (most recent first, no duplicates). */
+    addAddresses(peerId: string, addresses: string[]): void {
+      const known = get(peerId)?.addresses ?? [];
+      const merged = [...new Set([...addresses, ...known])].slice(0, 16);
+      setAddresses.run(JSON.stringify(merged), peerId);
     },
     setIncarnation(peerId: string, incarnation: string): void {
       setIncarnation.run(incarnation, peerId);

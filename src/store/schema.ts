@@ -24,8 +24,9 @@
  *   `acked_seq` (highest it acked), `received_seq` (highest we consumed).
  * - `outbox`: message bodies to a peer, by sequence number, until acked.
  * - `ocap_urls` (v2): swiss numbers this node issued, and what they name.
+ * - `peers.addresses` (v3): multiaddrs a peer can be dialled at.
  */
-export const schemaVersion = 2;
+export const schemaVersion = 3;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -143,5 +144,10 @@ export const migrations: readonly string[] = [
     swiss TEXT PRIMARY KEY,
     kref  TEXT NOT NULL
   ) WITHOUT ROWID;
+  `,
+  // v3: where each peer can be dialled (from the ocap URLs redeemed), so a
+  // restarted node can reach its peers again.
+  `
+  ALTER TABLE peers ADD COLUMN addresses TEXT NOT NULL DEFAULT '[]';
   `,
 ];

@@ -98,7 +98,7 @@ describe.each([
     expect(done, `only ${done} kills landed before the workload finished (seed ${seed})`).toBe(kills);
 
     // Let both finish; a node that finished while its peer still needs its acks is started again.
-    const deadline = Date.now() + 240_000;
+    const deadline = Date.now() + 120_000;
     for (let restarts = 0; Date.now() < deadline; ) {
       if (runners.a.last !== undefined && runners.b.last !== undefined) break;
       await sleep(200);
@@ -113,6 +113,14 @@ describe.each([
           }
         }
       }
+    }
+    if (runners.a.last === undefined || runners.b.last === undefined) {
+      for (const name of names) runners[name].child.kill('SIGKILL');
+      for (const name of names) {
+        const exit = await runners[name].exited;
+        console.log(`node ${name} did not finish; its last lines:\n${exit.stderr.trim().split('\n').slice(-6).join('\n')}`);
+      }
+      expect.fail(`the nodes did not finish within the deadline (seed ${seed})`);
     }
     for (const name of names) {
       const exit = await runners[name].exited;
