@@ -1,5 +1,6 @@
 import type { KernelStore } from '../store/index.js';
-import type { KernelMessage, KPromiseRef, KRef, RemoteId } from '../store/types.js';
+import type { KernelMessage, KObjectRef, KPromiseRef, KRef, RemoteId } from '../store/types.js';
+import type { KernelService } from './services.js';
 import type { CrankBuffer, Settlement } from './crankBuffer.js';
 import type { Refcounts } from './refcounts.js';
 import type { Logger } from '../util/logger.js';
@@ -28,4 +29,6 @@ export interface KernelContext {
   waiters: Map<KPromiseRef, (settlement: Settlement) => void>;
   /** Set once the node has a remote layer; without one, remote endpoints cannot exist. */
   remotes: RemoteRouter | undefined;
+  /** The kernel's service objects, by kref (owned by `kernel`). */
+  services: Map<KObjectRef, KernelService>;
 }

@@ -1,9 +1,9 @@
-import { isRemoteId, type EndpointId, type GcAction, type KernelMessage, type KObjectRef, type KRef, type RemoteId, type RunQueueItem, type VatId } from '../store/types.js';
+import { isRemoteId, kernelOwner, type EndpointId, type GcAction, type KernelMessage, type KObjectRef, type KRef, type RemoteId, type RunQueueItem, type VatId } from '../store/types.js';
 import type { RemoteRouter } from './context.js';
 import { assert } from '../util/assert.js';
 import type { VatDelivery } from '../vats/types.js';
 import type { KernelContext } from './context.js';
-import { soleObjectRef } from './kmarshal.js';
+import { decode, soleObjectRef } from './kmarshal.js';
 import { rejectPromise, resolvePromise } from './resolve.js';
 import { makeVatTranslator } from './vatTranslator.js';
 
@@ -88,6 +88,11 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
     refs.decrefMessage(message, queuedTarget);
     return consumed;
   }
+  if (object.owner === kernelOwner) {
+    invokeService(context, target as KObjectRef, message);
+    refs.decrefMessage(message, queuedTarget);
+    return consumed;
+  }
   const vatId = object.owner;
   assert(isLive(context, vatId), `object ${target} is owned by ${vatId}, which is not live`);
   const translator = makeVatTranslator(context, vatId);
@@ -100,6 +105,21 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
   // The vat's c-list now holds what the queue item held.
   refs.decrefMessage(message, queuedTarget);
   return { type: 'deliver', vatId, delivery: ['message', targetVref, vatMessage] };
+}
+
+function invokeService(context: KernelContext, target: KObjectRef, message: KernelMessage): void {
+  const service = context.services.get(target);
+  if (service === undefined) {
+    rejectResult(context, message, `kernel service ${target} is not available in this node`);
+    return;
+  }
+  const [method, args] = decode(message.methargs) as [unknown, unknown[]];
+  try {
+    if (typeof method !== 'string' || !Array.isArray(args)) throw new TypeError('a service takes method calls');
+    service.invoke(context, method, args, message.result);
+  } catch (error) {
+    rejectResult(context, message, error instanceof Error ? error.message : String(error));
+  }
 }
 
 function routeNotify(context: KernelContext, endpoint: EndpointId, kpid: `kp${number}`): Routing {

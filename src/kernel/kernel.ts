@@ -1,5 +1,6 @@
 import type { KernelStore } from '../store/index.js';
-import type { CapData, GcAction, KObjectRef, KRef, RunQueueItem, VatId } from '../store/types.js';
+import { kernelOwner, type CapData, type GcAction, type KObjectRef, type KRef, type RunQueueItem, type VatId } from '../store/types.js';
+import type { KernelService } from './services.js';
 import { assert } from '../util/assert.js';
 import type { VatBundle } from '../vats/bundles.js';
 import type { VatDelivery, VatSyscall } from '../vats/types.js';
@@ -127,6 +128,7 @@ export class Kernel {
       logger: this.#logger,
       waiters: new Map(),
       remotes: undefined,
+      services: new Map(),
     };
   }
 
@@ -143,6 +145,27 @@ export class Kernel {
   /** Connects the remote layer: sends and notifications for remote endpoints go to `router`. */
   setRemoteRouter(router: RemoteRouter): void {
     this.#context.remotes = router;
+  }
+
+  /**
+   * Registers a kernel service under `name` and returns its presence (the
+   * same kref across restarts, so vats that hold it keep working).
+   */
+  registerService(name: string, service: KernelService): object {
+    this.#assertIdle('registerService');
+    const { store, refs } = this.#context;
+    const key = `service.${name}`;
+    let kref = store.meta.get(key) as KObjectRef | undefined;
+    if (kref === undefined) {
+      this.#beginCrank();
+      kref = store.objects.create(kernelOwner);
+      refs.incref(kref);
+      store.meta.set(key, kref);
+      this.#endCrank();
+      this.#commit();
+    }
+    this.#context.services.set(kref, service);
+    return presenceOf(kref);
   }
 
   /** Queues work to run in a crank of its own; call {@link Kernel.run} to have it run. */

@@ -1,5 +1,5 @@
 import type { KernelStore } from '../store/index.js';
-import type { CapData, KernelMessage, KObjectRef, KPromiseRef, KRef } from '../store/types.js';
+import { kernelOwner, type CapData, type KernelMessage, type KObjectRef, type KPromiseRef, type KRef } from '../store/types.js';
 import { assert } from '../util/assert.js';
 
 const isObjectRef = (kref: KRef): kref is KObjectRef => kref.startsWith('ko');
@@ -75,6 +75,7 @@ export function makeRefcounts(store: KernelStore) {
       if (row.recognizable === 0) store.objects.delete(kref);
       return;
     }
+    if (row.owner === kernelOwner) return; // services are pinned for the kernel's life
     const exported = store.clist.byKref(row.owner, kref);
     if (row.reachable === 0 && exported?.reachable === true) {
       store.queues.addGcAction('dropExport', row.owner, kref);

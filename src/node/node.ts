@@ -5,12 +5,10 @@ import { decode, krefOf } from '../kernel/kmarshal.js';
 import { Libp2pTransport } from '../net/libp2pTransport.js';
 import type { MemoryNetwork } from '../net/memoryTransport.js';
 import type { Transport } from '../net/transport.js';
-import { appendToOutbox } from '../remote/router.js';
-import { formatOcapUrl, newSwiss, parseOcapUrl } from '../remote/ocapUrl.js';
+import { parseOcapUrl } from '../remote/ocapUrl.js';
+import { issueOcapUrl, makeOcapUrlService, redeemOcapUrl } from '../remote/ocapUrlService.js';
 import { defaultSessionOptions, PeerSessions, type SessionOptions } from '../remote/peerSessions.js';
-import { makeRemoteTranslator } from '../remote/remoteTranslator.js';
 import { openStore, type Durability, type KernelStore } from '../store/index.js';
-import type { KPromiseRef } from '../store/types.js';
 import type { Logger } from '../util/logger.js';
 import { loadIdentity } from './identity.js';
 
@@ -35,12 +33,17 @@ export interface NodeOptions {
  * host talks to it through the kernel (vats, calls) and through ocap URLs.
  */
 export class KenNode {
+  /** The ocap URL service (`issue`, `redeem`), to give a bootstrap vat in its parameters. */
+  readonly ocapUrls: object;
+
   private constructor(
     readonly store: KernelStore,
     readonly kernel: Kernel,
     readonly transport: Transport,
     readonly sessions: PeerSessions,
-  ) {}
+  ) {
+    this.ocapUrls = kernel.registerService('ocapUrls', makeOcapUrlService(transport));
+  }
 
   static async start(options: NodeOptions): Promise<KenNode> {
     const store = openStore({ path: options.storePath, durability: options.durability });
@@ -71,11 +74,7 @@ export class KenNode {
     const kref = krefOf(target);
     if (kref === undefined) return Promise.reject(new TypeError('issueUrl needs a kernel presence'));
     return this.#inCrank((context, done) => {
-      const swiss = newSwiss();
-      context.store.peers.recordUrl(swiss, kref);
-      // The URL holds the object: it stays alive for as long as the URL may be redeemed.
-      context.refs.incref(kref);
-      const url = formatOcapUrl({ swiss, peerId: this.peerId, addresses: this.transport.addresses() });
+      const url = issueOcapUrl(context, kref, this.transport);
       context.buffer.postCommit.push(() => done(url));
     });
   }
@@ -83,15 +82,11 @@ export class KenNode {
   /** Redeems an ocap URL: an exactly-once `redeem` message to its peer; settles with a presence or a clear rejection. */
   async redeemUrl(url: string): Promise<object> {
     const parsed = parseOcapUrl(url);
-    if (parsed.peerId === this.peerId) throw new Error('redeeming this node\'s own ocap URL: use the object directly');
-    if (parsed.addresses.length > 0) await this.transport.addPeerAddresses(parsed.peerId, parsed.addresses);
     const settled = await this.#inCrank<Promise<unknown>>((context, done) => {
-      const peer = context.store.peers.ensure(parsed.peerId);
-      context.store.peers.addAddresses(parsed.peerId, parsed.addresses);
-      const kpid: KPromiseRef = context.store.promises.create(peer.endpoint);
-      const result = makeRemoteTranslator(context, peer.endpoint).toWire(kpid);
-      appendToOutbox(context, peer.endpoint, { kind: 'redeem', swiss: parsed.swiss, result });
-      // Registered after the commit, before the frame can leave: no answer can come earlier.
+      const kpid = context.store.promises.create(null);
+      context.refs.incref(kpid); // held by the host until it settles
+      redeemOcapUrl(context, parsed, kpid, this.transport);
+      // Registered after the commit, before any answer can arrive.
       context.buffer.postCommit.push(() =>
         done(
           new Promise((resolve, reject) => {

@@ -1,10 +1,10 @@
 import type { SqliteDatabase } from './db.js';
-import type { EndpointId, KObjectRef } from './types.js';
+import type { EndpointId, KObjectRef, ObjectOwner } from './types.js';
 
 export interface KernelObjectRow {
   kref: KObjectRef;
-  /** The exporting endpoint, or null once the object is lost. */
-  owner: EndpointId | null;
+  /** The exporter, or null once the object is lost. */
+  owner: ObjectOwner | null;
   lostReason: string | null;
   reachable: number;
   recognizable: number;
@@ -12,7 +12,7 @@ export interface KernelObjectRow {
 
 interface Row {
   kref: KObjectRef;
-  owner: EndpointId | null;
+  owner: ObjectOwner | null;
   lost_reason: string | null;
   reachable: number;
   recognizable: number;
@@ -35,7 +35,7 @@ export function makeObjectStore(db: SqliteDatabase, allocate: () => number) {
   );
 
   return {
-    create(owner: EndpointId): KObjectRef {
+    create(owner: ObjectOwner): KObjectRef {
       const kref: KObjectRef = `ko${allocate()}`;
       insert.run(kref, owner);
       return kref;

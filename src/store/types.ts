@@ -15,6 +15,10 @@ export type VatId = `v${number}`;
 export type RemoteId = `r${number}`;
 /** Something that has a c-list: a vat or a remote peer. */
 export type EndpointId = VatId | RemoteId;
+/** The owner of the kernel's own service objects (no c-list: the kernel answers them in the crank). */
+export const kernelOwner = 'kernel';
+/** Who exports an object: an endpoint, or the kernel itself for its services. */
+export type ObjectOwner = EndpointId | typeof kernelOwner;
 
 /** Marshalled data with its references, as liveslots and @endo/marshal use it. */
 export interface CapData<Slot extends string = string> {

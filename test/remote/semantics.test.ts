@@ -13,7 +13,7 @@ async function cluster(names: string[]) {
   for (const name of names) {
     const dir = dirs.make(`ken-${name}-`);
     const { node, logger } = await startNode({ dir, transport: { kind: 'memory', network, peerId: name } });
-    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer'), parameters: { ocapUrls: node.ocapUrls } });
     const url = await node.issueUrl(node.kernel.rootOf('peer'));
     nodes.push({ name, dir, node, logger, url });
   }
@@ -60,6 +60,23 @@ describe('cross-node semantics (in-memory transport)', () => {
     // A gives B the counter that lives on C; B calls it.
     expect(await a!.node.kernel.call(rootA, 'introduce', [remoteB, counterOnC])).toBe('onC:1');
     expect(await a!.node.kernel.call(counterOnC, 'increment')).toBe('onC:2');
+    for (const { node } of nodes) await node.stop();
+  });
+
+  it('lets a bootstrap vat issue and redeem ocap URLs through the kernel service', async () => {
+    const { nodes } = await cluster(['A', 'B']);
+    const [a, b] = nodes;
+    const urlOfB = (await b!.node.kernel.call(b!.node.kernel.rootOf('peer'), 'publish')) as string;
+    expect(urlOfB).toMatch(/^ocap:[0-9a-f]{32}@B/);
+    expect(await a!.node.kernel.call(a!.node.kernel.rootOf('peer'), 'redeemAndCall', [urlOfB, 'echo', 'via the service'])).toBe(
+      'via the service',
+    );
+    await expect(
+      a!.node.kernel.call(a!.node.kernel.rootOf('peer'), 'redeemAndCall', [`ocap:${'cd'.repeat(16)}@B`, 'echo', 1]),
+    ).rejects.toThrow(/unknown ocap URL/);
+    await expect(a!.node.kernel.call(a!.node.kernel.rootOf('peer'), 'redeemAndCall', ['http://nope', 'echo'])).rejects.toThrow(
+      /not an ocap URL/,
+    );
     for (const { node } of nodes) await node.stop();
   });
 

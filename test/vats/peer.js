@@ -2,8 +2,11 @@
 import { E, Far } from '@endo/far';
 import { makePromiseKit } from '@endo/promise-kit';
 
-export function buildRootObject(_vatPowers, _parameters, baggage) {
+export function buildRootObject(_vatPowers, parameters, baggage) {
   if (!baggage.has('calls')) baggage.init('calls', 0);
+  // The ocap URL service, when this vat is a node's bootstrap vat.
+  if (parameters?.ocapUrls !== undefined && !baggage.has('ocapUrls')) baggage.init('ocapUrls', parameters.ocapUrls);
+  const ocapUrls = () => baggage.get('ocapUrls');
   const count = () => {
     baggage.set('calls', baggage.get('calls') + 1);
     return baggage.get('calls');
@@ -17,7 +20,7 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
       },
     });
   };
-  return Far('peer', {
+  const root = Far('peer', {
     echo(value) {
       count();
       return value;
@@ -47,5 +50,14 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     introduce(recipient, gift) {
       return E(recipient).call(gift, 'increment');
     },
+    /** An ocap URL for this vat's root, from the node's ocap URL service. */
+    publish() {
+      return E(ocapUrls()).issue(root);
+    },
+    /** Redeems `url` through the service and calls `method` on what it names. */
+    redeemAndCall(url, method, ...args) {
+      return E(E(ocapUrls()).redeem(url))[method](...args);
+    },
   });
+  return root;
 }
