@@ -1,4 +1,6 @@
-// SES lockdown must run before any module that uses harden or Far.
+// What libp2p needs of the platform, then SES lockdown: it must run before
+// any module that uses harden or Far.
+import '../src/net/platform.js';
 import '@endo/init';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -11,18 +13,15 @@ import { Kernel, type KernelStats } from '../src/kernel/kernel.js';
 import { openStore, type Durability } from '../src/store/index.js';
 import { makeLogger } from '../src/util/logger.js';
 import { bundleVat, exampleVatPath, type VatBundle } from '../src/vats/bundles.js';
+import { check, type Result } from './benchSupport.js';
+import { measureRemote } from './remoteBench.js';
 
 interface Options {
   json: boolean;
   messages: number;
   rounds: number;
-}
-
-interface Result {
-  name: string;
-  value: number;
-  unit: string;
-  note: string;
+  remoteMessages: number;
+  remoteRounds: number;
 }
 
 function positiveInteger(text: string): number {
@@ -33,10 +32,12 @@ function positiveInteger(text: string): number {
 
 const options = new Command()
   .name('bench')
-  .description('ken-node kernel benchmarks: ping-pong and burst throughput, commit modes, raw SQLite fsync')
+  .description('ken-node benchmarks: local ping-pong and burst, commit modes, raw SQLite fsync; two nodes over libp2p against raw libp2p')
   .option('--json', 'one JSON object {"name","value","unit"} per line on stdout, nothing else', false)
   .option('--messages <n>', 'messages per burst run', positiveInteger, 10_000)
   .option('--rounds <n>', 'round trips per ping-pong run', positiveInteger, 2_000)
+  .option('--remote-messages <n>', 'messages node A sends node B per remote throughput run', positiveInteger, 10_000)
+  .option('--remote-rounds <n>', 'round trips in the remote ping-pong run', positiveInteger, 500)
   .parse()
   .opts<Options>();
 
@@ -47,10 +48,6 @@ let bundles: Record<'sender' | 'recorder', VatBundle>;
 
 function progress(line: string): void {
   if (!options.json) process.stderr.write(`bench: ${line}\n`);
-}
-
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(message);
 }
 
 /** A kernel on a fresh store file in the temp dir, with a sender and a recorder vat. */
@@ -180,6 +177,8 @@ async function measure(emit: (result: Result) => void): Promise<void> {
   progress('sqlite.commit.fsync');
   const raw = sqliteCommits();
   emit({ name: 'sqlite.commit.fsync', value: raw.rate, unit: 'commits/s', note: `raw better-sqlite3, WAL, synchronous=FULL, ${raw.commits} commits` });
+
+  await measureRemote(emit, { messages: options.remoteMessages, rounds: options.remoteRounds, tempDir, progress });
 }
 
 /** Whole numbers from 100 up, a few decimals below. */

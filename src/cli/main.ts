@@ -19,7 +19,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
-    process.stderr.write(`ken-node: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    // SES may leave `stack` empty: fall back to name and message.
+    process.stderr.write(`ken-node: ${error instanceof Error ? error.stack || `${error.name}: ${error.message}` : String(error)}\n`);
     process.exitCode = 1;
   }
 }

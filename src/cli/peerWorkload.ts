@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import type { KernelStats } from '../kernel/kernel.js';
 import { KenNode } from '../node/node.js';
 import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
@@ -14,9 +16,13 @@ interface PeerWorkloadOptions {
   urlFile: string;
   peerUrlFile: string;
   messages: number;
+  send?: number;
+  expect?: number;
+  rttRounds: number;
   batch: number;
   durability: Durability;
   lingerMs: number;
+  pollMs: number;
   logLevel: LogLevel;
 }
 
@@ -29,20 +35,39 @@ export function peerWorkloadCommand(): Command {
   return new Command('peer-workload')
     .description(
       'run one side of the two-node exactly-once workload: publish this node\'s recorder as an ocap URL, ' +
-        'redeem the peer\'s, send --messages numbered messages to it, and wait until the peer\'s messages are consumed here',
+        'redeem the peer\'s, send --send numbered messages to it, and wait until --expect of the peer\'s are consumed here ' +
+        '(both default to --messages); print a JSON summary',
     )
     .requiredOption('--data-dir <dir>', 'the node\'s store directory (resumes from it)')
     .requiredOption('--listen <multiaddr...>', 'libp2p listen addresses (loopback), e.g. /ip4/127.0.0.1/tcp/4001')
     .requiredOption('--url-file <file>', 'where to write this node\'s recorder URL')
     .requiredOption('--peer-url-file <file>', 'where the peer writes its recorder URL')
     .option('--messages <n>', 'messages each way', positiveInteger, 5000)
+    .option('--send <n>', 'numbered messages this node sends (0 allowed; default --messages)', wholeNumber)
+    .option('--expect <n>', 'numbered messages this node must consume before it is done (0 allowed; default --messages)', wholeNumber)
+    .option(
+      '--rtt-rounds <n>',
+      'after sending, time this many sequential round trips (the sender vat\'s pingPong) to the peer\'s recorder, ' +
+        'which must --expect exactly these; their durations (ms) go to roundTripsMs in the summary',
+      wholeNumber,
+      0,
+    )
     .option('--batch <n>', 'messages per sender delivery', positiveInteger, 100)
     .option('--durability <mode>', 'fsync or process', durability, 'fsync')
     .option('--linger-ms <ms>', 'stay up this long after finishing, to answer the peer\'s resends', positiveInteger, 2000)
+    .option('--poll-ms <ms>', 'how often to read the recorder\'s count while waiting (consumedAt in the summary is as exact)', positiveInteger, 100)
     .option('--log-level <level>', 'debug, info, warn, error or silent', logLevel, 'warn')
     .action(async (options: PeerWorkloadOptions) => {
       process.exitCode = await runPeerWorkload(options);
     });
+}
+
+/** Message counts: whole numbers, 0 included. */
+function wholeNumber(value: string): number {
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new InvalidArgumentError(`expected a whole number >= 0, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 }
 
 async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
@@ -54,6 +79,17 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
     logger: makeLogger({ level: options.logLevel, name: 'ken-node' }),
     transport: { kind: 'libp2p', listen: options.listen },
   });
+  try {
+    return await workWith(node, options, say);
+  } finally {
+    // On failure too: a running libp2p node would keep the process alive.
+    await node.stop().catch(() => {});
+  }
+}
+
+async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line: string) => void): Promise<number> {
+  const send = options.send ?? options.messages;
+  const expect = options.expect ?? options.messages;
   const { kernel } = node;
   const { sender, recorder } = await ensureWorkloadVats(kernel);
   await kernel.run();
@@ -64,16 +100,21 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
     renameSync(`${options.urlFile}.tmp`, options.urlFile);
   }
   say(`peer-workload: ${node.peerId} ready`);
+  // For the benchmarks: timings (epoch ms), and the kernel's counters from here to the end of the wait.
+  const statsAtReady = { ...kernel.stats };
+  let target: object | undefined;
+  const peerTarget = async () => (target ??= await node.redeemUrl(await waitForFile(options.peerUrlFile, 60_000)));
   if (!((await kernel.call(sender, 'hasTarget')) as boolean)) {
-    const peerUrl = await waitForFile(options.peerUrlFile, 60_000);
-    await kernel.call(sender, 'setTarget', [await node.redeemUrl(peerUrl)]);
+    await kernel.call(sender, 'setTarget', [await peerTarget()]);
   }
-  const rounds = Math.ceil(options.messages / options.batch) + 1;
+  const sendStartedAt = Date.now();
+  const rounds = Math.ceil(send / options.batch) + 1;
   for (let round = 0; round < rounds; round += 1) {
-    if (((await kernel.call(sender, 'nextSeq')) as number) > options.messages) break;
-    const sent = (await kernel.call(sender, 'sendBatchToTarget', [options.batch, options.messages])) as number;
-    say(`  sent ${sent}/${options.messages}`);
+    if (((await kernel.call(sender, 'nextSeq')) as number) > send) break;
+    const sent = (await kernel.call(sender, 'sendBatchToTarget', [options.batch, send])) as number;
+    say(`  sent ${sent}/${send}`);
   }
+  const roundTripsMs = options.rttRounds > 0 ? await timeRoundTrips(node, await peerTarget(), options.rttRounds) : undefined;
   // Done when the peer's messages are all consumed here, ours all acked,
   // and the peer has been quiet for --linger-ms (it may still be waiting for
   // acks of its last frames). Bounded: the peer may be down for a while.
@@ -83,27 +124,31 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
   let quietSince = Date.now();
   let framesSeen = node.sessions.stats.framesReceived;
   let statusAt = Date.now();
+  let consumedAt: number | undefined;
   while (Date.now() < deadline) {
     consumed = (await kernel.call(recorder, 'count')) as number;
+    if (consumed >= expect) consumedAt ??= Date.now();
     const peer = node.store.peers.all()[0];
     peerId = peer?.peerId ?? '';
     if (Date.now() - statusAt >= 5000) {
       statusAt = Date.now();
-      say(`  waiting: consumed ${consumed}/${options.messages}, peer ${JSON.stringify(peer)}, outbox ${peer ? node.sessions.outboxDepth(peer.peerId) : '-'}, ${JSON.stringify(node.sessions.stats)}`);
+      say(`  waiting: consumed ${consumed}/${expect}, peer ${JSON.stringify(peer)}, outbox ${peer ? node.sessions.outboxDepth(peer.peerId) : '-'}, ${JSON.stringify(node.sessions.stats)}`);
     }
     if (node.sessions.stats.framesReceived !== framesSeen) {
       framesSeen = node.sessions.stats.framesReceived;
       quietSince = Date.now();
     }
-    const done = consumed >= options.messages && peerId !== '' && node.sessions.outboxDepth(peerId) === 0;
+    const done = consumed >= expect && peerId !== '' && node.sessions.outboxDepth(peerId) === 0;
     if (done && Date.now() - quietSince >= options.lingerMs) break;
-    await sleep(100);
+    await sleep(options.pollMs);
   }
-  say(`  consumed ${consumed}/${options.messages}; outbox empty`);
-  const verdict = await verifyWorkload(kernel, options.messages);
+  say(`  consumed ${consumed}/${expect}; outbox empty`);
+  const kernelStats = statsSince(statsAtReady, kernel.stats);
+  const verdict = await verifyWorkload(kernel, expect);
   const outbox = peerId === '' ? -1 : node.sessions.outboxDepth(peerId);
-  process.stdout.write(`${JSON.stringify({ ...verdict, outbox, stats: node.sessions.stats })}\n`);
-  await node.stop();
+  const timing = { sendStartedAt, consumedAt };
+  const summary = { ...verdict, outbox, stats: node.sessions.stats, timing, kernel: kernelStats, roundTripsMs };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
   return verdict.exactlyOnceInOrder && outbox === 0 ? 0 : 1;
 }
 
@@ -114,4 +159,32 @@ async function waitForFile(file: string, timeoutMs: number): Promise<string> {
     await sleep(50);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${file}`);
+}
+
+/**
+ * `rounds` sequential round trips from the sender vat (`pingPong`) to
+ * `target`, timed from the host: each one runs from the COMMIT of a send to
+ * the COMMIT of the next, which the sender makes once the reply is in.
+ */
+async function timeRoundTrips(node: KenNode, target: object, rounds: number): Promise<number[]> {
+  const { kernel } = node;
+  const nextSendSeq = () => node.store.peers.all()[0]?.nextSendSeq;
+  const committed: number[] = [];
+  let seq = nextSendSeq();
+  let timing = true;
+  kernel.onCommit(() => {
+    const next = timing ? nextSendSeq() : seq;
+    if (next === seq) return;
+    seq = next;
+    committed.push(performance.now());
+  });
+  await kernel.call(kernel.rootOf('sender'), 'pingPong', [target, rounds]);
+  timing = false;
+  return committed.slice(1).map((at, index) => at - (committed[index] ?? at));
+}
+
+/** Counter deltas as plain numbers (nanoseconds for the `*Ns` ones). */
+function statsSince(before: KernelStats, after: KernelStats): Record<keyof KernelStats, number> {
+  const keys = Object.keys(after) as (keyof KernelStats)[];
+  return Object.fromEntries(keys.map((key) => [key, Number(after[key]) - Number(before[key])])) as Record<keyof KernelStats, number>;
 }

@@ -1,0 +1,231 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { lpStream } from '@libp2p/utils';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import type { Libp2p } from 'libp2p';
+import { exitOf, spawnCli, type Exit } from '../test/support/cli.js';
+import { check, type Result } from './benchSupport.js';
+import { echoProtocol, sinkProtocol, startRawNode } from './rawLibp2p.js';
+
+/**
+ * The remote benchmarks: two ken-node processes over libp2p on loopback
+ * (`ken-node peer-workload`), and the same libp2p stack with nothing above
+ * it between the bench process and a child, as the baseline.
+ */
+
+export interface RemoteOptions {
+  /** Messages node A sends node B per throughput run. */
+  messages: number;
+  /** Round trips in the node RTT run. */
+  rounds: number;
+  /** Where the nodes' stores go; the caller removes it. */
+  tempDir: string;
+  progress: (line: string) => void;
+}
+
+const listenOn = { tcp: '/ip4/127.0.0.1/tcp/0', ws: '/ip4/127.0.0.1/tcp/0/ws' } as const;
+type Transport = keyof typeof listenOn;
+
+/** Raw baseline sizes: enough messages for a second or more of sending, after a warm-up. */
+const rawMessages = 50_000;
+const rawRounds = 2_000;
+const payload = new Uint8Array(100).fill(120);
+/** Any child still running after this is killed and the bench fails. */
+const childTimeoutMs = 120_000;
+
+const children = new Set<ChildProcess>();
+
+/** The value at `fraction` (0.5: the median) of the sorted values. */
+function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? NaN;
+}
+
+const lastLines = (text: string, count: number) => text.trim().split('\n').slice(-count).join('\n');
+
+/** Waits for a child's exit, killing it after {@link childTimeoutMs}. */
+async function finished(child: ChildProcess, what: string): Promise<Exit> {
+  children.add(child);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, childTimeoutMs);
+  try {
+    const exit = await exitOf(child);
+    check(!timedOut, `${what} timed out after ${childTimeoutMs / 1000} s; its last lines:\n${lastLines(exit.stderr, 6)}`);
+    return exit;
+  } finally {
+    clearTimeout(timer);
+    children.delete(child);
+  }
+}
+
+/** What `ken-node peer-workload` prints on exit (the fields used here). */
+interface PeerSummary {
+  consumed: number;
+  exactlyOnceInOrder: boolean;
+  outbox: number;
+  stats: { framesSent: number; msgsSent: number };
+  timing: { sendStartedAt: number; consumedAt?: number };
+  kernel?: { cranks: number; deliveries: number; commits: number; vatNs: number; crankNs: number; commitNs: number };
+  roundTripsMs?: number[];
+}
+
+async function peerWorkload(name: string, args: string[]): Promise<PeerSummary> {
+  const exit = await finished(spawnCli(['peer-workload', ...args]), `node ${name}`);
+  check(exit.code === 0, `node ${name} exited with ${exit.signal ?? exit.code}; its last lines:\n${lastLines(exit.stderr, 6)}`);
+  return JSON.parse(lastLines(exit.stdout, 1)) as PeerSummary;
+}
+
+/** Node A and node B, each in a process of its own, over `transport`; `a` and `b` are their own peer-workload flags. */
+async function nodePair(tempDir: string, transport: Transport, a: string[], b: string[]) {
+  const dir = mkdtempSync(path.join(tempDir, `nodes-${transport}-`));
+  const argsOf = (self: 'a' | 'b', peer: 'a' | 'b', own: string[]) => [
+    '--data-dir', path.join(dir, self),
+    '--listen', listenOn[transport],
+    '--url-file', path.join(dir, `${self}.url`),
+    '--peer-url-file', path.join(dir, `${peer}.url`),
+    '--durability', 'fsync',
+    '--linger-ms', '1000',
+    ...own,
+  ];
+  const [summaryA, summaryB] = await Promise.all([peerWorkload('A', argsOf('a', 'b', a)), peerWorkload('B', argsOf('b', 'a', b))]);
+  return { a: summaryA, b: summaryB };
+}
+
+/** One node's kernel work in a run, per message (or round trip). */
+function kernelNote(node: string, summary: PeerSummary, count: number, per: string): string {
+  const k = summary.kernel;
+  if (k === undefined) return `${node}: no kernel stats`;
+  const us = (ns: number) => (ns / 1000 / count).toFixed(0);
+  return (
+    `${node} per ${per}: ${(k.cranks / count).toFixed(2)} cranks, ${(k.commits / count).toFixed(3)} commits, ` +
+    `${us(k.crankNs)} us in cranks (${us(k.vatNs)} in vats), ${us(k.commitNs)} us in COMMIT`
+  );
+}
+
+/** A sends `messages` to B's recorder; msgs/s from A's first send until B's recorder has consumed them all. */
+async function nodeThroughput(tempDir: string, transport: Transport, messages: number) {
+  const n = String(messages);
+  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0'], ['--send', '0', '--expect', n, '--poll-ms', '10']);
+  check(b.exactlyOnceInOrder && b.consumed === messages, `node B consumed ${b.consumed} of ${messages} messages, in order: ${b.exactlyOnceInOrder}`);
+  check(b.timing.consumedAt !== undefined, 'node B did not say when it had consumed them');
+  const seconds = (b.timing.consumedAt - a.timing.sendStartedAt) / 1000;
+  const frames = (from: PeerSummary) => `${from.stats.framesSent} frames (${from.stats.msgsSent} msgs)`;
+  const note =
+    `${messages} msgs A->B in batches of 100, ${seconds.toFixed(2)} s; A sent ${frames(a)}, B ${frames(b)}; ` +
+    `${kernelNote('B', b, messages, 'msg')}; ${kernelNote('A', a, messages, 'msg')}`;
+  return { rate: messages / seconds, note };
+}
+
+/** Vat-to-vat round trips A -> B's recorder -> A, timed in A from the COMMIT of one send to the COMMIT of the next. */
+async function nodeRoundTrips(tempDir: string, rounds: number) {
+  const r = String(rounds);
+  const { a, b } = await nodePair(tempDir, 'tcp', ['--send', '0', '--expect', '0', '--rtt-rounds', r], ['--send', '0', '--expect', r]);
+  check(b.exactlyOnceInOrder && b.consumed === rounds, `node B consumed ${b.consumed} of ${rounds} pings, in order: ${b.exactlyOnceInOrder}`);
+  const times = a.roundTripsMs ?? [];
+  check(times.length >= rounds - 1, `node A timed ${times.length} of ${rounds - 1} round trips`);
+  const note = `${kernelNote('A', a, rounds, 'round')}; ${kernelNote('B', b, rounds, 'round')}`;
+  const mean = times.reduce((sum, time) => sum + time, 0) / times.length;
+  return { p50: percentile(times, 0.5), p90: percentile(times, 0.9), mean, count: times.length, note };
+}
+
+/** Runs `use` with a libp2p node in this process and a raw libp2p peer listening in a child process. */
+async function withRawPeer<T>(transport: Transport, use: (dialer: Libp2p, peer: Multiaddr) => Promise<T>): Promise<T> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'rawLibp2pPeer.js');
+  const child = spawn(process.execPath, [script, listenOn[transport]], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = finished(child, 'raw libp2p peer');
+  const addresses = await new Promise<string[]>((resolve, reject) => {
+    let seen = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('\n')) resolve(JSON.parse(seen.split('\n')[0] ?? '') as string[]);
+    });
+    exited.then((exit) => reject(new Error(`raw libp2p peer exited with ${exit.signal ?? exit.code}: ${exit.stderr}`)), reject);
+  });
+  check(addresses[0] !== undefined, 'the raw libp2p peer has no address');
+  const dialer = await startRawNode([]);
+  try {
+    return await use(dialer, multiaddr(addresses[0]));
+  } finally {
+    await dialer.stop();
+    child.stdin?.end();
+    await exited;
+  }
+}
+
+/** One awaited write per 100-byte message, then an empty one; msgs/s until the peer answers how many it read. */
+async function rawThroughput(dialer: Libp2p, peer: Multiaddr, messages: number): Promise<number> {
+  const stream = await dialer.dialProtocol(peer, sinkProtocol);
+  const framed = lpStream(stream);
+  const started = performance.now();
+  for (let sent = 0; sent < messages; sent += 1) await framed.write(payload);
+  await framed.write(new Uint8Array(0));
+  const count = Number(new TextDecoder().decode((await framed.read()).subarray()));
+  const seconds = (performance.now() - started) / 1000;
+  check(count === messages, `the raw peer read ${count} of ${messages} messages`);
+  await stream.close();
+  return messages / seconds;
+}
+
+/** Echo round trips of one 100-byte message; each one's duration in ms. */
+async function rawRoundTrips(dialer: Libp2p, peer: Multiaddr, rounds: number): Promise<number[]> {
+  const stream = await dialer.dialProtocol(peer, echoProtocol);
+  const framed = lpStream(stream);
+  const times: number[] = [];
+  for (let round = 0; round < rounds; round += 1) {
+    const started = performance.now();
+    await framed.write(payload);
+    const echo = await framed.read();
+    times.push(performance.now() - started);
+    check(echo.byteLength === payload.byteLength, `echo of ${echo.byteLength} bytes`);
+  }
+  await stream.close();
+  return times;
+}
+
+export async function measureRemote(emit: (result: Result) => void, options: RemoteOptions): Promise<void> {
+  const { messages, rounds, tempDir, progress } = options;
+  const rawNote = 'bench process dials a child process; both under SES lockdown like a node';
+  try {
+    const raw: Partial<Record<Transport, number>> = {};
+    for (const transport of ['tcp', 'ws'] as const) {
+      progress(`libp2p.raw.${transport}: ${rawMessages} messages${transport === 'tcp' ? `, ${rawRounds} echoes` : ''}`);
+      await withRawPeer(transport, async (dialer, peer) => {
+        await rawThroughput(dialer, peer, rawMessages / 10); // warm-up
+        raw[transport] = await rawThroughput(dialer, peer, rawMessages);
+        emit({ name: `libp2p.raw.${transport}`, value: raw[transport], unit: 'msgs/s', note: `${rawMessages} x 100 B, one awaited write each; ${rawNote}` });
+        if (transport !== 'tcp') return;
+        await rawRoundTrips(dialer, peer, rawRounds / 10); // warm-up
+        const times = await rawRoundTrips(dialer, peer, rawRounds);
+        emit({ name: 'libp2p.rtt.p50.tcp', value: percentile(times, 0.5) * 1000, unit: 'us', note: `echo of 100 B, median of ${rawRounds}; ${rawNote}` });
+      });
+    }
+
+    const remote: Partial<Record<Transport, number>> = {};
+    for (const transport of ['tcp', 'ws'] as const) {
+      progress(`remote.throughput.${transport}: ${messages} messages between two node processes`);
+      const run = await nodeThroughput(tempDir, transport, messages);
+      remote[transport] = run.rate;
+      emit({ name: `remote.throughput.${transport}`, value: run.rate, unit: 'msgs/s', note: run.note });
+    }
+
+    progress(`remote.rtt.p50.tcp: ${rounds} round trips between two node processes`);
+    const rtt = await nodeRoundTrips(tempDir, rounds);
+    emit({
+      name: 'remote.rtt.p50.tcp',
+      value: rtt.p50 * 1000,
+      unit: 'us',
+      note: `sender vat pingPong to the peer's recorder, ${rtt.count} rounds, COMMIT to COMMIT in A; mean ${(rtt.mean * 1000).toFixed(0)} us, p90 ${(rtt.p90 * 1000).toFixed(0)} us; ${rtt.note}`,
+    });
+
+    const ratio = (remote.tcp ?? NaN) / (raw.tcp ?? NaN);
+    emit({ name: 'remote.throughput.tcp.ratio', value: ratio, unit: 'ratio', note: `remote/raw libp2p TCP; target >= 0.5${ratio < 0.5 ? ' (MISSED)' : ''}` });
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
+  }
+}
