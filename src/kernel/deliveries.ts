@@ -154,7 +154,10 @@ export function routeGcAction(context: KernelContext, action: GcAction): Routing
   const { store } = context;
   store.queues.removeGc(action.id);
   if (isRemoteId(action.endpoint)) {
-    // Distributed GC across peers is not implemented: what a peer imported stays.
+    // No drop/retire frames exist yet (docs/protocol.md, "What is not
+    // covered yet"), so a peer is never told. Safe, at the cost of memory:
+    // the c-list entry and the kernel object stay, so a later frame naming
+    // the ref still translates to the same kref.
     return consumed;
   }
   const vatId = action.endpoint;
