@@ -2,6 +2,7 @@ import type { KernelStore } from '../store/index.js';
 import { kernelOwner, type CapData, type GcAction, type KObjectRef, type KRef, type RunQueueItem, type VatId } from '../store/types.js';
 import type { KernelService } from './services.js';
 import { assert } from '../util/assert.js';
+import type { CrashPoints } from '../fault/crashPoints.js';
 import type { VatBundle } from '../vats/bundles.js';
 import type { VatDelivery, VatSyscall } from '../vats/types.js';
 import { makeVatInstance, type VatInstance } from '../vats/vatInstance.js';
@@ -29,6 +30,8 @@ export interface KernelOptions {
   /** Milliseconds clock for the commit policy; injected by simulations. */
   now?: () => number;
   observer?: KernelObserver;
+  /** Armed by fault tests to die at a named point; unarmed otherwise. */
+  crashPoints?: CrashPoints;
 }
 
 /** Events for metrics and tests; called synchronously, between store operations. */
@@ -101,6 +104,7 @@ export class Kernel {
   readonly #reapInterval: number;
   readonly #forcedGcIntervalMs: number;
   readonly #observer: KernelObserver;
+  readonly #crashPoints: CrashPoints | undefined;
   readonly #vats = new Map<VatId, VatInstance>();
   readonly #reapDue = new Set<VatId>();
   readonly #afterCommit: PostCommitAction[] = [];
@@ -119,6 +123,7 @@ export class Kernel {
     this.#reapInterval = options.reapInterval ?? 1000;
     this.#forcedGcIntervalMs = options.forcedGcIntervalMs ?? 5000;
     this.#observer = options.observer ?? {};
+    this.#crashPoints = options.crashPoints;
     assert(Number.isSafeInteger(this.#reapInterval) && this.#reapInterval >= 1, 'reapInterval must be an integer >= 1');
     this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, options.now ?? Date.now);
     this.#context = {
@@ -264,6 +269,11 @@ export class Kernel {
       this.#running = undefined;
     });
     return this.#running;
+  }
+
+  /** True while the run loop works (a simulation waits for it to stop before it moves time on). */
+  get busy(): boolean {
+    return this.#running !== undefined;
   }
 
   /** Number of items waiting in the run queue (committed or not). */
@@ -501,8 +511,18 @@ export class Kernel {
   /** Flushes the crank buffer and frees what reached zero, inside the savepoint, then releases it. */
   #endCrank(): void {
     const { store, buffer, refs } = this.#context;
-    for (const { target, message } of buffer.sends) store.queues.enqueueSend(target, message);
-    for (const { endpoint, kpid } of buffer.notifies) store.queues.enqueueNotify(endpoint, kpid);
+    this.#crashPoints?.pass('crank-before-flush');
+    // The second point sits after the first write of the flush, so a crash
+    // there leaves the transaction holding part of the crank's output.
+    let written = 0;
+    for (const { target, message } of buffer.sends) {
+      store.queues.enqueueSend(target, message);
+      if (++written === 1) this.#crashPoints?.pass('crank-buffer-flush');
+    }
+    for (const { endpoint, kpid } of buffer.notifies) {
+      store.queues.enqueueNotify(endpoint, kpid);
+      if (++written === 1) this.#crashPoints?.pass('crank-buffer-flush');
+    }
     refs.collect();
     store.tx.endCrank();
     this.#afterCommit.push(...buffer.postCommit);
@@ -523,6 +543,7 @@ export class Kernel {
     if (!committed) return;
     this.stats.commits += 1;
     this.stats.commitNs += process.hrtime.bigint() - started;
+    this.#crashPoints?.pass('after-commit-before-transmit');
     // Only now may anything the committed cranks produced leave the kernel.
     const actions = this.#afterCommit.splice(0);
     for (const action of actions) action();

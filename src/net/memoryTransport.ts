@@ -7,12 +7,19 @@ export interface WireRecord {
   frame: Uint8Array;
 }
 
+/** Runs a frame's arrival later: one `setImmediate` by default, a simulated latency in a simulation. */
+export type ScheduleArrival = (from: PeerId, to: PeerId, arrive: () => void) => void;
+
 /**
  * An in-process network of {@link MemoryTransport}s: fast and deterministic
- * (frames arrive in order, one `setImmediate` later). A link can be cut,
- * which drops what is in flight and closes its connections, and restored.
+ * (frames arrive in order, one `setImmediate` later unless `schedule` says
+ * otherwise). A link can be cut, which drops what is in flight and closes
+ * its connections, and restored. Frames a removed node sent before it went
+ * still arrive, as bytes in a dead process's socket buffer do.
  */
 export class MemoryNetwork {
+  constructor(readonly schedule: ScheduleArrival = (_from, _to, arrive) => setImmediate(arrive)) {}
+
   readonly #transports = new Map<PeerId, MemoryTransport>();
   readonly #cut = new Set<string>();
   /** Every frame the network carried, in order. */
@@ -27,8 +34,9 @@ export class MemoryNetwork {
     return transport;
   }
 
-  /** Removes a transport (its node stopped or crashed). */
+  /** Removes a transport (its node stopped or crashed): it hears nothing more, and others' frames to it are lost. */
   remove(peerId: PeerId): void {
+    this.#transports.get(peerId)?.detach();
     this.#transports.delete(peerId);
     for (const other of this.#transports.values()) other.dropConnection(peerId);
   }
@@ -97,7 +105,7 @@ export class MemoryTransport implements Transport {
     for (const frame of batch) {
       const copy = frame.slice();
       this.#network.onSend?.({ from: this.peerId, to: peerId, frame: copy });
-      setImmediate(() => {
+      this.#network.schedule(this.peerId, peerId, () => {
         if ((this.#epochs.get(peerId) ?? 0) !== epoch) return; // the connection dropped: lost in flight
         this.#network.wire.push({ from: this.peerId, to: peerId, frame: copy });
         target.#deliver(this.peerId, copy);
@@ -111,6 +119,11 @@ export class MemoryTransport implements Transport {
 
   #deliver(from: PeerId, frame: Uint8Array): void {
     this.#handlers?.frame(from, frame);
+  }
+
+  /** @internal Its node is gone: frames still arriving for it are lost. */
+  detach(): void {
+    this.#handlers = undefined;
   }
 
   /** @internal Closes the connection to `peerId`; frames in flight on it are lost. */

@@ -11,13 +11,19 @@ import { defaultSessionOptions, PeerSessions, type SessionOptions } from '../rem
 import { openStore, type Durability, type KernelStore } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { loadIdentity } from './identity.js';
+import type { CrashPoints } from '../fault/crashPoints.js';
+import type { Sabotage } from '../fault/sabotage.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { systemEntropy, type Entropy } from '../util/random.js';
 
 /** Frames larger than this close the connection (1 MiB unless configured). */
 export const defaultMaxFrameBytes = 1024 * 1024;
 
 export type TransportChoice =
   | { kind: 'libp2p'; listen: string[]; maxFrameBytes?: number }
-  | { kind: 'memory'; network: MemoryNetwork; peerId: string };
+  | { kind: 'memory'; network: MemoryNetwork; peerId: string }
+  /** A transport built by the caller (a simulation's faulty one); the node stops it on stop(). */
+  | { kind: 'given'; transport: Transport };
 
 export interface NodeOptions {
   storePath: string;
@@ -26,6 +32,15 @@ export interface NodeOptions {
   transport: TransportChoice;
   commit?: CommitLimits;
   session?: Partial<SessionOptions>;
+  /** Real time unless a simulation brings its own. */
+  clock?: Clock;
+  /** Deliver `bringOutYourDead` after this many deliveries to a vat (kernel default unless set). */
+  reapInterval?: number;
+  crashPoints?: CrashPoints;
+  /** Where swiss numbers and the store's incarnation come from (a simulation seeds it to replay exactly). */
+  entropy?: Entropy;
+  /** Test-only (the simulation's sabotage setting): a deliberate bug. */
+  sabotage?: Sabotage;
 }
 
 /**
@@ -41,24 +56,39 @@ export class KenNode {
     readonly kernel: Kernel,
     readonly transport: Transport,
     readonly sessions: PeerSessions,
+    private readonly entropy: Entropy,
   ) {
-    this.ocapUrls = kernel.registerService('ocapUrls', makeOcapUrlService(transport));
+    this.ocapUrls = kernel.registerService('ocapUrls', makeOcapUrlService(transport, entropy));
   }
 
   static async start(options: NodeOptions): Promise<KenNode> {
     const store = openStore({ path: options.storePath, durability: options.durability });
+    const entropy = options.entropy ?? systemEntropy;
     try {
+      store.meta.incarnation(entropy); // made now if the store is new
       const transport = await openTransport(store, options);
       // A restarted node must be able to dial the peers it learned of before.
       for (const peer of store.peers.all()) {
         if (peer.addresses.length > 0) await transport.addPeerAddresses(peer.peerId, peer.addresses);
       }
-      const kernel = await Kernel.start({ store, logger: options.logger, commit: options.commit });
-      const sessions = new PeerSessions(kernel, store, transport, options.logger, {
-        ...defaultSessionOptions,
-        ...options.session,
+      const clock = options.clock ?? systemClock;
+      const kernel = await Kernel.start({
+        store,
+        logger: options.logger,
+        commit: options.commit,
+        now: () => clock.now(),
+        reapInterval: options.reapInterval,
+        crashPoints: options.crashPoints,
       });
-      return new KenNode(store, kernel, transport, sessions);
+      const sessions = new PeerSessions(
+        kernel,
+        store,
+        transport,
+        options.logger,
+        { ...defaultSessionOptions, ...options.session },
+        { clock, crashPoints: options.crashPoints, sabotage: options.sabotage },
+      );
+      return new KenNode(store, kernel, transport, sessions, entropy);
     } catch (error) {
       store.close();
       throw error;
@@ -74,7 +104,7 @@ export class KenNode {
     const kref = krefOf(target);
     if (kref === undefined) return Promise.reject(new TypeError('issueUrl needs a kernel presence'));
     return this.#inCrank((context, done) => {
-      const url = issueOcapUrl(context, kref, this.transport);
+      const url = issueOcapUrl(context, kref, this.transport, this.entropy);
       context.buffer.postCommit.push(() => done(url));
     });
   }
@@ -118,6 +148,7 @@ export class KenNode {
 async function openTransport(store: KernelStore, options: NodeOptions): Promise<Transport> {
   const choice = options.transport;
   if (choice.kind === 'memory') return choice.network.transport(choice.peerId);
+  if (choice.kind === 'given') return choice.transport;
   return Libp2pTransport.start({
     privateKey: await loadIdentity(store),
     listen: choice.listen,

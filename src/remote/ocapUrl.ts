@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import type { Entropy } from '../util/random.js';
 
 /** An ocap URL: `ocap:<swiss>@<peerId>[,<multiaddr>…]`. */
 export interface OcapUrl {
@@ -12,7 +12,7 @@ export class OcapUrlError extends Error {
 }
 
 /** 128 random bits, hex: unguessable, so knowing the URL is the capability. */
-export const newSwiss = (): string => randomBytes(16).toString('hex');
+export const newSwiss = (entropy: Entropy): string => entropy(16);
 
 export function formatOcapUrl(url: OcapUrl): string {
   return `ocap:${url.swiss}@${[url.peerId, ...url.addresses].join(',')}`;

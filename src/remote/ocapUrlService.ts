@@ -7,13 +7,14 @@ import type { KPromiseRef, KRef } from '../store/types.js';
 import { formatOcapUrl, newSwiss, parseOcapUrl, type OcapUrl } from './ocapUrl.js';
 import { makeRemoteTranslator } from './remoteTranslator.js';
 import { appendToOutbox } from './router.js';
+import type { Entropy } from '../util/random.js';
 
 /**
  * Issues an ocap URL for `kref`, inside the crank: the swiss number is
  * recorded and the object pinned, for as long as the URL may be redeemed.
  */
-export function issueOcapUrl(context: KernelContext, kref: KRef, transport: Transport): string {
-  const swiss = newSwiss();
+export function issueOcapUrl(context: KernelContext, kref: KRef, transport: Transport, entropy: Entropy): string {
+  const swiss = newSwiss(entropy);
   context.store.peers.recordUrl(swiss, kref);
   context.refs.incref(kref);
   return formatOcapUrl({ swiss, peerId: transport.peerId, addresses: transport.addresses() });
@@ -44,14 +45,14 @@ export function redeemOcapUrl(context: KernelContext, url: OcapUrl, result: KPro
 }
 
 /** The kernel service a bootstrap vat gets for ocap URLs: `issue(ref) -> url`, `redeem(url) -> ref`. */
-export function makeOcapUrlService(transport: Transport): KernelService {
+export function makeOcapUrlService(transport: Transport, entropy: Entropy): KernelService {
   return {
     invoke(context, method, args, result) {
       switch (method) {
         case 'issue': {
           const kref = krefOf(args[0]);
           if (kref === undefined) throw new TypeError('issue(target): target must be a reference');
-          const url = issueOcapUrl(context, kref, transport);
+          const url = issueOcapUrl(context, kref, transport, entropy);
           if (result !== null) resolvePromise(context, result, false, encode(url));
           return;
         }

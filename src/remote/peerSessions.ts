@@ -4,7 +4,11 @@ import { errorCapData } from '../kernel/kmarshal.js';
 import { resolvePromise } from '../kernel/resolve.js';
 import type { KernelStore } from '../store/index.js';
 import type { PeerRecord } from '../store/peers.js';
+import type { RemoteId } from '../store/types.js';
 import type { PeerId, Transport } from '../net/transport.js';
+import type { CrashPoints } from '../fault/crashPoints.js';
+import type { Sabotage } from '../fault/sabotage.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { BadFrameError, decodeFrame, encodeFrame, encodeMsgFrame, type Frame } from './frames.js';
 import { consumeMessage } from './inbound.js';
@@ -22,6 +26,14 @@ export interface SessionOptions {
 // A connection is ordered and reliable until it breaks, and a break makes
 // both sides resend at once; the timer only covers silent losses, so it is slow.
 export const defaultSessionOptions: SessionOptions = { windowFrames: 512, resendMs: 1_000, maxResendMs: 30_000 };
+
+/** What the sessions run on: real time in a node, virtual time and armed faults in a simulation. */
+export interface SessionEnvironment {
+  clock: Clock;
+  crashPoints?: CrashPoints;
+  /** Test-only: a deliberate bug the checker must catch (src/fault/sabotage.ts). */
+  sabotage?: Sabotage;
+}
 
 /** Counters for metrics and tests. */
 export interface SessionStats {
@@ -54,7 +66,7 @@ interface Session {
   helloOwed: boolean;
   /** The peer's last hello named our current incarnation: its acks are about this store. */
   peerAcksValid: boolean;
-  resendTimer: NodeJS.Timeout | undefined;
+  resendTimer: TimerHandle | undefined;
   backoffMs: number;
 }
 
@@ -86,9 +98,10 @@ export class PeerSessions {
     private readonly transport: Transport,
     private readonly logger: Logger,
     private readonly options: SessionOptions = defaultSessionOptions,
+    private readonly environment: SessionEnvironment = { clock: systemClock },
   ) {
     this.#incarnation = store.meta.incarnation();
-    kernel.setRemoteRouter(remoteRouter);
+    kernel.setRemoteRouter(environment.sabotage === 'transmit-before-commit' ? this.#transmittingRouter() : remoteRouter);
     kernel.onCommit(() => this.#afterCommit());
     transport.setHandlers({
       frame: (peerId, bytes) => this.#onFrame(peerId, bytes),
@@ -118,7 +131,7 @@ export class PeerSessions {
 
   stop(): void {
     this.#stopped = true;
-    for (const session of this.#sessions.values()) clearTimeout(session.resendTimer);
+    for (const session of this.#sessions.values()) this.environment.clock.clearTimeout(session.resendTimer);
   }
 
   /** After every COMMIT: learn what is now durable, then send what may now be sent. */
@@ -132,7 +145,7 @@ export class PeerSessions {
         // Progress: the resend clock starts over.
         session.ackedSeq = peer.ackedSeq;
         session.backoffMs = this.options.resendMs;
-        clearTimeout(session.resendTimer);
+        this.environment.clock.clearTimeout(session.resendTimer);
         session.resendTimer = undefined;
       }
       session.sentUpTo = Math.max(session.sentUpTo, session.ackedSeq);
@@ -173,6 +186,29 @@ export class PeerSessions {
     this.#transmit(session);
   }
 
+  /** Sabotage only: a router that transmits each row as soon as it is written, before its COMMIT. */
+  #transmittingRouter(): typeof remoteRouter {
+    const soon = (endpoint: RemoteId) =>
+      queueMicrotask(() => {
+        if (this.#stopped) return;
+        const peer = this.store.peers.byEndpoint(endpoint);
+        if (peer === undefined) return;
+        const session = this.#sessionFor(peer);
+        session.committedSendSeq = peer.nextSendSeq - 1; // read now: uncommitted
+        this.#transmit(session);
+      });
+    return {
+      send: (context, endpoint, target, message) => {
+        remoteRouter.send(context, endpoint, target, message);
+        soon(endpoint);
+      },
+      notify: (context, endpoint, kpid) => {
+        remoteRouter.notify(context, endpoint, kpid);
+        soon(endpoint);
+      },
+    };
+  }
+
   #transmit(session: Session): void {
     if (this.#stopped) return;
     if (session.sending) {
@@ -185,7 +221,7 @@ export class PeerSessions {
     // Only committed rows (seq <= committedSendSeq) are read: an open
     // transaction may hold newer ones that are not yet durable.
     const rows = to >= from ? this.store.peers.readOutbox(session.peerId, from, to, to - from + 1) : [];
-    const ack = session.committedReceivedSeq;
+    const ack = this.environment.sabotage === 'ack-before-commit' ? session.queuedSeq : session.committedReceivedSeq;
     const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, row.frame));
     if (frames.length === 0 && session.ackSent !== ack) frames.push(encodeFrame({ type: 'ack', ack }));
     if (session.helloOwed) frames.unshift(this.#hello(session.peerId));
@@ -217,17 +253,16 @@ export class PeerSessions {
   #armResend(session: Session): void {
     const unacked = session.committedSendSeq > session.ackedSeq;
     if (!unacked) {
-      clearTimeout(session.resendTimer);
+      this.environment.clock.clearTimeout(session.resendTimer);
       session.resendTimer = undefined;
       return;
     }
     if (session.resendTimer !== undefined) return;
-    session.resendTimer = setTimeout(() => {
+    session.resendTimer = this.environment.clock.setTimeout(() => {
       session.resendTimer = undefined;
       session.backoffMs = Math.min(session.backoffMs * 2, this.options.maxResendMs);
       this.#resendFromAcked(session.peerId);
     }, session.backoffMs);
-    session.resendTimer.unref();
   }
 
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
@@ -241,6 +276,7 @@ export class PeerSessions {
       return;
     }
     if (frame.type === 'msg' && this.#screenMessage(peerId, frame)) return;
+    if (this.environment.sabotage === 'ack-before-commit' && frame.type === 'msg') queueMicrotask(() => this.#reack(peerId));
     this.kernel.queueExternal({
       apply: (context) => this.#receive(context, peerId, frame),
       failed: (error) => {
@@ -266,6 +302,7 @@ export class PeerSessions {
       session.queuedSeq = frame.seq;
       return false;
     }
+    if (this.environment.sabotage === 'skip-dedup' && frame.seq <= session.queuedSeq) return false;
     if (frame.seq <= session.queuedSeq) {
       this.stats.duplicatesDropped += 1;
       session.ackSent = -1;
@@ -322,9 +359,11 @@ export class PeerSessions {
         return;
       case 'msg': {
         if (this.#acksValid(peerId)) this.#applyAck(context, peer, frame.ack);
-        if (frame.seq === peer.receivedSeq + 1) {
-          consumeMessage(context, peer.endpoint, frame.body);
-          peers.setReceivedSeq(peerId, frame.seq);
+        const redelivered = this.environment.sabotage === 'skip-dedup' && frame.seq <= peer.receivedSeq;
+        if (frame.seq === peer.receivedSeq + 1 || redelivered) {
+          consumeMessage(context, peer.endpoint, frame.body, redelivered);
+          peers.setReceivedSeq(peerId, Math.max(frame.seq, peer.receivedSeq));
+          this.environment.crashPoints?.pass('after-receive-before-commit');
         } else if (frame.seq <= peer.receivedSeq) {
           this.stats.duplicatesDropped += 1;
           // Re-ack with the committed value, once this crank is committed.
@@ -356,7 +395,9 @@ export class PeerSessions {
       throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
     }
     if (ack <= peer.ackedSeq) return;
-    context.store.peers.deleteOutboxUpTo(peer.peerId, ack);
+    const lost = this.environment.sabotage === 'lose-outbox-row' && ack + 1 < peer.nextSendSeq ? 1 : 0;
+    context.store.peers.deleteOutboxUpTo(peer.peerId, ack + lost);
+    this.environment.crashPoints?.pass('outbox-delete-after-ack');
     context.store.peers.setAckedSeq(peer.peerId, ack);
   }
 

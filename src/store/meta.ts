@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { systemEntropy, type Entropy } from '../util/random.js';
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
 
@@ -53,8 +53,8 @@ export function makeMetaStore(db: SqliteDatabase) {
      * The store's incarnation: random, made once when the store is created.
      * A wiped store gets a new one, which is how peers detect amnesia.
      */
-    incarnation(): string {
-      return provide('incarnation', () => randomBytes(16).toString('hex'));
+    incarnation(entropy: Entropy = systemEntropy): string {
+      return provide('incarnation', () => entropy(16));
     },
   };
 }

@@ -14,3 +14,8 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export function makeLogger(options: { level: LogLevel; name?: string }): Logger {
   return pino({ level: options.level, name: options.name, base: undefined }, pino.destination(2));
 }
+
+const ignore = () => {};
+
+/** Says nothing: for simulations, whose nodes crash on purpose thousands of times. */
+export const silentLogger: Logger = { debug: ignore, info: ignore, warn: ignore, error: ignore };

@@ -7,7 +7,7 @@ import { exitOf, spawnCli, type Exit } from '../support/cli.js';
 import { startTestKernel } from '../support/harness.js';
 import { tempDirs } from '../support/nodes.js';
 import { freePort } from '../support/ports.js';
-import { seededRandom, testSeed } from '../support/random.js';
+import { seededRandom, testSeed } from '../../src/util/random.js';
 
 const dirs = tempDirs();
 const children = new Set<ChildProcess>();

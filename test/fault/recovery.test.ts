@@ -6,7 +6,7 @@ import type { Durability } from '../../src/store/index.js';
 import { verifyWorkload } from '../../src/workload/localWorkload.js';
 import { exitOf, spawnCli } from '../support/cli.js';
 import { startTestKernel } from '../support/harness.js';
-import { seededRandom, testSeed } from '../support/random.js';
+import { seededRandom, testSeed } from '../../src/util/random.js';
 
 const messages = 5000;
 const kills = 5;

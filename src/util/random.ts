@@ -1,3 +1,15 @@
+import { randomBytes } from 'node:crypto';
+
+/** Where unguessable values (swiss numbers, incarnations) come from: `bytes` random bytes, hex. */
+export type Entropy = (bytes: number) => string;
+
+export const systemEntropy: Entropy = (bytes) => randomBytes(bytes).toString('hex');
+
+/** Entropy from a seeded PRNG, for simulations that must replay byte for byte. Guessable: never for a real node. */
+export function seededEntropy(random: () => number): Entropy {
+  return (bytes) => Array.from({ length: bytes }, () => Math.floor(random() * 256).toString(16).padStart(2, '0')).join('');
+}
+
 /** A small seeded PRNG (mulberry32): the same seed gives the same sequence on every machine. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;

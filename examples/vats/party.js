@@ -1,0 +1,68 @@
+// A party in the fault-injection workload: it sends numbered, tagged messages
+// to the parties on other nodes and records, durably, every message it sends
+// and every message it consumes. The checker compares the two records: what
+// a committed crank sent must be consumed exactly once, in order, unchanged.
+import { E, Far } from '@endo/far';
+
+export function buildRootObject(_vatPowers, parameters, baggage) {
+  if (!baggage.has('name')) {
+    baggage.init('name', parameters.name);
+    // peer name -> presence of that peer's party
+    baggage.init('peers', VatData.makeScalarBigMapStore('peers', { durable: true }));
+    // `${peer}` -> how many sent to / consumed from that peer
+    baggage.init('sentCount', VatData.makeScalarBigMapStore('sentCount', { durable: true }));
+    baggage.init('receivedCount', VatData.makeScalarBigMapStore('receivedCount', { durable: true }));
+    // `${peer}:${n}` -> [seq, tag] of the n-th message sent to / consumed from that peer
+    baggage.init('sent', VatData.makeScalarBigMapStore('sent', { durable: true }));
+    baggage.init('received', VatData.makeScalarBigMapStore('received', { durable: true }));
+  }
+  const name = baggage.get('name');
+  const peers = baggage.get('peers');
+  const sentCount = baggage.get('sentCount');
+  const receivedCount = baggage.get('receivedCount');
+  const sent = baggage.get('sent');
+  const received = baggage.get('received');
+
+  const bump = (counts, key) => {
+    const next = (counts.has(key) ? counts.get(key) : 0) + 1;
+    if (counts.has(key)) counts.set(key, next);
+    else counts.init(key, next);
+    return next;
+  };
+  const log = (store, counts, peer) => {
+    const entries = [];
+    const count = counts.has(peer) ? counts.get(peer) : 0;
+    for (let n = 1; n <= count; n += 1) entries.push(store.get(`${peer}:${n}`));
+    return entries;
+  };
+
+  return Far('party', {
+    addPeer(peerName, party) {
+      if (peers.has(peerName)) peers.set(peerName, party);
+      else peers.init(peerName, party);
+    },
+    /** Sends `count` messages tagged `tag` to `peerName`; the tag says which request of the driver made them. */
+    send(peerName, count, tag) {
+      const party = peers.get(peerName);
+      for (let i = 0; i < count; i += 1) {
+        const seq = bump(sentCount, peerName);
+        sent.init(`${peerName}:${seq}`, harden([seq, tag]));
+        void E(party).receive(name, seq, tag);
+      }
+      return sentCount.get(peerName);
+    },
+    /** Consumes one message: the n-th from `from` is recorded as [seq, tag]; the result is the seq. */
+    receive(from, seq, tag) {
+      const n = bump(receivedCount, from);
+      received.init(`${from}:${n}`, harden([seq, tag]));
+      return seq;
+    },
+    /** Everything this party sent and consumed, per peer, in order. */
+    report() {
+      const result = { name, sent: {}, received: {} };
+      for (const peerName of peers.keys()) result.sent[peerName] = log(sent, sentCount, peerName);
+      for (const from of receivedCount.keys()) result.received[from] = log(received, receivedCount, from);
+      return harden(result);
+    },
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * The exactly-once checker. It reads only what survived: each party's
+ * durable record of what it sent (written by committed cranks) and of what
+ * it consumed, and each node's store after the heal. It knows nothing of
+ * the protocol, so a bug anywhere below the vats shows up here.
+ */
+
+/** One message as a party recorded it: its per-pair sequence number and the tag of the request that made it. */
+export type Entry = readonly [seq: number, tag: string];
+
+/** What `party.report()` returns (examples/vats/party.js). */
+export interface PartyReport {
+  name: string;
+  sent: Record<string, Entry[]>;
+  received: Record<string, Entry[]>;
+}
+
+/** What a node's store says after the heal. */
+export interface NodeEnd {
+  name: string;
+  /** Outbox rows not acked, per peer name. */
+  outboxDepth: Record<string, number>;
+  /** Promises a peer decides that are still unresolved (a result that never came back). */
+  unsettledFromPeers: number;
+}
+
+export type Guarantee = 'G2' | 'G3' | 'G5';
+
+export interface Violation {
+  guarantee: Guarantee;
+  /** The pair, sender first, when the violation is about one. */
+  from?: string;
+  to?: string;
+  message: string;
+  /** The tags involved: the history lines about them are the ones to read. */
+  tags: string[];
+}
+
+const show = (entry: Entry | undefined) => (entry === undefined ? 'nothing' : `#${entry[0]} (${entry[1]})`);
+
+/** Checks one pair: `sent` as the sender's committed record has it, `received` as the receiver consumed it. */
+function checkPair(from: string, to: string, sent: readonly Entry[], received: readonly Entry[]): Violation[] {
+  const violations: Violation[] = [];
+  const add = (guarantee: Guarantee, message: string, tags: string[]) => violations.push({ guarantee, from, to, message, tags });
+  const seen = new Map<number, number>();
+  let highest = 0;
+  received.forEach((entry, index) => {
+    const [seq, tag] = entry;
+    const committed = sent[seq - 1];
+    const times = (seen.get(seq) ?? 0) + 1;
+    seen.set(seq, times);
+    if (times === 2) add('G3', `${to} consumed ${from}'s message #${seq} more than once (again at position ${index + 1})`, [tag]);
+    if (committed === undefined) {
+      add('G2', `${to} consumed ${show(entry)} from ${from}, which no committed crank of ${from} sent (${from} committed ${sent.length})`, [tag]);
+    } else if (committed[1] !== tag) {
+      add('G2', `${to} consumed ${show(entry)} from ${from}, but ${from}'s committed #${seq} is ${show(committed)}: output of a rolled-back crank`, [tag, committed[1]]);
+    }
+    if (times === 1 && seq < highest) add('G3', `${to} consumed ${from}'s #${seq} after #${highest}: out of order`, [tag]);
+    highest = Math.max(highest, seq);
+  });
+  for (const entry of sent) {
+    if (!seen.has(entry[0])) add('G3', `${from} committed ${show(entry)} to ${to}, which ${to} never consumed`, [entry[1]]);
+  }
+  return violations;
+}
+
+/** Every violation of G2, G3 and G5 the records show; none means the run kept its guarantees. */
+export function checkRun(reports: readonly PartyReport[], ends: readonly NodeEnd[]): Violation[] {
+  const violations: Violation[] = [];
+  const byName = new Map(reports.map((report) => [report.name, report]));
+  for (const receiver of reports) {
+    for (const from of Object.keys(receiver.received)) {
+      if (!byName.has(from)) {
+        violations.push({ guarantee: 'G2', from, to: receiver.name, message: `${receiver.name} consumed messages from ${from}, a party that does not exist`, tags: [] });
+      }
+    }
+  }
+  for (const sender of reports) {
+    const peers = new Set([...Object.keys(sender.sent), ...reports.filter((r) => r.received[sender.name] !== undefined).map((r) => r.name)]);
+    for (const to of peers) {
+      const receiver = byName.get(to);
+      violations.push(...checkPair(sender.name, to, sender.sent[to] ?? [], receiver?.received[sender.name] ?? []));
+    }
+  }
+  for (const end of ends) {
+    for (const [peer, depth] of Object.entries(end.outboxDepth)) {
+      if (depth > 0) violations.push({ guarantee: 'G5', from: end.name, to: peer, message: `after the heal, ${end.name}'s outbox to ${peer} still holds ${depth} rows`, tags: [] });
+    }
+    if (end.unsettledFromPeers > 0) {
+      violations.push({ guarantee: 'G5', from: end.name, message: `after the heal, ${end.unsettledFromPeers} results ${end.name} awaits from peers never settled`, tags: [] });
+    }
+  }
+  return violations;
+}
+
+/**
+ * The history lines a reader needs for `violation`: those naming its tags,
+ * and the crashes, restarts and partitions of the nodes involved (a party
+ * has its node's name).
+ */
+export function historyFor(violation: Violation, history: readonly string[], limit = 40): string[] {
+  const nodes = [violation.from, violation.to].filter((party) => party !== undefined);
+  const relevant = history.filter(
+    (line) =>
+      violation.tags.some((tag) => line.includes(`tag=${tag}`)) ||
+      (/ (crash|restart|partition|heal|kill) /.test(line) && nodes.some((node) => line.includes(node))),
+  );
+  return relevant.length > limit ? [...relevant.slice(0, limit / 2), `... ${relevant.length - limit} lines ...`, ...relevant.slice(-limit / 2)] : relevant;
+}

@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { historyFor, type Violation } from '../fault/checker.js';
+import type { CrashPointName } from '../fault/crashPoints.js';
+import type { FaultEvent } from '../net/faultyTransport.js';
+import { Simulation, type SimulationOptions, type SimulationResult } from './simulation.js';
+
+/** What a sweep of seeds found, summed. */
+export interface SweepSummary {
+  seeds: number;
+  messages: number;
+  faults: Record<FaultEvent['kind'], number>;
+  kills: number;
+  crashes: Partial<Record<CrashPointName, number>>;
+  restarts: number;
+  /** Each seed that broke a guarantee, with its violations and the history lines to read them by. */
+  failures: { seed: number; violations: { violation: Violation; history: string[] }[] }[];
+}
+
+export function emptySummary(): SweepSummary {
+  return {
+    seeds: 0,
+    messages: 0,
+    faults: { drop: 0, duplicate: 0, delay: 0, reset: 0, partition: 0, heal: 0, blocked: 0 },
+    kills: 0,
+    crashes: {},
+    restarts: 0,
+    failures: [],
+  };
+}
+
+/** Adds one run to a summary. */
+export function addToSummary(summary: SweepSummary, result: SimulationResult): void {
+  summary.seeds += 1;
+  summary.messages += result.counts.messages;
+  for (const [kind, count] of Object.entries(result.counts.faults)) summary.faults[kind as FaultEvent['kind']] += count;
+  summary.kills += result.counts.kills;
+  summary.restarts += result.counts.restarts;
+  for (const [point, count] of Object.entries(result.counts.crashes)) {
+    summary.crashes[point as CrashPointName] = (summary.crashes[point as CrashPointName] ?? 0) + count;
+  }
+  if (result.violations.length > 0) {
+    summary.failures.push({
+      seed: result.seed,
+      violations: result.violations.map((violation) => ({ violation, history: historyFor(violation, result.history) })),
+    });
+  }
+}
+
+/** Runs one simulation in a directory of its own under `tempRoot`, removed afterwards. */
+export async function simulateSeed(tempRoot: string, options: Omit<SimulationOptions, 'dir'>): Promise<SimulationResult> {
+  const dir = mkdtempSync(path.join(tempRoot, `sim-${options.seed}-`));
+  try {
+    return await new Simulation({ ...options, dir }).run();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs every seed in `seeds` with the same settings; `onRun` hears each result as it comes. */
+export async function sweep(
+  tempRoot: string,
+  seeds: Iterable<number>,
+  options: Omit<SimulationOptions, 'dir' | 'seed'>,
+  onRun?: (result: SimulationResult, summary: SweepSummary) => void,
+): Promise<SweepSummary> {
+  const summary = emptySummary();
+  for (const seed of seeds) {
+    const result = await simulateSeed(tempRoot, { ...options, seed });
+    addToSummary(summary, result);
+    onRun?.(result, summary);
+  }
+  return summary;
+}
+
+/** A sweep's figures on one line. */
+export function describeSummary(summary: SweepSummary): string {
+  const faults = Object.entries(summary.faults).map(([kind, count]) => `${kind} ${count}`).join(', ');
+  const crashes = Object.entries(summary.crashes).map(([point, count]) => `${point} ${count}`).join(', ');
+  return (
+    `${summary.seeds} seeds, ${summary.messages} messages, faults: ${faults}; kills ${summary.kills}; ` +
+    `crashes: ${crashes || 'none'}; restarts ${summary.restarts}; seeds with violations: ${summary.failures.length}`
+  );
+}
