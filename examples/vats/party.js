@@ -57,6 +57,13 @@ export function buildRootObject(_vatPowers, parameters, baggage) {
       received.init(`${from}:${n}`, harden([seq, tag]));
       return seq;
     },
+    /** The peers it knows, and how many messages it sent to and consumed from each. */
+    counts() {
+      const result = { peers: [...peers.keys()], sent: {}, received: {} };
+      for (const [peerName, count] of sentCount.entries()) result.sent[peerName] = count;
+      for (const [from, count] of receivedCount.entries()) result.received[from] = count;
+      return harden(result);
+    },
     /** Everything this party sent and consumed, per peer, in order. */
     report() {
       const result = { name, sent: {}, received: {} };

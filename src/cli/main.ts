@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { chaosCommand, chaosNodeCommand } from './chaos.js';
 import { demoCommand } from './demo.js';
 import { peerWorkloadCommand } from './peerWorkload.js';
 
@@ -9,7 +10,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride()
     .addCommand(demoCommand())
-    .addCommand(peerWorkloadCommand());
+    .addCommand(peerWorkloadCommand())
+    .addCommand(chaosCommand())
+    .addCommand(chaosNodeCommand());
   for (const command of program.commands) command.exitOverride();
   try {
     await program.parseAsync(argv);

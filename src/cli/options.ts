@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { durabilities, type Durability } from '../store/index.js';
-import type { LogLevel } from '../util/logger.js';
+import { logLevels, type LogLevel } from '../util/logger.js';
 
 /** commander argument parsers that name what is allowed when a value is not. */
 
@@ -27,11 +27,46 @@ export function durability(value: string): Durability {
   return value as Durability;
 }
 
-const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
-
 export function logLevel(value: string): LogLevel {
   if (!(logLevels as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`expected one of ${logLevels.join(', ')}, got ${JSON.stringify(value)}`);
   }
   return value as LogLevel;
+}
+
+/** A duration like `3s`, `500ms` or `2m`, in milliseconds. */
+export function duration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError(`expected a duration like 500ms, 3s or 2m, got ${JSON.stringify(value)}`);
+  const scale = { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
+  const ms = Number(match[1]) * scale;
+  if (ms <= 0) throw new InvalidArgumentError(`expected a duration above 0, got ${JSON.stringify(value)}`);
+  return ms;
+}
+
+/** A probability or rate between 0 and 1. */
+export function fraction(value: string): number {
+  const parsed = nonNegativeNumber(value);
+  if (parsed > 1) throw new InvalidArgumentError(`expected a number from 0 to 1, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
+/** A non-negative integer (a seed). */
+export function wholeNumber(value: string): number {
+  const parsed = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(parsed)) {
+    throw new InvalidArgumentError(`expected a whole number >= 0, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
+/** A range of seeds, `A..B` (both included, A <= B). */
+export function seedRange(value: string): { from: number; to: number } {
+  const match = /^(\d+)\.\.(\d+)$/.exec(value);
+  const from = Number(match?.[1]);
+  const to = Number(match?.[2]);
+  if (match === null || !Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from > to) {
+    throw new InvalidArgumentError(`expected seeds as A..B with A <= B, got ${JSON.stringify(value)}`);
+  }
+  return { from, to };
 }

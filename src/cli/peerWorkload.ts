@@ -8,7 +8,7 @@ import { KenNode } from '../node/node.js';
 import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
 import { ensureWorkloadVats, verifyWorkload } from '../workload/localWorkload.js';
-import { durability, logLevel, positiveInteger } from './options.js';
+import { durability, logLevel, positiveInteger, wholeNumber } from './options.js';
 
 interface PeerWorkloadOptions {
   dataDir: string;
@@ -63,13 +63,6 @@ export function peerWorkloadCommand(): Command {
 }
 
 /** Message counts: whole numbers, 0 included. */
-function wholeNumber(value: string): number {
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new InvalidArgumentError(`expected a whole number >= 0, got ${JSON.stringify(value)}`);
-  }
-  return Number(value);
-}
-
 async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
   mkdirSync(options.dataDir, { recursive: true });
   const say = (line: string) => void process.stderr.write(`${line}\n`);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { checkRun, type NodeEnd, type PartyReport, type Violation } from '../fault/checker.js';
+import { isDrained, nodeEndOf } from '../fault/nodeEnd.js';
 import { CrashPoints, crashPointNames, type CrashArming, type CrashPointName } from '../fault/crashPoints.js';
 import type { Sabotage } from '../fault/sabotage.js';
 import { FaultyTransport, noFaults, type FaultEvent, type FaultRates } from '../net/faultyTransport.js';
@@ -416,12 +417,7 @@ export class Simulation {
 
   /** Every node up, every run queue empty, every outbox acked. */
   #drained(): boolean {
-    return this.#nodes.every((sim) => {
-      const node = sim.node;
-      if (node === undefined) return false;
-      if (node.kernel.runQueueLength > 0) return false;
-      return node.store.peers.all().every((peer) => node.store.peers.outboxDepth(peer.peerId) === 0);
-    });
+    return this.#nodes.every((sim) => sim.node !== undefined && isDrained(nodeEndOf(sim.name, sim.node.store), sim.node.kernel.runQueueLength));
   }
 
   async #check(): Promise<Violation[]> {
@@ -432,13 +428,7 @@ export class Simulation {
       if (node === undefined) {
         return [{ guarantee: 'G5', from: sim.name, message: `${sim.name} is still down after the heal`, tags: [] }];
       }
-      const outboxDepth: Record<string, number> = {};
-      let unsettledFromPeers = 0;
-      for (const peer of node.store.peers.all()) {
-        outboxDepth[peer.peerId] = node.store.peers.outboxDepth(peer.peerId);
-        unsettledFromPeers += node.store.promises.decidedBy(peer.endpoint).length;
-      }
-      ends.push({ name: sim.name, outboxDepth, unsettledFromPeers });
+      ends.push(nodeEndOf(sim.name, node.store));
       reports.push((await this.#await(node.kernel.call(node.kernel.rootOf('party'), 'report'))) as PartyReport);
     }
     for (const report of reports) {

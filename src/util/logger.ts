@@ -10,6 +10,8 @@ export interface Logger {
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
+export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const satisfies readonly LogLevel[];
+
 /** The node's structured logger: pino, JSON lines on stderr (stdout is for command output). */
 export function makeLogger(options: { level: LogLevel; name?: string }): Logger {
   return pino({ level: options.level, name: options.name, base: undefined }, pino.destination(2));

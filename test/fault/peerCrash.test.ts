@@ -6,7 +6,7 @@ import { verifyWorkload } from '../../src/workload/localWorkload.js';
 import { exitOf, spawnCli, type Exit } from '../support/cli.js';
 import { startTestKernel } from '../support/harness.js';
 import { tempDirs } from '../support/nodes.js';
-import { freePort } from '../support/ports.js';
+import { freePort } from '../../src/util/ports.js';
 import { seededRandom, testSeed } from '../../src/util/random.js';
 
 const dirs = tempDirs();

@@ -1,0 +1,18 @@
+import type { KernelStore } from '../store/index.js';
+import type { NodeEnd } from './checker.js';
+
+/** What a node's store says for the checker's G5 part: unacked outbox rows per peer, and results still awaited from peers. */
+export function nodeEndOf(name: string, store: KernelStore, nameOf: (peerId: string) => string = (peerId) => peerId): NodeEnd {
+  const outboxDepth: Record<string, number> = {};
+  let unsettledFromPeers = 0;
+  for (const peer of store.peers.all()) {
+    outboxDepth[nameOf(peer.peerId)] = store.peers.outboxDepth(peer.peerId);
+    unsettledFromPeers += store.promises.decidedBy(peer.endpoint).length;
+  }
+  return { name, outboxDepth, unsettledFromPeers };
+}
+
+/** True when the node has nothing left to deliver: an empty run queue and every outbox row acked. */
+export function isDrained(end: NodeEnd, runQueueLength: number): boolean {
+  return runQueueLength === 0 && Object.values(end.outboxDepth).every((depth) => depth === 0);
+}
