@@ -79,7 +79,7 @@ export async function runChaosNode(options: ChaosNodeOptions, write: (line: Chao
   const status = async () => {
     const end = nodeEndOf(name, node.store, (peerId) => nameOfPeerId.get(peerId) ?? peerId);
     const now = await counts();
-    write({ status: { name, sendingDone, drained: isDrained(end, kernel.runQueueLength), counts: now, end } });
+    write({ status: { name, sendingDone, drained: isDrained(end, kernel.runQueueLength), counts: now, end, sessions: node.sessions.stats } });
   };
   const statusLoop = (async () => {
     while (!finishing) {

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { NodeEnd, PartyReport } from '../fault/checker.js';
+import type { SessionStats } from '../remote/peerSessions.js';
 
 /**
  * What the chaos runner and its node processes say to each other: files in
@@ -22,6 +23,8 @@ export interface ChaosStatus {
   drained: boolean;
   counts: PartyCounts;
   end: NodeEnd;
+  /** This process's session counters (src/remote/peerSessions.ts), since it started. */
+  sessions: SessionStats;
 }
 
 export type ChaosNodeLine = { status: ChaosStatus } | { report: PartyReport; end: NodeEnd };

@@ -34,6 +34,12 @@ export interface ProcessChaosOptions {
   drainTimeoutMs: number;
   /** The chaos phase goes on, even after every node has sent its share, until this many SIGKILLs. */
   minKills: number;
+  /** No more SIGKILLs after this many (undefined: no limit). */
+  maxKills?: number;
+  /** The chance that a restart is armed with a random crash point. */
+  armedShare: number;
+  /** Progress lines start with this word (`chaos`, `demo`). */
+  label: string;
   /** The chaos phase ends at this age even if sending has not finished. */
   maxChaosMs: number;
   progress: (line: string) => void;
@@ -53,6 +59,10 @@ export interface ProcessChaosReport {
   partitions: number;
   resets: number;
   stalls: number;
+  /** Frames resent to peers, summed over every process of every node. */
+  retransmits: number;
+  /** Per restart: how long from launching the process until it ran again (store opened, vats restarted, peers redeemed). */
+  recoveries: { node: string; ms: number }[];
   chaosMs: number;
   /** From the heal until every node was drained; undefined if that never happened. */
   drainMs: number | undefined;
@@ -75,6 +85,11 @@ interface NodeProcess {
   reported: Extract<ChaosNodeLine, { report: PartyReport }> | undefined;
   exited: Promise<void>;
   restartAt: number | undefined;
+  launchedAt: number;
+  /** A restarted process that has not yet given its first status. */
+  recovering: boolean;
+  /** Retransmits counted by this node's earlier processes. */
+  retransmitsBefore: number;
 }
 
 /**
@@ -105,6 +120,8 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
     partitions: 0,
     resets: 0,
     stalls: 0,
+    retransmits: 0,
+    recoveries: [],
     chaosMs: 0,
     drainMs: undefined,
     violations: [],
@@ -123,6 +140,9 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
     const log = openSync(files.log(node.name), 'a');
     const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', log] });
     closeSync(log);
+    node.retransmitsBefore += node.status?.sessions.retransmits ?? 0;
+    node.recovering = node.launchedAt > 0;
+    node.launchedAt = Date.now();
     node.child = child;
     node.status = undefined;
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -135,6 +155,12 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
       if ('status' in parsed) {
         node.status = parsed.status;
         node.lastStatus = parsed.status;
+        if (node.recovering) {
+          node.recovering = false;
+          const ms = Date.now() - node.launchedAt;
+          report.recoveries.push({ node: node.name, ms });
+          progress(`${options.label}: ${node.name} runs again, ${(ms / 1000).toFixed(2)} s after its restart`);
+        }
       }
       else node.reported = parsed;
     });
@@ -148,11 +174,11 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
 
   try {
     for (const name of names) {
-      const node: NodeProcess = { name, port: await freePort(), child: undefined, status: undefined, lastStatus: undefined, reported: undefined, exited: Promise.resolve(), restartAt: undefined };
+      const node: NodeProcess = { name, port: await freePort(), child: undefined, status: undefined, lastStatus: undefined, reported: undefined, exited: Promise.resolve(), restartAt: undefined, launchedAt: 0, recovering: false, retransmitsBefore: 0 };
       nodes.push(node);
       launch(node);
     }
-    progress(`chaos: ${count} node processes over ${options.transport}, ${report.messages} messages (${messagesPerPeer} per ordered pair), seed ${options.seed}; run directory ${runDir}`);
+    progress(`${options.label}: ${count} node processes over ${options.transport}, ${report.messages} messages (${messagesPerPeer} per ordered pair), seed ${options.seed}; run directory ${runDir}`);
 
     // Every link through a proxy: A dials B at the proxy in front of B.
     const urls = new Map<string, string>();
@@ -178,8 +204,9 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
     const heals: { at: number; undo: () => void }[] = [];
     while (Date.now() - chaosStarted < options.maxChaosMs) {
       const now = Date.now();
-      if (report.kills >= options.minKills && nodes.every((node) => node.status?.sendingDone === true)) break;
-      if (now >= nextKillAt) {
+      // Done sending is durable (the party's committed counts): once any process of a node said so, it stays so.
+      if (report.kills >= options.minKills && nodes.every((node) => node.lastStatus?.sendingDone === true)) break;
+      if (now >= nextKillAt && report.kills < (options.maxKills ?? Infinity)) {
         nextKillAt = now + jitter(random, options.killEveryMs);
         const running = nodes.filter((node) => node.child !== undefined && node.restartAt === undefined);
         const victim = running[Math.floor(random() * running.length)];
@@ -188,6 +215,7 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
           report.kills += 1;
           victim.restartAt = now + 100 + Math.floor(random() * 900);
           note(`kill ${victim.name} (pid ${victim.child.pid})`);
+          progress(`${options.label}: SIGKILL ${victim.name}`);
         }
       }
       for (const node of nodes) {
@@ -195,7 +223,7 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
           await node.exited;
           node.restartAt = undefined;
           let crashAt: string | undefined;
-          if (random() < 0.3) {
+          if (random() < options.armedShare) {
             crashAt = `${crashPointNames[Math.floor(random() * crashPointNames.length)]}:${1 + Math.floor(random() * 20)}`;
             report.armedRestarts += 1;
           }
@@ -215,7 +243,7 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
       }
       if (now - lastProgress >= 1000) {
         lastProgress = now;
-        progress(`chaos: ${secondsSince(chaosStarted)} ${describeProgress(nodes, report)}`);
+        progress(`${options.label}: ${secondsSince(chaosStarted)} ${describeProgress(nodes, report)}`);
       }
       await sleep(50);
     }
@@ -232,7 +260,7 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
         launch(node);
       }
     }
-    progress(`chaos: healed after ${secondsSince(chaosStarted)}; draining (at most ${options.drainTimeoutMs / 1000} s)`);
+    progress(`${options.label}: healed after ${secondsSince(chaosStarted)}; draining (at most ${options.drainTimeoutMs / 1000} s)`);
     const healedAt = Date.now();
     for (;;) {
       for (const node of nodes) if (node.child === undefined) launch(node); // an armed point may still fire
@@ -244,7 +272,7 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
       if (Date.now() - healedAt > options.drainTimeoutMs) break;
       if (Date.now() - lastProgress >= 1000) {
         lastProgress = Date.now();
-        progress(`chaos: draining ${secondsSince(healedAt)} ${describeProgress(nodes, report)}`);
+        progress(`${options.label}: draining ${secondsSince(healedAt)} ${describeProgress(nodes, report)}`);
       }
       await sleep(50);
     }
@@ -279,6 +307,7 @@ export async function runProcessChaos(options: ProcessChaosOptions): Promise<Pro
     }
     if (report.drainMs === undefined) note(`not drained within ${options.drainTimeoutMs / 1000} s`);
     for (const violation of checkRun(reports, ends)) report.violations.push({ violation, history: historyFor(violation, history) });
+    report.retransmits = nodes.reduce((sum, node) => sum + node.retransmitsBefore + (node.status?.sessions.retransmits ?? 0), 0);
     report.verdict = report.violations.length === 0 ? 'exactly-once' : 'violated';
     return report;
   } finally {
@@ -351,10 +380,8 @@ function describeProgress(nodes: NodeProcess[], report: ProcessChaosReport): str
     for (const depth of Object.values(status.end.outboxDepth)) outbox += depth;
   }
   const down = nodes.filter((node) => node.child === undefined).map((node) => node.name);
-  return (
-    `sent ${sent}/${report.messages}, consumed ${received}, outbox ${outbox}; kills ${report.kills}, ` +
-    `partitions ${report.partitions}, resets ${report.resets}${down.length > 0 ? `; down: ${down.join(' ')}` : ''}`
-  );
+  const faults = report.partitions + report.resets + report.stalls > 0 ? `, partitions ${report.partitions}, resets ${report.resets}` : '';
+  return `sent ${sent}/${report.messages}, consumed ${received}, outbox ${outbox}; kills ${report.kills}${faults}${down.length > 0 ? `; down: ${down.join(' ')}` : ''}`;
 }
 
 const secondsSince = (at: number) => `${((Date.now() - at) / 1000).toFixed(1)}s`;

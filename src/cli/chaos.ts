@@ -125,6 +125,8 @@ async function processes(options: ChaosOptions, seeds: number[]): Promise<number
       seed,
       killEveryMs: options.killEvery,
       minKills: options.minKills,
+      armedShare: 0.3,
+      label: 'chaos',
       transport: options.transport,
       partitionRate: options.partitionRate ?? 0.2,
       dropRate: options.dropRate ?? 0.2,

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { chaosCommand, chaosNodeCommand } from './chaos.js';
+import { clusterDemoCommand } from './clusterDemo.js';
 import { demoCommand } from './demo.js';
 import { peerWorkloadCommand } from './peerWorkload.js';
 
@@ -9,6 +10,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     .description('A peer node running an object-capability kernel with exactly-once, crash-proof messaging.')
     .showHelpAfterError()
     .exitOverride()
+    .addCommand(clusterDemoCommand())
     .addCommand(demoCommand())
     .addCommand(peerWorkloadCommand())
     .addCommand(chaosCommand())

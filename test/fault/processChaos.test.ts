@@ -17,6 +17,8 @@ describe('real-process chaos (ken-node chaos)', () => {
       seed,
       killEveryMs: 800,
       minKills: 2,
+      armedShare: 0.3,
+      label: 'chaos',
       transport: 'tcp',
       partitionRate: 0.5,
       dropRate: 0.5,
@@ -32,5 +34,7 @@ describe('real-process chaos (ken-node chaos)', () => {
     // The faults happened: the run is not a quiet one that proves nothing.
     expect(report.kills, summary).toBeGreaterThanOrEqual(2);
     expect(report.drainMs, summary).toBeDefined();
+    // Killed nodes came back: the runner saw a restarted process run.
+    expect(report.recoveries.length, summary).toBeGreaterThan(0);
   }, 240_000);
 });
