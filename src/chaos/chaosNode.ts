@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +10,7 @@ import { parseOcapUrl } from '../remote/ocapUrl.js';
 import type { Durability } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { seededRandom } from '../util/random.js';
+import { waitForFile } from '../util/waitForFile.js';
 import { bundleVat, exampleVatPath } from '../vats/bundles.js';
 import { chaosFiles, type ChaosNodeLine, type PartyCounts } from './protocol.js';
 
@@ -121,13 +122,4 @@ export async function runChaosNode(options: ChaosNodeOptions, write: (line: Chao
     write({ report, end: nodeEndOf(name, node.store, (peerId) => nameOfPeerId.get(peerId) ?? peerId) });
   }
   await node.stop();
-}
-
-async function waitForFile(file: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(file)) {
-    if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs / 1000} s`);
-    await sleep(50);
-  }
-  return readFileSync(file, 'utf8').trim();
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,7 @@ import type { Durability } from '../store/index.js';
 import { packageRoot } from '../util/packageRoot.js';
 import { freePort } from '../util/ports.js';
 import { seededRandom } from '../util/random.js';
+import { waitForFile } from '../util/waitForFile.js';
 import { chaosFiles, type ChaosNodeLine, type ChaosStatus } from './protocol.js';
 
 export type ChaosTransport = 'tcp' | 'ws';
@@ -388,16 +389,3 @@ const secondsSince = (at: number) => `${((Date.now() - at) / 1000).toFixed(1)}s`
 
 /** A delay around `mean`: from half to one and a half times it. */
 const jitter = (random: () => number, mean: number) => Math.round(mean * (0.5 + random()));
-
-async function waitForFile(file: string, timeoutMs: number, gone: () => boolean): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return readFileSync(file, 'utf8').trim();
-    } catch {
-      if (gone()) throw new Error(`the node that was to write ${file} exited; see its log in the run directory`);
-      if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs / 1000} s`);
-      await sleep(50);
-    }
-  }
-}
