@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { runChaosNode } from '../chaos/chaosNode.js';
 import { runProcessChaos, type ChaosTransport } from '../chaos/runner.js';
 import { parseCrashArming } from '../fault/crashPoints.js';
@@ -9,7 +9,7 @@ import { noFaults, type FaultRates } from '../net/faultyTransport.js';
 import { describeSummary, sweep } from '../sim/sweep.js';
 import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
-import { durability, duration, fraction, logLevel, positiveInteger, seedRange, wholeNumber } from './options.js';
+import { durability, duration, fraction, logLevel, positiveInteger, seedRange, transportKind, wholeNumber } from './options.js';
 
 interface ChaosOptions {
   nodes: number;
@@ -26,11 +26,6 @@ interface ChaosOptions {
   report: string;
   dir?: string;
   keep?: boolean;
-}
-
-function transport(value: string): ChaosTransport {
-  if (value !== 'tcp' && value !== 'ws') throw new InvalidArgumentError(`expected tcp or ws, got ${JSON.stringify(value)}`);
-  return value;
 }
 
 /**
@@ -55,7 +50,7 @@ export function chaosCommand(): Command {
     .option('--simulate', 'a deterministic simulation in this process instead of real processes')
     .option('--kill-every <duration>', 'processes: mean time between SIGKILLs, e.g. 3s', duration, 3000)
     .option('--min-kills <n>', 'processes: go on killing, after the sends are done, until this many SIGKILLs', wholeNumber, 1)
-    .option('--transport <kind>', 'processes: tcp or ws', transport, 'tcp')
+    .option('--transport <kind>', 'processes: tcp or ws', transportKind, 'tcp')
     .option('--partition-rate <p>', 'processes: chance per second of a link partition; simulate: chance a frame is held back', fraction)
     .option('--drop-rate <p>', 'processes: chance per second of a connection reset or cut; simulate: chance a frame is lost', fraction)
     .option('--durability <mode>', 'processes: fsync or process', durability, 'fsync')

@@ -1,21 +1,41 @@
 import { Command, CommanderError } from 'commander';
+import { callCommand } from './call.js';
 import { chaosCommand, chaosNodeCommand } from './chaos.js';
+import { clusterCommand } from './cluster.js';
 import { clusterDemoCommand } from './clusterDemo.js';
 import { demoCommand } from './demo.js';
+import { initCommand } from './init.js';
+import { peersCommand } from './peers.js';
 import { peerWorkloadCommand } from './peerWorkload.js';
+import { startCommand } from './start.js';
+import { statusCommand } from './status.js';
+import { urlCommand } from './url.js';
 
-/** Exit codes: 0 success, 1 the command ran and failed (a violated verdict, an error), 2 bad usage. */
-export async function main(argv: readonly string[]): Promise<void> {
+/** Every command of `ken-node` (tests check scripts and compose files against it). */
+export function cliProgram(): Command {
   const program = new Command('ken-node')
     .description('A peer node running an object-capability kernel with exactly-once, crash-proof messaging.')
     .showHelpAfterError()
     .exitOverride()
+    .addCommand(initCommand())
+    .addCommand(startCommand())
+    .addCommand(statusCommand())
+    .addCommand(peersCommand())
+    .addCommand(urlCommand())
+    .addCommand(callCommand())
+    .addCommand(clusterCommand())
     .addCommand(clusterDemoCommand())
     .addCommand(demoCommand())
     .addCommand(peerWorkloadCommand())
     .addCommand(chaosCommand())
     .addCommand(chaosNodeCommand());
   for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+/** Exit codes: 0 success, 1 the command ran and failed (a violated verdict, an error), 2 bad usage. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = cliProgram();
   try {
     await program.parseAsync(argv);
   } catch (error) {

@@ -70,3 +70,11 @@ export function seedRange(value: string): { from: number; to: number } {
   }
   return { from, to };
 }
+
+/** A libp2p transport the CLI can set up a listen address for. */
+export type TransportKind = 'tcp' | 'ws';
+
+export function transportKind(value: string): TransportKind {
+  if (value !== 'tcp' && value !== 'ws') throw new InvalidArgumentError(`expected tcp or ws, got ${JSON.stringify(value)}`);
+  return value;
+}

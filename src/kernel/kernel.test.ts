@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exampleVat, startTestKernel, testVat } from '../../test/support/harness.js';
 import { krefOf } from './kmarshal.js';
@@ -183,8 +186,12 @@ describe('kernel: faulty vats are terminated, the others go on', () => {
 });
 
 describe('kernel: group commit', () => {
-  it('runs onCommit hooks after each COMMIT, with nothing left uncommitted', async () => {
-    const { kernel, store } = await startTestKernel({ commit: { maxCranks: 3, maxDelayMs: 60_000 } });
+  it('runs onCommit hooks after each COMMIT, with nothing left uncommitted, and tells the observer each duration', async () => {
+    const durations: bigint[] = [];
+    const { kernel, store } = await startTestKernel({
+      commit: { maxCranks: 3, maxDelayMs: 60_000 },
+      observer: { committed: (ns) => void durations.push(ns) },
+    });
     await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
     await kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
     const seen: { commits: number; uncommitted: boolean }[] = [];
@@ -195,6 +202,8 @@ describe('kernel: group commit', () => {
     // 1 input + 1 sendBatch + 5 receives + 5 notifies = 12 cranks: 4 commits of 3.
     expect(commits).toBe(4);
     expect(seen).toEqual(Array.from({ length: commits }, (_, i) => ({ commits: before + i + 1, uncommitted: false })));
+    expect(durations).toHaveLength(kernel.stats.commits);
+    expect(durations.reduce((sum, ns) => sum + ns, 0n)).toBe(kernel.stats.commitNs);
     kernel.close();
   });
 
@@ -220,5 +229,41 @@ describe('kernel: group commit', () => {
     expect(results.group?.commits).toBe(1);
     expect(results.group?.entries).toEqual(range(1, 20));
     expect(results.strict?.entries).toEqual(range(1, 20));
+  });
+});
+
+describe('kernel: halt', () => {
+  it('stops after the crank in progress with it committed; later runs do nothing; the rest runs after a restart', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ken-halt-'));
+    try {
+      const storePath = path.join(dir, 'kernel.sqlite');
+      const { kernel, store } = await startTestKernel({ path: storePath, commit: { maxCranks: 1000, maxDelayMs: 60_000 } });
+      await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+      await kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+      // sendBatch queues 50 receives: halt once the 10th crank is under way.
+      void kernel.queueToKref(kernel.rootOf('sender'), 'sendBatch', [kernel.rootOf('recorder'), 50, 50]);
+      const cranksBefore = kernel.stats.cranks;
+      let halted: Promise<void> | undefined;
+      const running = kernel.run();
+      for (let turn = 0; turn < 100_000 && halted === undefined; turn += 1) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (kernel.stats.cranks - cranksBefore >= 10) halted = kernel.halt();
+      }
+      expect(halted).toBeDefined();
+      await halted;
+      const cranks = await running;
+      expect(store.tx.uncommitted).toBe(false);
+      expect(kernel.runQueueLength).toBeGreaterThan(0);
+      expect(await kernel.run()).toBe(0);
+      expect(kernel.stats.cranks - cranksBefore).toBe(cranks);
+      kernel.close();
+
+      const restarted = await startTestKernel({ path: storePath });
+      await restarted.kernel.run();
+      expect(await restarted.kernel.call(restarted.kernel.rootOf('recorder'), 'entries')).toEqual(range(1, 50));
+      restarted.kernel.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -38,6 +38,10 @@ export interface KernelOptions {
 export interface KernelObserver {
   /** A crank was rolled back because its vat failed; the store is as it was before the crank. */
   crankAborted?(event: { vatId: VatId; reason: string }): void;
+  /** A COMMIT that wrote something returned after `ns` nanoseconds (a latency histogram observes it). */
+  committed?(ns: bigint): void;
+  /** The kernel panicked: every later call fails, and the process must restart from the store. */
+  panicked?(error: Error): void;
 }
 
 /** Counters since the kernel started; the benchmarks and metrics read them. */
@@ -116,6 +120,7 @@ export class Kernel {
   #running: Promise<number> | undefined;
   #followUp: Promise<number> | undefined;
   #panic: Error | undefined;
+  #halted = false;
 
   private constructor(options: KernelOptions) {
     this.#store = options.store;
@@ -254,6 +259,7 @@ export class Kernel {
    * the commit policy and at the end. Concurrent calls share one loop.
    */
   run(options: { maxCranks?: number } = {}): Promise<number> {
+    if (this.#halted) return Promise.resolve(0);
     if (this.#running !== undefined) {
       // The loop in progress may already have looked at its queues for the
       // last time: run again after it, so work queued before this call runs.
@@ -269,6 +275,17 @@ export class Kernel {
       this.#running = undefined;
     });
     return this.#running;
+  }
+
+  /**
+   * Stops the run loop after the crank in progress, which commits; later
+   * calls to {@link Kernel.run} do nothing. For a shutdown that must be
+   * quick: work not yet started stays in the store (or, for input that was
+   * never committed, with its sender, who sends it again) for the next start.
+   */
+  async halt(): Promise<void> {
+    this.#halted = true;
+    await this.#running?.catch(() => {});
   }
 
   /** True while the run loop works (a simulation waits for it to stop before it moves time on). */
@@ -287,7 +304,7 @@ export class Kernel {
     try {
       do {
         this.#rerun = false;
-        while (cranks < maxCranks) {
+        while (cranks < maxCranks && !this.#halted) {
           this.#applyInputs();
           const work = this.#nextWork();
           if (work === undefined) break;
@@ -297,10 +314,11 @@ export class Kernel {
         }
         this.#applyInputs();
         this.#commit();
-      } while (this.#rerun && cranks < maxCranks);
+      } while (this.#rerun && cranks < maxCranks && !this.#halted);
     } catch (error) {
       this.#panic = error instanceof Error ? error : new Error(String(error));
       this.#logger.error({ err: this.#panic }, 'kernel panic: restart the node; the store holds the last commit');
+      this.#observer.panicked?.(this.#panic);
       throw new KernelPanic(`kernel panic: ${this.#panic.message}`, { cause: this.#panic });
     }
     return cranks;
@@ -541,8 +559,10 @@ export class Kernel {
     const committed = this.#store.tx.commit();
     this.#policy.committed();
     if (!committed) return;
+    const elapsedNs = process.hrtime.bigint() - started;
     this.stats.commits += 1;
-    this.stats.commitNs += process.hrtime.bigint() - started;
+    this.stats.commitNs += elapsedNs;
+    this.#observer.committed?.(elapsedNs);
     this.#crashPoints?.pass('after-commit-before-transmit');
     // Only now may anything the committed cranks produced leave the kernel.
     const actions = this.#afterCommit.splice(0);

@@ -1,4 +1,4 @@
-import { Kernel } from '../kernel/kernel.js';
+import { Kernel, type KernelObserver } from '../kernel/kernel.js';
 import type { CommitLimits } from '../kernel/commitPolicy.js';
 import type { KernelContext } from '../kernel/context.js';
 import { decode, krefOf } from '../kernel/kmarshal.js';
@@ -13,7 +13,7 @@ import type { Logger } from '../util/logger.js';
 import { loadIdentity } from './identity.js';
 import type { CrashPoints } from '../fault/crashPoints.js';
 import type { Sabotage } from '../fault/sabotage.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { systemEntropy, type Entropy } from '../util/random.js';
 
 /** Frames larger than this close the connection (1 MiB unless configured). */
@@ -41,6 +41,8 @@ export interface NodeOptions {
   entropy?: Entropy;
   /** Test-only (the simulation's sabotage setting): a deliberate bug. */
   sabotage?: Sabotage;
+  /** Hears of the kernel's events (metrics). */
+  observer?: KernelObserver;
 }
 
 /**
@@ -57,6 +59,7 @@ export class KenNode {
     readonly transport: Transport,
     readonly sessions: PeerSessions,
     private readonly entropy: Entropy,
+    private readonly clock: Clock,
   ) {
     this.ocapUrls = kernel.registerService('ocapUrls', makeOcapUrlService(transport, entropy));
   }
@@ -79,6 +82,7 @@ export class KenNode {
         now: () => clock.now(),
         reapInterval: options.reapInterval,
         crashPoints: options.crashPoints,
+        observer: options.observer,
       });
       const sessions = new PeerSessions(
         kernel,
@@ -88,7 +92,7 @@ export class KenNode {
         { ...defaultSessionOptions, ...options.session },
         { clock, crashPoints: options.crashPoints, sabotage: options.sabotage },
       );
-      return new KenNode(store, kernel, transport, sessions, entropy);
+      return new KenNode(store, kernel, transport, sessions, entropy, clock);
     } catch (error) {
       store.close();
       throw error;
@@ -139,6 +143,26 @@ export class KenNode {
   /** Finishes the current work, commits, stops the network, closes the store. */
   async stop(): Promise<void> {
     await this.kernel.run();
+    await this.#close();
+  }
+
+  /**
+   * Stops soon (a signal asked): the crank in progress finishes and commits,
+   * the frames that commit released are written (waiting at most
+   * `flushMs`), then the network stops and the store closes. Work not yet
+   * started stays in the store for the next start; nothing is lost by
+   * cutting the flush short, since unacked rows are sent again then.
+   */
+  async shutdown(flushMs: number): Promise<void> {
+    await this.kernel.halt();
+    let timer: TimerHandle | undefined;
+    const timeUp = new Promise<void>((resolve) => (timer = this.clock.setTimeout(resolve, flushMs)));
+    await Promise.race([this.sessions.sendsSettled(), timeUp]);
+    this.clock.clearTimeout(timer);
+    await this.#close();
+  }
+
+  async #close(): Promise<void> {
     this.sessions.stop();
     await this.transport.stop();
     this.kernel.close();

@@ -89,6 +89,10 @@ export class PeerSessions {
   };
 
   readonly #sessions = new Map<PeerId, Session>();
+  /** Peers the transport has a connection with, as its handlers last said (for status and metrics). */
+  readonly #connected = new Set<PeerId>();
+  /** Writes handed to the transport and not yet settled (a shutdown waits for them). */
+  readonly #inFlight = new Set<Promise<void>>();
   readonly #incarnation: string;
   #stopped = false;
 
@@ -106,8 +110,14 @@ export class PeerSessions {
     transport.setHandlers({
       frame: (peerId, bytes) => this.#onFrame(peerId, bytes),
       helloFrame: (peerId) => this.#hello(peerId),
-      connected: (peerId) => this.#resendFromAcked(peerId),
-      disconnected: (peerId) => this.#resendFromAcked(peerId),
+      connected: (peerId) => {
+        this.#connected.add(peerId);
+        this.#resendFromAcked(peerId);
+      },
+      disconnected: (peerId) => {
+        this.#connected.delete(peerId);
+        this.#resendFromAcked(peerId);
+      },
     });
     // Rows committed before a restart go out now.
     this.#afterCommit();
@@ -127,6 +137,21 @@ export class PeerSessions {
   /** Frames this node has not had acked, per peer (outbox depth). */
   outboxDepth(peerId: PeerId): number {
     return this.store.peers.outboxDepth(peerId);
+  }
+
+  /** True while the transport reports a connection with `peerId`. */
+  isConnected(peerId: PeerId): boolean {
+    return this.#connected.has(peerId);
+  }
+
+  /**
+   * Settles once every write handed to the transport has settled, including
+   * the writes those make room for: what committed rows and acks were
+   * released is on the wire, as far as this node can tell. Callers bound the
+   * wait (a peer may be unreachable).
+   */
+  async sendsSettled(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
   stop(): void {
@@ -229,7 +254,7 @@ export class PeerSessions {
     if (frames.length === 0) return;
     const last = rows.at(-1)?.seq ?? session.sentUpTo;
     session.sending = true;
-    this.transport.send(session.peerId, frames).then(
+    const write = this.transport.send(session.peerId, frames).then(
       () => {
         session.sentUpTo = Math.max(session.sentUpTo, last);
         session.ackSent = ack;
@@ -241,12 +266,14 @@ export class PeerSessions {
         session.sentUpTo = session.ackedSeq;
       },
     ).finally(() => {
+      this.#inFlight.delete(write);
       session.sending = false;
       if (session.again) {
         session.again = false;
         this.#transmit(session);
       }
     });
+    this.#inFlight.add(write);
   }
 
   /** While rows stay unacked, resend from the first unacked row after a growing delay. */

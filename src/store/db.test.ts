@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AssertionError } from '../util/assert.js';
 import { openDatabase, StoreVersionError, TransactionControl, type SqliteDatabase } from './db.js';
-import { schemaVersion } from './schema.js';
+import { migrations, schemaVersion } from './schema.js';
 
 let dir: string;
 let file: string;
@@ -58,6 +58,20 @@ describe('openDatabase', () => {
     const again = track(openDatabase(file, 'process'));
     expect(again.pragma('user_version', { simple: true })).toBe(schemaVersion);
     expect(again.prepare("SELECT value FROM kernel_meta WHERE key = 'probe'").pluck().get()).toBe('kept');
+  });
+
+  it('v4 stamps outbox rows already waiting with the time of the upgrade', () => {
+    const old = new Database(file);
+    for (const step of migrations.slice(0, 3)) old.exec(step);
+    old.pragma('user_version = 3');
+    old.exec("INSERT INTO peers (peer_id, endpoint) VALUES ('P', 'r1'); INSERT INTO outbox (peer_id, seq, frame) VALUES ('P', 1, '{}');");
+    old.close();
+    const upgradeStartedAt = Date.now();
+
+    const db = track(openDatabase(file, 'process'));
+    const writtenAt = db.prepare('SELECT created_at FROM outbox').pluck().get() as number;
+    // strftime('%s') has whole seconds.
+    expect(writtenAt).toBeGreaterThanOrEqual(Math.floor(upgradeStartedAt / 1000) * 1000);
   });
 
   it('refuses a store written by a newer schema', () => {

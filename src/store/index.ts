@@ -15,6 +15,8 @@ export interface StoreOptions {
   /** Path of the SQLite file; `:memory:` for a throwaway store. */
   path: string;
   durability: Durability;
+  /** The wall clock for row stamps that only metrics read (epoch ms); `Date.now` unless a simulation brings its own. */
+  now?: () => number;
 }
 
 /**
@@ -35,7 +37,7 @@ export function openStore(options: StoreOptions) {
     queues: makeQueueStore(db),
     vatstore: makeVatstoreStore(db),
     vats: makeVatStore(db, () => meta.allocate('vat')),
-    peers: makePeerStore(db, () => meta.allocate('remote')),
+    peers: makePeerStore(db, () => meta.allocate('remote'), options.now ?? Date.now),
     /** Every row of every table, in key order: for tests and diagnostics. */
     dump: () => dumpTables(db),
     close: () => db.close(),

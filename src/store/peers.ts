@@ -35,7 +35,7 @@ const toRecord = (row: Row): PeerRecord => ({
 });
 
 /** Remote peers (their endpoint and the pair's sequence state), their outboxes, and issued ocap URLs. */
-export function makePeerStore(db: SqliteDatabase, allocate: () => number) {
+export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: () => number) {
   const insert = db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)');
   const byPeer = db.prepare<[string], Row>('SELECT * FROM peers WHERE peer_id = ?');
   const byEndpoint = db.prepare<[string], Row>('SELECT * FROM peers WHERE endpoint = ?');
@@ -56,13 +56,18 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number) {
   const nextPromise = db.prepare<[string], { n: number }>(
     'UPDATE peers SET next_promise_id = next_promise_id + 1 WHERE endpoint = ? RETURNING next_promise_id - 1 AS n',
   );
-  const appendOutbox = db.prepare<[string, number, string]>('INSERT INTO outbox (peer_id, seq, frame) VALUES (?, ?, ?)');
+  const appendOutbox = db.prepare<[string, number, string, number]>(
+    'INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)',
+  );
   const readOutbox = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
     'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
   );
   const deleteOutbox = db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?');
   const clearOutbox = db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?');
   const outboxDepth = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ?');
+  const oldestOutbox = db.prepare<[string], { created_at: number }>(
+    'SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1',
+  );
   const insertUrl = db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss, kref) VALUES (?, ?)');
   const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss = ?');
 
@@ -121,8 +126,12 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number) {
       assert(row !== undefined, `allocate on unknown ${endpoint}`);
       return row.n;
     },
+    /**
+     * Appends a row, stamped with `now()`. Only metrics read the stamp (the
+     * age of the oldest unacked row); nothing decides on it.
+     */
     appendOutbox(peerId: string, seq: number, bodyJson: string): void {
-      appendOutbox.run(peerId, seq, bodyJson);
+      appendOutbox.run(peerId, seq, bodyJson, now());
     },
     /** Outbox rows with `from <= seq <= to`, at most `limit`, in order. */
     readOutbox(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
@@ -133,6 +142,10 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number) {
     },
     outboxDepth(peerId: string): number {
       return outboxDepth.get(peerId)?.n ?? 0;
+    },
+    /** When the oldest row still in the peer's outbox (the first unacked) was written, epoch ms; undefined if empty. */
+    oldestOutboxWrittenAt(peerId: string): number | undefined {
+      return oldestOutbox.get(peerId)?.created_at;
     },
     recordUrl(swiss: string, kref: string): void {
       insertUrl.run(swiss, kref);

@@ -25,8 +25,10 @@
  * - `outbox`: message bodies to a peer, by sequence number, until acked.
  * - `ocap_urls` (v2): swiss numbers this node issued, and what they name.
  * - `peers.addresses` (v3): multiaddrs a peer can be dialled at.
+ * - `outbox.created_at` (v4): when the row was written (epoch ms), for the
+ *   age of the oldest unacked row in metrics; nothing decides on it.
  */
-export const schemaVersion = 3;
+export const schemaVersion = 4;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -149,5 +151,11 @@ export const migrations: readonly string[] = [
   // restarted node can reach its peers again.
   `
   ALTER TABLE peers ADD COLUMN addresses TEXT NOT NULL DEFAULT '[]';
+  `,
+  // v4: when each outbox row was written. Rows already waiting are stamped
+  // with the time of the upgrade: their age is known from then on.
+  `
+  ALTER TABLE outbox ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+  UPDATE outbox SET created_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
   `,
 ];

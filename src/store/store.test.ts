@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type KernelMessage, type KernelStore, type KPromiseRef, type VatId } from './index.js';
+import { openStore, type KernelMessage, type KernelStore, type KPromiseRef } from './index.js';
 
 let store: KernelStore;
 
@@ -200,6 +200,27 @@ describe('vatstore', () => {
         }
       }),
     );
+  });
+});
+
+describe('peers', () => {
+  it('stamps each outbox row with the clock it was given and finds the oldest row left', () => {
+    let now = 1_000;
+    const stamped = openStore({ path: ':memory:', durability: 'process', now: () => now });
+    try {
+      stamped.peers.ensure('P');
+      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBeUndefined();
+      stamped.peers.appendOutbox('P', 1, '{}');
+      now = 2_000;
+      stamped.peers.appendOutbox('P', 2, '{}');
+      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBe(1_000);
+      stamped.peers.deleteOutboxUpTo('P', 1);
+      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBe(2_000);
+      stamped.peers.deleteOutboxUpTo('P', 2);
+      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBeUndefined();
+    } finally {
+      stamped.close();
+    }
   });
 });
 

@@ -5,12 +5,15 @@ import { packageRoot } from '../../src/util/packageRoot.js';
 
 const bin = path.join(packageRoot, 'bin', 'ken-node.js');
 
-/** Starts the real CLI as a child process (it runs the built dist/, which `npm test` compiles first). */
-export function spawnCli(args: string[]): ChildProcess {
+/**
+ * Starts the real CLI as a child process (it runs the built dist/, which `npm test` compiles first).
+ * `env` is added to this process's environment.
+ */
+export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
   if (!existsSync(path.join(packageRoot, 'dist', 'src', 'cli', 'main.js'))) {
     throw new Error('dist/ is missing: run `npm run build` (npm test does) before tests that spawn the CLI');
   }
-  return spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 }
 
 export interface Exit {

@@ -1,0 +1,80 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryNetwork } from '../net/memoryTransport.js';
+import type { KenNode } from '../node/node.js';
+import { ensureBootstrapVat } from '../node/bootstrapVat.js';
+import { counterVat } from '../../test/support/nodeCli.js';
+import { startNode, tempDirs } from '../../test/support/nodes.js';
+import { adminRequest } from './client.js';
+import { NodeMetrics } from './metrics.js';
+import { AdminServer } from './server.js';
+
+const token = 'a'.repeat(64);
+const dirs = tempDirs();
+let node: KenNode;
+let server: AdminServer;
+
+beforeEach(async () => {
+  const metrics = new NodeMetrics();
+  let logger;
+  ({ node, logger } = await startNode({ dir: dirs.make('ken-admin-'), transport: { kind: 'memory', network: new MemoryNetwork(), peerId: 'peerA' } }));
+  await ensureBootstrapVat(node, { vat: 'bootstrap', source: counterVat, parameters: {} });
+  metrics.watch(node);
+  server = await AdminServer.start({ node, metrics, started: new Date(), bootstrapVat: 'bootstrap', token, port: 0, logger });
+});
+
+afterEach(async () => {
+  await server.close();
+  await node.stop();
+  dirs.cleanup();
+});
+
+describe('admin endpoint: the bearer token', () => {
+  const routes = [
+    ['GET', '/status'],
+    ['GET', '/peers'],
+    ['GET', '/metrics'],
+    ['POST', '/url'],
+    ['POST', '/call'],
+    ['GET', '/no-such-route'],
+  ] as const;
+
+  it.each(routes)('%s %s without a token, or with a wrong one, is 401 and does nothing', async (method, route) => {
+    const before = node.store.dump();
+    for (const given of [undefined, 'b'.repeat(64), token.slice(1), '']) {
+      const response = await adminRequest(server.url, given, method, route, method === 'POST' ? { method: 'send', args: ['x', 1] } : undefined);
+      expect(response.status).toBe(401);
+      expect(response.body).toEqual({ error: expect.stringContaining('bearer token') });
+    }
+    expect(node.store.dump()).toEqual(before);
+  });
+
+  it('with the token, every route answers', async () => {
+    const status = await adminRequest(server.url, token, 'GET', '/status');
+    expect(status).toMatchObject({ status: 200, body: { peerId: 'peerA', bootstrapVat: 'bootstrap', peers: [] } });
+    expect(await adminRequest(server.url, token, 'GET', '/peers')).toEqual({ status: 200, body: [] });
+    const metrics = await adminRequest(server.url, token, 'GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toContain('# TYPE ken_cranks_total counter');
+    const url = await adminRequest(server.url, token, 'POST', '/url', {});
+    expect(url).toMatchObject({ status: 200, body: { url: expect.stringMatching(/^ocap:[0-9a-f]{32}@peerA/) } });
+    const call = await adminRequest(server.url, token, 'POST', '/call', { method: 'counts' });
+    expect(call).toEqual({ status: 200, body: { result: { peers: [], sent: {}, received: 0 } } });
+  });
+});
+
+describe('admin endpoint: requests', () => {
+  it('a call that rejects is 422 with its message; unknown vats and routes 404; a bad body 400; a wrong method 405', async () => {
+    expect(await adminRequest(server.url, token, 'POST', '/call', { method: 'send', args: ['nobody', 1] })).toMatchObject({
+      status: 422,
+      body: { error: expect.stringContaining('nobody') },
+    });
+    expect(await adminRequest(server.url, token, 'POST', '/url', { vat: 'other' })).toEqual({ status: 404, body: { error: 'no vat named "other"' } });
+    expect((await adminRequest(server.url, token, 'GET', '/nowhere')).status).toBe(404);
+    expect((await adminRequest(server.url, token, 'POST', '/call', { method: 'counts', extra: 1 })).status).toBe(400);
+    expect((await adminRequest(server.url, token, 'GET', '/url')).status).toBe(405);
+  });
+
+  it('listens on 127.0.0.1 only', () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+});

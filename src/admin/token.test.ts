@@ -1,0 +1,38 @@
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureAdminToken, isTokenExposed, readAdminToken } from './token.js';
+
+let dir: string;
+let file: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'ken-token-'));
+  file = path.join(dir, 'admin-token');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('admin token', () => {
+  it('is made once, for the owner alone, whatever the umask', () => {
+    const umask = process.umask(0o000);
+    try {
+      const token = ensureAdminToken(file);
+      expect(token).toMatch(/^[0-9a-f]{64}$/);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(isTokenExposed(file)).toBe(false);
+      // init run again keeps the token its clients already use.
+      expect(ensureAdminToken(file)).toBe(token);
+      expect(readAdminToken(file)).toBe(token);
+    } finally {
+      process.umask(umask);
+    }
+  });
+
+  it('a token file others can read is noticed; one that holds no token is refused', () => {
+    ensureAdminToken(file);
+    chmodSync(file, 0o644);
+    expect(isTokenExposed(file)).toBe(true);
+    writeFileSync(file, 'secret');
+    expect(() => readAdminToken(file)).toThrow('does not hold an admin token');
+  });
+});

@@ -1,0 +1,35 @@
+import { AdminClientError } from '../admin/client.js';
+import { ConfigError } from '../config/errors.js';
+import { LockedError } from '../store/processLock.js';
+
+/**
+ * Runs a node command and turns the errors a user can act on into a
+ * one-line message and an exit code: a refused configuration is bad usage
+ * (2); a node that cannot be reached or refuses a request, or that already
+ * runs on the data directory, is a failure (1).
+ * Anything else is left to `main`, which prints it whole (1).
+ */
+export async function withUserErrors(run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`ken-node: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof AdminClientError || error instanceof LockedError) {
+      process.stderr.write(`ken-node: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+/** The end of `--help` for the node commands. */
+export const exitCodesHelp = {
+  start:
+    '\nExit codes: 0 stopped cleanly after SIGTERM or SIGINT; 1 failed (an error, a kernel panic, a node already running ' +
+    'on the data directory); 2 bad usage or a refused configuration; 128 + n a second signal n during the stop (143, 130).',
+  init: '\nExit codes: 0 initialized; 1 failed (the directory already has a config, an error); 2 bad usage or a refused setting.',
+  client: '\nExit codes: 0 done; 1 failed (no node answers, the node refused the request, the call rejected); 2 bad usage.',
+};

@@ -1,0 +1,49 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { Command } from 'commander';
+import { ensureAdminToken } from '../admin/token.js';
+import { dataDirFiles } from '../config/dataDir.js';
+import { resolveConfig, writeConfigFile } from '../config/load.js';
+import { ensureIdentity } from '../node/identity.js';
+import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
+import { exitCodesHelp, withUserErrors } from './exitCodes.js';
+
+/** `ken-node init`: a new node's data directory. */
+export function initCommand(): Command {
+  const command = new Command('init')
+    .description(
+      'create a node\'s data directory: the store with the node\'s key (its peer id), an admin token (mode 0600), ' +
+        'and ken-node.json holding the settings given here and every default. Refuses a directory that has a config; ' +
+        'an interrupted init can be run again.',
+    )
+    .addOption(dataDirOption())
+    .addHelpText('after', exitCodesHelp.init);
+  return addConfigOptions(command, 'sets').action(async (_options: unknown, self: Command) => {
+    process.exitCode = await withUserErrors(() => runInit(self));
+  });
+}
+
+async function runInit(command: Command): Promise<number> {
+  const files = dataDirFiles(command.opts<{ dataDir: string }>().dataDir);
+  if (existsSync(files.config)) {
+    process.stderr.write(`ken-node: ${files.directory} is already initialized (${files.config} exists); edit that file to change settings\n`);
+    return 1;
+  }
+  // Judged before anything is written: a bad flag leaves no half-made directory.
+  const config = resolveConfig({}, overridesOf(command), { origin: 'defaults', baseDirectory: files.directory, cwd: process.cwd() });
+  mkdirSync(files.directory, { recursive: true, mode: 0o700 });
+  const peerId = await ensureIdentity(files.store, config.durability);
+  ensureAdminToken(files.adminToken);
+  // Last: its presence is what marks the directory as initialized.
+  writeConfigFile(files.config, config);
+  process.stdout.write(
+    [
+      `initialized ${files.directory}`,
+      `  peer id      ${peerId}`,
+      `  config       ${files.config}`,
+      `  admin token  ${files.adminToken}`,
+      `start it with: ken-node start --data-dir ${files.directory}`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}

@@ -1,0 +1,99 @@
+import { Command } from 'commander';
+import { NodeMetrics } from '../admin/metrics.js';
+import { removeAdminEndpoint, writeAdminEndpoint } from '../admin/endpointFile.js';
+import { AdminServer } from '../admin/server.js';
+import { isTokenExposed, readAdminToken } from '../admin/token.js';
+import { dataDirFiles, type DataDirFiles } from '../config/dataDir.js';
+import { ConfigError } from '../config/errors.js';
+import { loadConfig } from '../config/load.js';
+import type { NodeConfig } from '../config/schema.js';
+import { ensureBootstrapVat, introducePeers } from '../node/bootstrapVat.js';
+import { KenNode } from '../node/node.js';
+import { lockExclusively, LockedError } from '../store/processLock.js';
+import { makeLogger, type Logger } from '../util/logger.js';
+import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
+import { exitCodesHelp, withUserErrors } from './exitCodes.js';
+import { exitOnPanic, shutdownFlushMs, stopOnSignal } from './lifecycle.js';
+
+/** `ken-node start`: runs a node from its data directory until a signal stops it. */
+export function startCommand(): Command {
+  const command = new Command('start')
+    .description(
+      'run the node of a data directory (made by `ken-node init`) from its ken-node.json, with flags and KEN_* variables ' +
+        'overriding the file: listen with libp2p, create the bootstrap vat at the first start, introduce configured peers ' +
+        'to it, and serve the admin endpoint on 127.0.0.1. SIGTERM or SIGINT stops it cleanly (exit 0); a second one at once.',
+    )
+    .addOption(dataDirOption())
+    .addHelpText('after', exitCodesHelp.start);
+  return addConfigOptions(command, 'overrides').action(async (_options: unknown, self: Command) => {
+    process.exitCode = await withUserErrors(() => runStart(self));
+  });
+}
+
+async function runStart(command: Command): Promise<number> {
+  const files = dataDirFiles(command.opts<{ dataDir: string }>().dataDir);
+  const config = loadConfig(files, overridesOf(command));
+  const token = tokenOf(files);
+  const lock = lockDataDir(files);
+  const logger = makeLogger({ level: config.logLevel, name: 'ken-node' });
+  if (isTokenExposed(files.adminToken)) {
+    logger.warn({ file: files.adminToken }, 'the admin token file is readable by others than its owner: chmod 600 it');
+  }
+  const metrics = new NodeMetrics();
+  const node = await KenNode.start({
+    storePath: files.store,
+    durability: config.durability,
+    logger,
+    transport: { kind: 'libp2p', listen: config.listen, maxFrameBytes: config.maxFrameBytes },
+    commit: config.commit,
+    observer: { ...metrics.kernelObserver, panicked: exitOnPanic(logger) },
+  });
+  let admin: AdminServer;
+  try {
+    admin = await serve(node, config, files, token, metrics, logger);
+  } catch (error) {
+    // A running libp2p node would keep the process alive.
+    await node.stop().catch(() => {});
+    throw error;
+  }
+  return stopOnSignal(async () => {
+    removeAdminEndpoint(files.adminEndpoint);
+    await admin.close();
+    await node.shutdown(shutdownFlushMs);
+    lock.release();
+  }, logger);
+}
+
+/** Brings the started node into service: its bootstrap vat, the work left from the last run, the admin endpoint, its peers. */
+async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, token: string, metrics: NodeMetrics, logger: Logger): Promise<AdminServer> {
+  const started = new Date();
+  const root = config.bootstrap === undefined ? undefined : await ensureBootstrapVat(node, config.bootstrap);
+  // Work committed before the last stop (or crash) and not yet done.
+  await node.kernel.run();
+  metrics.watch(node);
+  const admin = await AdminServer.start({ node, metrics, started, bootstrapVat: config.bootstrap?.vat, token, port: config.admin.port, logger });
+  writeAdminEndpoint(files.adminEndpoint, { url: admin.url, pid: process.pid });
+  logger.info({ peerId: node.peerId, addresses: node.transport.addresses(), admin: admin.url, dataDir: files.directory }, 'node started');
+  const peers = Object.keys(config.peers);
+  if (root !== undefined) void introducePeers(node, root, config.peers, logger);
+  else if (peers.length > 0) logger.warn({ peers }, 'peers are configured but there is no bootstrap vat to introduce them to');
+  return admin;
+}
+
+/** Held until the node stops or the process dies: a second node on the same store would break exactly-once. */
+function lockDataDir(files: DataDirFiles): { release(): void } {
+  try {
+    return lockExclusively(files.lock);
+  } catch (error) {
+    if (!(error instanceof LockedError)) throw error;
+    throw new LockedError(`a node is already running on ${files.directory} (it holds ${files.lock})`);
+  }
+}
+
+function tokenOf(files: DataDirFiles): string {
+  try {
+    return readAdminToken(files.adminToken);
+  } catch (error) {
+    throw new ConfigError(`cannot read the admin token (${(error as Error).message}): run \`ken-node init --data-dir ${files.directory}\``);
+  }
+}

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { defaultGroupCommit } from '../kernel/commitPolicy.js';
+import { dataDirFiles, type DataDirFiles } from './dataDir.js';
+import { ConfigError } from './errors.js';
+import { loadConfig, resolveConfig, writeConfigFile } from './load.js';
+import { configSettings, type Override } from './overrides.js';
+
+const url = `ocap:${'0'.repeat(32)}@12D3KooWPeer,/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWPeer`;
+const source = { origin: '/data/ken-node.json', baseDirectory: '/data', cwd: '/work' };
+
+/** An override as the CLI makes it, from the setting's flag (or its variable, with `fromEnv`). */
+function given(flag: string, value: string | string[], fromEnv = false): Override {
+  const setting = configSettings.find((candidate) => candidate.flag === flag);
+  if (setting === undefined) throw new Error(`no setting ${flag}`);
+  return { setting, value, origin: fromEnv ? setting.env : setting.flag };
+}
+
+const refusal = (run: () => unknown): string => {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('config: defaults and overrides', () => {
+  it('an empty file means every default', () => {
+    expect(resolveConfig({}, [], source)).toEqual({
+      version: 1,
+      listen: ['/ip4/127.0.0.1/tcp/4001'],
+      durability: 'fsync',
+      commit: defaultGroupCommit,
+      maxFrameBytes: 1024 * 1024,
+      admin: { port: 0 },
+      logLevel: 'info',
+      peers: {},
+    });
+  });
+
+  it('an override replaces the file\'s value whole, and turns text into the field\'s type', () => {
+    const file = { listen: ['/ip4/127.0.0.1/tcp/1', '/ip4/127.0.0.1/tcp/2/ws'], commit: { maxCranks: 5, maxDelayMs: 7 }, peers: { a: url } };
+    const config = resolveConfig(file, [
+      given('--listen', '/ip4/127.0.0.1/tcp/3  /ip4/127.0.0.1/tcp/4', true),
+      given('--commit-cranks', '1'),
+      given('--peer', [`b=${url}`, `c=${url}`]),
+    ], source);
+    expect(config.listen).toEqual(['/ip4/127.0.0.1/tcp/3', '/ip4/127.0.0.1/tcp/4']);
+    expect(config.commit).toEqual({ maxCranks: 1, maxDelayMs: 7 });
+    expect(config.peers).toEqual({ b: url, c: url });
+  });
+
+  it('a relative bootstrap path is relative to the data directory in the file, to the working directory in a flag', () => {
+    expect(resolveConfig({ bootstrap: { source: 'vats/boot.js' } }, [], source).bootstrap).toEqual({
+      source: '/data/vats/boot.js',
+      vat: 'bootstrap',
+      parameters: {},
+    });
+    const flagged = resolveConfig({ bootstrap: { source: 'vats/boot.js', vat: 'main' } }, [given('--bootstrap', 'other.js')], source);
+    expect(flagged.bootstrap).toMatchObject({ source: '/work/other.js', vat: 'main' });
+  });
+});
+
+describe('config: refusals name the field, the value, its origin and what is allowed', () => {
+  it('from the file, a variable or a flag', () => {
+    expect(refusal(() => resolveConfig({ durability: 'sometimes' }, [], source))).toBe(
+      'bad config: durability = "sometimes" (from /data/ken-node.json): expected one of fsync, process',
+    );
+    expect(refusal(() => resolveConfig({}, [given('--log-level', 'loud', true)], source))).toBe(
+      'bad config: logLevel = "loud" (from KEN_LOG_LEVEL): expected one of debug, info, warn, error, silent',
+    );
+    expect(refusal(() => resolveConfig({}, [given('--max-frame-bytes', '12')], source))).toBe(
+      'bad config: maxFrameBytes = 12 (from --max-frame-bytes): expected a whole number from 1024 to 67108864',
+    );
+  });
+
+  it('a peer from a flag is blamed on the flag; a missing field is called missing', () => {
+    expect(refusal(() => resolveConfig({}, [given('--peer', 'b=ocap:nope')], source))).toContain('peers.b = "ocap:nope" (from --peer)');
+    expect(refusal(() => resolveConfig({}, [given('--peer', '=x')], source))).toContain('peers entry "=x" (from --peer): expected name=ocap-url');
+    expect(refusal(() => resolveConfig({ bootstrap: { vat: 'x' } }, [], source))).toBe(
+      'bad config: bootstrap.source is missing (from /data/ken-node.json): expected the path of a vat module',
+    );
+  });
+
+  it('an unknown field lists the fields allowed where it is', () => {
+    expect(refusal(() => resolveConfig({ admin: { port: 1, host: '0.0.0.0' } }, [], source))).toBe(
+      'bad config: unknown field "admin.host" (from /data/ken-node.json); the fields here are port',
+    );
+    expect(refusal(() => resolveConfig({ version: 2 }, [], source))).toContain('version = 2');
+  });
+});
+
+describe('config: the file', () => {
+  let files: DataDirFiles;
+  beforeEach(() => {
+    files = dataDirFiles(mkdtempSync(path.join(tmpdir(), 'ken-config-')));
+  });
+  afterEach(() => rmSync(files.directory, { recursive: true, force: true }));
+
+  it('what is written is read back the same', () => {
+    const config = resolveConfig({ durability: 'process', peers: { a: url } }, [], source);
+    writeConfigFile(files.config, config);
+    expect(loadConfig(files, [])).toEqual(config);
+  });
+
+  it('no file, or a file that is not a JSON object, is refused', () => {
+    expect(refusal(() => loadConfig(files, []))).toContain('run `ken-node init');
+    writeFileSync(files.config, '[1, 2]');
+    expect(refusal(() => loadConfig(files, []))).toContain('must hold a JSON object');
+  });
+});

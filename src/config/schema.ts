@@ -1,0 +1,119 @@
+import { multiaddr } from '@multiformats/multiaddr';
+import { z } from 'zod';
+import { defaultGroupCommit } from '../kernel/commitPolicy.js';
+import { defaultMaxFrameBytes } from '../node/node.js';
+import { parseOcapUrl } from '../remote/ocapUrl.js';
+import { durabilities } from '../store/index.js';
+import { logLevels } from '../util/logger.js';
+
+/**
+ * A node's configuration file (`<data-dir>/ken-node.json`): what `init`
+ * writes and `start` reads. Every field but `version` has a default, so a
+ * file may name only what differs. Unknown fields are refused (a typo must
+ * not silently mean "the default"). Each rule's message says what is
+ * allowed: the loader prints it with the field's name and the bad value.
+ */
+
+/** The format of the file; a later format gets a new number and a migration. */
+const configVersion = 1;
+
+/** Bounds: nothing is unlimited, and a value outside them is a typo more often than a wish. */
+const listenAddressesMax = 16;
+const commitCranksMax = 1_000_000;
+const commitDelayMsMax = 60_000;
+const maxFrameBytesMin = 1024;
+const maxFrameBytesMax = 64 * 1024 * 1024;
+const peersMax = 1024;
+
+const isMultiaddr = (text: string): boolean => {
+  try {
+    multiaddr(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const isOcapUrl = (text: string): boolean => {
+  try {
+    parseOcapUrl(text);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const wholeNumber = (min: number, max: number) => {
+  const allowed = `a whole number from ${min} to ${max}`;
+  return z.int({ error: allowed }).min(min, { error: allowed }).max(max, { error: allowed });
+};
+
+const nameRule = 'a name of 1 to 64 letters, digits, ".", "_" or "-"';
+/** A vat's or a peer's name. */
+export const nameSchema = z.string({ error: nameRule }).regex(/^[A-Za-z0-9._-]{1,64}$/, { error: nameRule });
+
+const listenAddress = z
+  .string({ error: 'a multiaddr string, e.g. /ip4/127.0.0.1/tcp/4001 or /ip4/0.0.0.0/tcp/4002/ws' })
+  .refine(isMultiaddr, { error: 'a valid multiaddr, e.g. /ip4/127.0.0.1/tcp/4001 or /ip4/0.0.0.0/tcp/4002/ws' });
+
+/** An ocap URL, as `ken-node url` prints it. */
+export const ocapUrlSchema = z
+  .string({ error: 'an ocap URL (ocap:<swiss>@<peer id>,<multiaddr>...), as `ken-node url` prints' })
+  .refine(isOcapUrl, { error: 'an ocap URL (ocap:<swiss>@<peer id>,<multiaddr>...), as `ken-node url` prints' });
+
+const defaultListen = ['/ip4/127.0.0.1/tcp/4001'];
+
+/** Group commit: COMMIT after `maxCranks` cranks, or once the oldest uncommitted crank is `maxDelayMs` old. */
+const commitSchema = z.strictObject(
+  {
+    maxCranks: wholeNumber(1, commitCranksMax).default(defaultGroupCommit.maxCranks),
+    maxDelayMs: wholeNumber(0, commitDelayMsMax).default(defaultGroupCommit.maxDelayMs),
+  },
+  { error: 'an object with maxCranks and maxDelayMs' },
+);
+
+/** The admin HTTP endpoint, always on 127.0.0.1; port 0 lets the OS pick (the node writes it to `admin.json`). */
+const adminSchema = z.strictObject({ port: wholeNumber(0, 65535).default(0) }, { error: 'an object with port' });
+
+/** The vat created at the first start; its root is what `ken-node url` names by default. */
+const bootstrapSchema = z.strictObject(
+  {
+    /** The vat's JavaScript module (bundled at the first start); relative paths are relative to the data directory. */
+    source: z.string({ error: 'the path of a vat module' }).min(1, { error: 'the path of a vat module' }),
+    vat: nameSchema.default('bootstrap'),
+    /** Given to the vat's buildRootObject, with `ocapUrls` added. */
+    parameters: z.record(z.string(), z.json(), { error: 'a JSON object' }).default({}),
+  },
+  { error: 'an object with source, and optionally vat and parameters' },
+);
+
+export const nodeConfigSchema = z.strictObject({
+  version: z.literal(configVersion, { error: `${configVersion} (the only config format so far)` }).default(configVersion),
+  /** libp2p listen multiaddrs (TCP, or WebSockets with /ws); peers dial what the node's ocap URLs carry. */
+  listen: z
+    .array(listenAddress, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
+    .min(1, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
+    .max(listenAddressesMax, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
+    .default(defaultListen),
+  durability: z.enum(durabilities, { error: `one of ${durabilities.join(', ')}` }).default('fsync'),
+  commit: commitSchema.prefault({}),
+  /** A larger frame from a peer closes its connection. */
+  maxFrameBytes: wholeNumber(maxFrameBytesMin, maxFrameBytesMax).default(defaultMaxFrameBytes),
+  admin: adminSchema.prefault({}),
+  logLevel: z.enum(logLevels, { error: `one of ${logLevels.join(', ')}` }).default('info'),
+  bootstrap: bootstrapSchema.optional(),
+  /** Peers to introduce to the bootstrap vat: name -> ocap URL; each is redeemed and handed to `addPeer` once. */
+  peers: z
+    .record(nameSchema, ocapUrlSchema, { error: 'an object mapping peer names to ocap URLs' })
+    .refine((peers) => Object.keys(peers).length <= peersMax, { error: `at most ${peersMax} peers` })
+    .default({}),
+});
+
+/** A valid configuration, every default filled in. */
+export type NodeConfig = z.infer<typeof nodeConfigSchema>;
+
+/** The fields an object in the file may have, by its place (`[]` for the top level), for messages about unknown ones. */
+export function configFields(place: readonly string[]): string[] {
+  const objects: Record<string, z.ZodObject> = { '': nodeConfigSchema, commit: commitSchema, admin: adminSchema, bootstrap: bootstrapSchema };
+  return Object.keys(objects[place.join('.')]?.shape ?? {});
+}

@@ -1,0 +1,67 @@
+import type { Logger } from '../util/logger.js';
+import { bundleVat } from '../vats/bundles.js';
+import type { KenNode } from './node.js';
+
+/**
+ * The bootstrap vat: the one vat `ken-node start` creates, from the module
+ * the config names, and the object the node's ocap URLs name by default.
+ * Its contract with the node (docs/operations.md):
+ *
+ * - `buildRootObject(vatPowers, parameters, baggage)` gets the config's
+ *   `bootstrap.parameters` with `ocapUrls` added: the node's ocap URL
+ *   service (`E(ocapUrls).issue(object)`, `E(ocapUrls).redeem(url)`).
+ * - If the config names peers, its root has `hasPeer(name) -> boolean` and
+ *   `addPeer(name, presence)`; the node calls `addPeer` for each peer that
+ *   `hasPeer` denies, so a vat that keeps its peers durably is told once.
+ *   After a crash between the redeem and `addPeer`, the next start redeems
+ *   again and calls `addPeer` then.
+ * - Any other method of its root can be called through `POST /call`.
+ */
+export interface BootstrapSpec {
+  vat: string;
+  /** The vat's JavaScript module; bundled only at the first start. */
+  source: string;
+  parameters: Record<string, unknown>;
+}
+
+/** Creates the bootstrap vat at the first start (later starts find it restarted by the kernel); returns its root. */
+export async function ensureBootstrapVat(node: KenNode, spec: BootstrapSpec): Promise<object> {
+  if (!node.kernel.hasVat(spec.vat)) {
+    const parameters = { ...spec.parameters, ocapUrls: node.ocapUrls };
+    await node.kernel.createVat({ name: spec.vat, bundle: await bundleVat(spec.source), parameters });
+  }
+  return node.kernel.rootOf(spec.vat);
+}
+
+/**
+ * Introduces one peer to the bootstrap vat: unless its root's `hasPeer(name)`
+ * says it knows the name already, redeems `url` (which waits for that peer
+ * to answer) and calls `addPeer(name, presence)`. True if it was introduced
+ * now; throws if the redeem or either call fails.
+ */
+export async function introducePeer(node: KenNode, root: object, name: string, url: string): Promise<boolean> {
+  if ((await node.kernel.call(root, 'hasPeer', [name])) === true) return false;
+  const presence = await node.redeemUrl(url);
+  await node.kernel.call(root, 'addPeer', [name, presence]);
+  return true;
+}
+
+/**
+ * Introduces each peer (name -> ocap URL), all at once: each one waits for
+ * its own peer, which may take as long as that peer is unreachable; failures
+ * are logged, not thrown.
+ */
+export async function introducePeers(node: KenNode, root: object, peers: Record<string, string>, logger: Logger): Promise<void> {
+  await Promise.all(
+    Object.entries(peers).map(async ([name, url]) => {
+      try {
+        if (await introducePeer(node, root, name, url)) logger.info({ peer: name }, 'peer introduced to the bootstrap vat');
+      } catch (error) {
+        logger.error(
+          { peer: name, err: error },
+          'could not introduce the peer to the bootstrap vat (its root needs hasPeer(name) and addPeer(name, presence))',
+        );
+      }
+    }),
+  );
+}

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TcpProxy } from '../../src/fault/tcpProxy.js';
+import { formatOcapUrl, parseOcapUrl } from '../../src/remote/ocapUrl.js';
+import { freePort } from '../../src/util/ports.js';
+import { eventually, tempDirs } from '../support/nodes.js';
+import { ask, counterVat, countsOf, nodeProcesses, sample } from '../support/nodeCli.js';
+
+const dirs = tempDirs();
+const nodes = nodeProcesses();
+let proxy: TcpProxy | undefined;
+afterEach(async () => {
+  nodes.killAll();
+  await proxy?.close();
+  proxy = undefined;
+  dirs.cleanup();
+});
+
+async function init(dir: string, port: number): Promise<void> {
+  const exit = await nodes.run(['init', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--bootstrap', counterVat, '--durability', 'process']);
+  expect(exit.code, exit.stderr).toBe(0);
+}
+
+const scrape = async (dir: string) => (await ask(dir, 'GET', '/metrics')) as string;
+
+describe('ken-node metrics: a partition seen from /metrics', () => {
+  it('the outbox to a partitioned peer grows and keeps its oldest message\'s age, then drains to 0 once healed', async () => {
+    const root = dirs.make('ken-metrics-');
+    const [a, b] = [path.join(root, 'a'), path.join(root, 'b')];
+    const portB = await freePort();
+    await init(a, await freePort());
+    await init(b, portB);
+    await nodes.start(b);
+
+    // A reaches B only through the proxy: B's URL, rewritten to dial the proxy.
+    proxy = await TcpProxy.start({ target: { host: '127.0.0.1', port: portB } });
+    const urlB = parseOcapUrl(((await ask(b, 'POST', '/url', {})) as { url: string }).url);
+    const viaProxy = formatOcapUrl({ ...urlB, addresses: [`/ip4/127.0.0.1/tcp/${proxy.port}/p2p/${urlB.peerId}`] });
+    await nodes.start(a, ['--peer', `b=${viaProxy}`]);
+    await eventually('A\'s bootstrap vat to know B', async () => (await countsOf(a)).peers.includes('b'), 30_000);
+    const peer = { peer: urlB.peerId };
+    await eventually('A\'s outbox to B to be empty after the introduction', async () => sample(await scrape(a), 'ken_outbox_depth', peer) === 0, 30_000);
+
+    proxy.setMode('drop');
+    await eventually('A to see B disconnected', async () => sample(await scrape(a), 'ken_peer_connected', peer) === 0, 30_000);
+    await ask(a, 'POST', '/call', { method: 'send', args: ['b', 20] });
+    // The 20 messages are committed in A's outbox and stay there while the partition lasts.
+    let partitioned = '';
+    await eventually('A\'s outbox to B to hold the 20 messages', async () => {
+      partitioned = await scrape(a);
+      return (sample(partitioned, 'ken_outbox_depth', peer) ?? 0) >= 20;
+    }, 30_000);
+    expect(sample(partitioned, 'ken_outbox_oldest_unacked_age_seconds', peer)).toBeGreaterThan(0);
+    expect((await countsOf(b)).received).toBe(0);
+    // Another scrape, still partitioned: nothing was lost from the outbox.
+    expect(sample(await scrape(a), 'ken_outbox_depth', peer)).toBeGreaterThanOrEqual(20);
+
+    proxy.setMode('pass');
+    await eventually('A\'s outbox to B to drain', async () => sample(await scrape(a), 'ken_outbox_depth', peer) === 0, 90_000);
+    const healed = await scrape(a);
+    expect(sample(healed, 'ken_outbox_oldest_unacked_age_seconds', peer)).toBe(0);
+    expect(sample(healed, 'ken_peer_connected', peer)).toBe(1);
+    expect(sample(healed, 'ken_cranks_total')).toBeGreaterThan(0);
+    expect(sample(healed, 'ken_commit_duration_seconds_count')).toBeGreaterThan(0);
+    await eventually('B to have consumed all 20', async () => (await countsOf(b)).received === 20, 30_000);
+  }, 240_000);
+});
