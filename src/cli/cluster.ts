@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { askNode } from '../admin/client.js';
 import { readAdminEndpoint } from '../admin/endpointFile.js';
 import { dataDirFiles, type DataDirFiles } from '../config/dataDir.js';
+import { readableLogLine } from '../util/logFormat.js';
 import { packageRoot } from '../util/packageRoot.js';
 import { positiveInteger, transportKind, wholeNumber, type TransportKind } from './options.js';
 
@@ -138,25 +139,10 @@ function launch(name: string, files: DataDirFiles): ClusterNode {
   // which then sends one SIGTERM (a second signal would make a node exit at once).
   const child = spawn(process.execPath, [bin, 'start', '--data-dir', files.directory], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream !== null) createInterface({ input: stream }).on('line', (line) => say(`${name.padEnd(3)} | ${readableLog(line)}`));
+    if (stream !== null) createInterface({ input: stream }).on('line', (line) => say(`${name.padEnd(3)} | ${readableLogLine(line)}`));
   }
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { name, files, child, exited };
-}
-
-/** A pino JSON line as `LEVEL message {other fields}`; anything else as it is. */
-function readableLog(line: string): string {
-  let entry: Record<string, unknown>;
-  try {
-    entry = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return line;
-  }
-  const { level, time, msg, ...rest } = entry;
-  const levelName = ({ 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' } as Record<string, string>)[String(level)] ?? String(level);
-  const clock = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
-  const fields = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-  return `${clock} ${levelName.padEnd(5)} ${String(msg ?? '')}${fields}`;
 }
 
 /** Waits until every node serves its admin endpoint, then introduces every node to every other. */

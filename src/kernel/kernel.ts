@@ -205,7 +205,7 @@ export class Kernel {
     }
     this.#endCrank();
     this.#commit();
-    this.#logger.info({ vatId: created.vatId, name: spec.name }, 'vat created');
+    this.#logger.info({ vatId: created.vatId, vat: spec.name }, 'vat created');
     return created;
   }
 
@@ -516,7 +516,7 @@ export class Kernel {
         this.#terminateInCrank(record.vatId, `restart failed: ${failure}`);
       }
       this.#commit();
-      this.#logger.info({ vatId: record.vatId, name: record.name, ...forgotten }, 'vat restarted');
+      this.#logger.info({ vatId: record.vatId, vat: record.name, ...forgotten }, 'vat restarted');
     }
   }
 

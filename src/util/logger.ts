@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { readableLogLine } from './logFormat.js';
 
 /** The log methods ken-node uses; pino's logger satisfies it. */
 export interface Logger {
@@ -12,9 +13,15 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const satisfies readonly LogLevel[];
 
-/** The node's structured logger: pino, JSON lines on stderr (stdout is for command output). */
-export function makeLogger(options: { level: LogLevel; name?: string }): Logger {
-  return pino({ level: options.level, name: options.name, base: undefined }, pino.destination(2));
+/**
+ * The node's structured logger: pino on stderr (stdout is for command
+ * output). JSON lines, unless `readable` (by default: when stderr is a
+ * terminal), then one line per event for a person ({@link readableLogLine}).
+ */
+export function makeLogger(options: { level: LogLevel; name?: string; readable?: boolean }): Logger {
+  const settings = { level: options.level, name: options.name, base: undefined };
+  if (!(options.readable ?? process.stderr.isTTY === true)) return pino(settings, pino.destination(2));
+  return pino(settings, { write: (line: string) => void process.stderr.write(`${readableLogLine(line.trimEnd())}\n`) });
 }
 
 const ignore = () => {};

@@ -1,0 +1,20 @@
+/** pino's numeric levels, by the names a reader knows. */
+const levelNames: Record<string, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/**
+ * A pino JSON line for a person: `HH:MM:SS.mmm LEVEL message {other fields}`
+ * (UTC). A line that is not JSON comes back as it is.
+ */
+export function readableLogLine(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  if (typeof entry !== 'object' || entry === null) return line;
+  const { level, time, msg, ...fields } = entry;
+  const clock = typeof time === 'number' ? new Date(time).toISOString().slice(11, 23) : '';
+  const rest = Object.keys(fields).length > 0 ? ` ${JSON.stringify(fields)}` : '';
+  return `${clock} ${(levelNames[String(level)] ?? String(level)).padEnd(5)} ${String(msg ?? '')}${rest}`;
+}
