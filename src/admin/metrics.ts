@@ -42,6 +42,8 @@ export class NodeMetrics {
       counter('ken_duplicates_dropped_total', 'Messages from peers dropped as already consumed.', (node) => node.sessions.stats.duplicatesDropped),
       counter('ken_gaps_dropped_total', 'Messages from peers dropped because an earlier one had not arrived.', (node) => node.sessions.stats.gapsDropped),
       counter('ken_bad_frames_total', 'Frames from peers refused as malformed or forbidden (their connection was closed).', (node) => node.sessions.stats.badFrames),
+      counter('ken_frames_throttled_total', 'Frames from peers dropped for coming faster than the inbound rate (they are sent again).', (node) => node.sessions.stats.framesThrottled),
+      counter('ken_sends_refused_total', 'Sends to peers refused because the peer\'s outbox was full (their results were rejected).', (node) => node.sessions.stats.sendsRefused),
     ];
     const commitSeconds = new Histogram({
       name: 'ken_commit_duration_seconds',

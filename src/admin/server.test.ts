@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../net/memoryTransport.js';
 import type { KenNode } from '../node/node.js';
@@ -9,6 +10,29 @@ import { NodeMetrics } from './metrics.js';
 import { AdminServer } from './server.js';
 
 const token = 'a'.repeat(64);
+
+/** Writes `request` as is (no client would send a malformed one) and answers the response's status line. */
+function rawStatusLine(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.end(request));
+    let received = '';
+    socket.on('data', (chunk: Buffer) => void (received += chunk.toString('latin1')));
+    socket.once('close', () => resolve(received.split('\r\n')[0] ?? ''));
+    socket.once('error', reject);
+  });
+}
+
+/** Opens and closes a TCP connection to `host:port`: 'connected', or the error code. */
+function connects(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
 const dirs = tempDirs();
 let node: KenNode;
 let server: AdminServer;
@@ -74,7 +98,19 @@ describe('admin endpoint: requests', () => {
     expect((await adminRequest(server.url, token, 'GET', '/url')).status).toBe(405);
   });
 
-  it('listens on 127.0.0.1 only', () => {
+  it('a request target that is no URL is 401 without the token and 400 with it, and the endpoint stays up', async () => {
+    const port = Number(new URL(server.url).port);
+    const statusLine = (headers: string) => rawStatusLine(port, `GET http://[ HTTP/1.1\r\nHost: x\r\n${headers}Connection: close\r\n\r\n`);
+    expect(await statusLine('')).toBe('HTTP/1.1 401 Unauthorized');
+    expect(await statusLine(`Authorization: Bearer ${token}\r\n`)).toBe('HTTP/1.1 400 Bad Request');
+    expect((await adminRequest(server.url, token, 'GET', '/peers')).status).toBe(200);
+  });
+
+  it('listens on 127.0.0.1 only: another loopback address on the same port is refused', async () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const port = Number(new URL(server.url).port);
+    // A socket bound to a wildcard address (0.0.0.0) would accept 127.0.0.2 too; one bound to 127.0.0.1 does not.
+    expect(await connects('127.0.0.1', port)).toBe('connected');
+    expect(await connects('127.0.0.2', port)).toBe('ECONNREFUSED');
   });
 });

@@ -31,7 +31,11 @@ export class AdminServer {
     const routes = adminRoutes(options);
     const authorized = bearerCheck(options.token);
     const server = createServer((request, response) => {
-      void serve(request, response, routes, authorized, options.logger);
+      // Nothing a client sends may end the process as an unhandled rejection.
+      serve(request, response, routes, authorized, options.logger).catch((error: unknown) => {
+        options.logger.error({ err: error }, 'admin request failed');
+        response.destroy();
+      });
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -67,19 +71,19 @@ async function serve(
   logger: Logger,
 ): Promise<void> {
   const method = request.method ?? 'GET';
-  const { pathname } = new URL(request.url ?? '/', 'http://admin');
+  const target = request.url ?? '/';
   let reply: Reply;
   try {
-    reply = await answer(request, method, pathname, routes, authorized);
+    reply = await answer(request, method, target, routes, authorized);
   } catch (error) {
     if (error instanceof AdminRequestError) {
       reply = { status: error.status, json: { error: error.message } };
     } else {
-      logger.error({ err: error, method, path: pathname }, 'admin request failed');
+      logger.error({ err: error, method, path: target }, 'admin request failed');
       reply = { status: 500, json: { error: error instanceof Error ? error.message : String(error) } };
     }
   }
-  logger.debug({ method, path: pathname, status: reply.status }, 'admin request');
+  logger.debug({ method, path: target, status: reply.status }, 'admin request');
   if ('json' in reply) {
     if (reply.status === 401) response.setHeader('www-authenticate', 'Bearer realm="ken-node"');
     response.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8' });
@@ -93,7 +97,7 @@ async function serve(
 async function answer(
   request: IncomingMessage,
   method: string,
-  pathname: string,
+  target: string,
   routes: Record<string, Route>,
   authorized: (header: string | undefined) => boolean,
 ): Promise<Reply> {
@@ -102,6 +106,7 @@ async function answer(
     request.resume();
     return { status: 401, json: { error: 'missing or wrong bearer token (see <data-dir>/admin-token)' } };
   }
+  const pathname = pathOf(target);
   const route = routes[`${method} ${pathname}`];
   if (route === undefined) {
     request.resume();
@@ -111,6 +116,15 @@ async function answer(
       : { status: 404, json: { error: `no route ${method} ${pathname}; routes: ${Object.keys(routes).join(', ')}` } };
   }
   return route(method === 'POST' ? await readJsonBody(request) : undefined);
+}
+
+/** The path of a request target; HTTP lets through targets that are no URL (`http://[`): a 400. */
+function pathOf(target: string): string {
+  try {
+    return new URL(target, 'http://admin').pathname;
+  } catch {
+    throw new AdminRequestError(400, `request target is not a URL: ${JSON.stringify(target.slice(0, 256))}`);
+  }
 }
 
 async function readJsonBody(request: IncomingMessage): Promise<unknown> {

@@ -44,8 +44,9 @@ async function runStart(command: Command): Promise<number> {
     storePath: files.store,
     durability: config.durability,
     logger,
-    transport: { kind: 'libp2p', listen: config.listen, maxFrameBytes: config.maxFrameBytes },
+    transport: { kind: 'libp2p', listen: config.listen, maxFrameBytes: config.maxFrameBytes, allowPeers: config.allowPeers },
     commit: config.commit,
+    session: config.limits,
     observer: { ...metrics.kernelObserver, panicked: exitOnPanic(logger) },
   });
   let admin: AdminServer;

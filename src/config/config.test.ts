@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultGroupCommit } from '../kernel/commitPolicy.js';
 import { dataDirFiles, type DataDirFiles } from './dataDir.js';
@@ -35,6 +37,7 @@ describe('config: defaults and overrides', () => {
       listen: ['/ip4/127.0.0.1/tcp/4001'],
       durability: 'fsync',
       commit: defaultGroupCommit,
+      limits: { maxUnackedPerPeer: 10_000, inboundFramesPerSecond: 5_000, inboundFrameBurst: 10_000 },
       maxFrameBytes: 1024 * 1024,
       admin: { port: 0 },
       logLevel: 'info',
@@ -76,6 +79,9 @@ describe('config: refusals name the field, the value, its origin and what is all
     expect(refusal(() => resolveConfig({}, [given('--max-frame-bytes', '12')], source))).toBe(
       'bad config: maxFrameBytes = 12 (from --max-frame-bytes): expected a whole number from 1024 to 67108864',
     );
+    expect(refusal(() => resolveConfig({ limits: { maxUnackedPerPeer: 0 } }, [], source))).toBe(
+      'bad config: limits.maxUnackedPerPeer = 0 (from /data/ken-node.json): expected a whole number from 1 to 10000000',
+    );
   });
 
   it('a peer from a flag is blamed on the flag; a missing field is called missing', () => {
@@ -91,6 +97,27 @@ describe('config: refusals name the field, the value, its origin and what is all
       'bad config: unknown field "admin.host" (from /data/ken-node.json); the fields here are port',
     );
     expect(refusal(() => resolveConfig({ version: 2 }, [], source))).toContain('version = 2');
+  });
+});
+
+describe('config: allowPeers', () => {
+  it('is unset unless given; a flag or variable gives the list, in usual form', async () => {
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+    const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+    expect(resolveConfig({}, [], source).allowPeers).toBeUndefined();
+    expect(resolveConfig({ allowPeers: [peer] }, [], source).allowPeers).toEqual([peer]);
+    expect(resolveConfig({}, [given('--allow-peer', [peer, other])], source).allowPeers).toEqual([peer, other]);
+    expect(resolveConfig({}, [given('--allow-peer', `${peer} ${other}`, true)], source).allowPeers).toEqual([peer, other]);
+    // The same id as a CID is not the form connections are attributed to.
+    const asCid = peerIdFromString(peer).toCID().toString();
+    expect(refusal(() => resolveConfig({ allowPeers: [asCid] }, [], source))).toContain('allowPeers.0');
+  });
+
+  it('refuses what is not a peer id, and an empty list (which would refuse every peer)', () => {
+    expect(refusal(() => resolveConfig({}, [given('--allow-peer', 'nobody', true)], source))).toBe(
+      'bad config: allowPeers.0 = "nobody" (from KEN_ALLOW_PEERS): expected a list of 1 to 1024 libp2p peer ids (12D3KooW...); leave it out to let any peer connect',
+    );
+    expect(refusal(() => resolveConfig({ allowPeers: [] }, [], source))).toContain('allowPeers = []');
   });
 });
 

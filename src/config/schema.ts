@@ -1,7 +1,9 @@
+import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
 import { defaultGroupCommit } from '../kernel/commitPolicy.js';
 import { defaultMaxFrameBytes } from '../node/node.js';
+import { defaultSessionOptions } from '../remote/peerSessions.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { durabilities } from '../store/index.js';
 import { logLevels } from '../util/logger.js';
@@ -24,6 +26,7 @@ const commitDelayMsMax = 60_000;
 const maxFrameBytesMin = 1024;
 const maxFrameBytesMax = 64 * 1024 * 1024;
 const peersMax = 1024;
+const allowPeersMax = 1024;
 
 const isMultiaddr = (text: string): boolean => {
   try {
@@ -38,6 +41,15 @@ const isOcapUrl = (text: string): boolean => {
   try {
     parseOcapUrl(text);
     return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A libp2p peer id in its usual form, the one connections are attributed to. */
+const isPeerId = (text: string): boolean => {
+  try {
+    return peerIdFromString(text).toString() === text;
   } catch {
     return false;
   }
@@ -61,6 +73,12 @@ export const ocapUrlSchema = z
   .string({ error: 'an ocap URL (ocap:<swiss>@<peer id>,<multiaddr>...), as `ken-node url` prints' })
   .refine(isOcapUrl, { error: 'an ocap URL (ocap:<swiss>@<peer id>,<multiaddr>...), as `ken-node url` prints' });
 
+const allowPeersRule = `a list of 1 to ${allowPeersMax} libp2p peer ids (12D3KooW...); leave it out to let any peer connect`;
+const allowPeersSchema = z
+  .array(z.string({ error: allowPeersRule }).refine(isPeerId, { error: allowPeersRule }), { error: allowPeersRule })
+  .min(1, { error: allowPeersRule })
+  .max(allowPeersMax, { error: allowPeersRule });
+
 const defaultListen = ['/ip4/127.0.0.1/tcp/4001'];
 
 /** Group commit: COMMIT after `maxCranks` cranks, or once the oldest uncommitted crank is `maxDelayMs` old. */
@@ -70,6 +88,16 @@ const commitSchema = z.strictObject(
     maxDelayMs: wholeNumber(0, commitDelayMsMax).default(defaultGroupCommit.maxDelayMs),
   },
   { error: 'an object with maxCranks and maxDelayMs' },
+);
+
+/** What one peer may cost this node (docs/security.md, Limits). */
+const limitsSchema = z.strictObject(
+  {
+    maxUnackedPerPeer: wholeNumber(1, 10_000_000).default(defaultSessionOptions.maxUnackedPerPeer),
+    inboundFramesPerSecond: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFramesPerSecond),
+    inboundFrameBurst: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFrameBurst),
+  },
+  { error: 'an object with maxUnackedPerPeer, inboundFramesPerSecond and inboundFrameBurst' },
 );
 
 /** The admin HTTP endpoint, always on 127.0.0.1; port 0 lets the OS pick (the node writes it to `admin.json`). */
@@ -97,6 +125,12 @@ export const nodeConfigSchema = z.strictObject({
     .default(defaultListen),
   durability: z.enum(durabilities, { error: `one of ${durabilities.join(', ')}` }).default('fsync'),
   commit: commitSchema.prefault({}),
+  /**
+   * The only peers this node connects with, either way (the id a peer proves
+   * in the Noise handshake). Unset: any peer that holds one of its ocap URLs.
+   */
+  allowPeers: allowPeersSchema.optional(),
+  limits: limitsSchema.prefault({}),
   /** A larger frame from a peer closes its connection. */
   maxFrameBytes: wholeNumber(maxFrameBytesMin, maxFrameBytesMax).default(defaultMaxFrameBytes),
   admin: adminSchema.prefault({}),

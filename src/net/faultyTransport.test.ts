@@ -54,6 +54,10 @@ class FakeTransport implements Transport {
     this.handlers = handlers;
   }
 
+  checkPeer(): string | undefined {
+    return undefined;
+  }
+
   async addPeerAddresses(): Promise<void> {}
 
   async send(to: PeerId, frames: Uint8Array[]): Promise<void> {

@@ -120,6 +120,10 @@ export class FaultyTransport implements Transport {
     });
   }
 
+  checkPeer(peerId: PeerId, addresses: readonly string[]): string | undefined {
+    return this.#inner.checkPeer(peerId, addresses);
+  }
+
   addPeerAddresses(peerId: PeerId, addresses: string[]): Promise<void> {
     return this.#inner.addPeerAddresses(peerId, addresses);
   }

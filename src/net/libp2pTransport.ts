@@ -1,6 +1,6 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import type { PrivateKey, Stream } from '@libp2p/interface';
+import type { PeerId as Libp2pPeerId, PrivateKey, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { tcp } from '@libp2p/tcp';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
@@ -19,8 +19,18 @@ export interface Libp2pTransportOptions {
   listen: string[];
   /** Largest frame accepted; a bigger one closes the connection. */
   maxFrameBytes: number;
+  /** The only peers a connection may be with, either way; unset: any peer. */
+  allowPeers?: readonly PeerId[];
   logger: Logger;
 }
+
+/**
+ * Connections one peer may hold with this node at once, either way: each
+ * side's dial, and one being replaced. More are refused once Noise has
+ * named the peer (libp2p itself limits connections in all, and how fast one
+ * address may open them).
+ */
+const maxConnectionsPerPeer = 4;
 
 interface Outbound {
   stream: Stream;
@@ -38,25 +48,55 @@ export class Libp2pTransport implements Transport {
   readonly #options: Libp2pTransportOptions;
   readonly #outbound = new Map<PeerId, Promise<Outbound>>();
   readonly #writeChains = new Map<PeerId, Promise<void>>();
+  readonly #allowed: ReadonlySet<PeerId> | undefined;
   #handlers: TransportHandlers | undefined;
 
-  private constructor(node: Libp2p, options: Libp2pTransportOptions) {
+  private constructor(node: Libp2p, options: Libp2pTransportOptions, allowed: ReadonlySet<PeerId> | undefined) {
     this.#node = node;
     this.#options = options;
+    this.#allowed = allowed;
   }
 
   static async start(options: Libp2pTransportOptions): Promise<Libp2pTransport> {
+    const allowed = options.allowPeers === undefined ? undefined : new Set(options.allowPeers.map((id) => peerIdFromString(id).toString()));
+    const refuse = (peerId: Libp2pPeerId, direction: 'inbound' | 'outbound'): boolean => {
+      if (allowed === undefined || allowed.has(peerId.toString())) return false;
+      options.logger.warn({ peerId: peerId.toString(), direction }, 'refused a connection: the peer is not in allowPeers');
+      return true;
+    };
+    // The gater needs the node it guards, made just below.
+    let guarded: Libp2p | undefined;
+    const tooMany = (peerId: Libp2pPeerId): boolean => {
+      const open = guarded?.getConnections(peerId).length ?? 0;
+      if (open < maxConnectionsPerPeer) return false;
+      options.logger.warn({ peerId: peerId.toString(), open }, `refused a connection: the peer has ${maxConnectionsPerPeer} already`);
+      return true;
+    };
     const node = await createLibp2p({
       privateKey: options.privateKey,
       addresses: { listen: options.listen },
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      // Judged once Noise has authenticated the peer (inbound), or before
+      // dialling it: a refused peer never gets a stream, so none of its frames is read.
+      connectionGater: {
+        denyInboundEncryptedConnection: (peerId) => refuse(peerId, 'inbound') || tooMany(peerId),
+        denyDialPeer: (peerId) => refuse(peerId, 'outbound'),
+        denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound'),
+      },
     });
-    const transport = new Libp2pTransport(node, options);
-    await node.handle(kenProtocol, (stream, connection) => {
-      void transport.#readLoop(stream, connection.remotePeer.toString());
-    });
+    guarded = node;
+    const transport = new Libp2pTransport(node, options, allowed);
+    await node.handle(
+      kenProtocol,
+      (stream, connection) => {
+        // The peer a frame is from: the id whose key the remote proved in the Noise handshake.
+        void transport.#readLoop(stream, connection.remotePeer.toString());
+      },
+      // An honest peer opens one stream per connection to send us frames: a second covers a reconnect in flight.
+      { maxInboundStreams: 2 },
+    );
     node.addEventListener('peer:disconnect', (event) => {
       const peerId = event.detail.toString();
       transport.#outbound.delete(peerId);
@@ -75,6 +115,31 @@ export class Libp2pTransport implements Transport {
 
   setHandlers(handlers: TransportHandlers): void {
     this.#handlers = handlers;
+  }
+
+  checkPeer(peerId: PeerId, addresses: readonly string[]): string | undefined {
+    let canonical: string;
+    try {
+      canonical = peerIdFromString(peerId).toString();
+    } catch {
+      return `${JSON.stringify(peerId)} is not a libp2p peer id`;
+    }
+    // Frames are attributed to the canonical form: any other would name a second, unreachable peer.
+    if (canonical !== peerId) return `peer id ${peerId} is not in its usual form (${canonical})`;
+    for (const address of addresses) {
+      try {
+        multiaddr(address);
+      } catch {
+        return `${JSON.stringify(address)} is not a multiaddr`;
+      }
+    }
+    if (this.#allowed !== undefined && !this.#allowed.has(peerId)) return `peer ${peerId} is not in allowPeers`;
+    return undefined;
+  }
+
+  /** Open connections with `peerId`, either way (for status, metrics and tests of the per-peer cap). */
+  connectionsWith(peerId: PeerId): number {
+    return this.#node.getConnections(peerIdFromString(peerId)).length;
   }
 
   async addPeerAddresses(peerId: PeerId, addresses: string[]): Promise<void> {

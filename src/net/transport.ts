@@ -28,6 +28,13 @@ export interface Transport {
   /** Addresses others can dial, each ending in `/p2p/<peerId>`. */
   addresses(): string[];
   setHandlers(handlers: TransportHandlers): void;
+  /**
+   * Why this transport would not connect to `peerId` at `addresses` (a
+   * malformed peer id or address, or a peer its allowlist leaves out), or
+   * undefined if it would. Asked before a peer is stored: what the
+   * transport cannot use must not be kept and fail every later start.
+   */
+  checkPeer(peerId: PeerId, addresses: readonly string[]): string | undefined;
   /** Remembers where `peerId` can be dialled. */
   addPeerAddresses(peerId: PeerId, addresses: string[]): Promise<void>;
   /**

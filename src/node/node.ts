@@ -20,7 +20,8 @@ import { systemEntropy, type Entropy } from '../util/random.js';
 export const defaultMaxFrameBytes = 1024 * 1024;
 
 export type TransportChoice =
-  | { kind: 'libp2p'; listen: string[]; maxFrameBytes?: number }
+  /** `allowPeers`: the only peers a connection may be with; unset, any peer. */
+  | { kind: 'libp2p'; listen: string[]; maxFrameBytes?: number; allowPeers?: readonly string[] }
   | { kind: 'memory'; network: MemoryNetwork; peerId: string }
   /** A transport built by the caller (a simulation's faulty one); the node stops it on stop(). */
   | { kind: 'given'; transport: Transport };
@@ -72,7 +73,11 @@ export class KenNode {
       const transport = await openTransport(store, options);
       // A restarted node must be able to dial the peers it learned of before.
       for (const peer of store.peers.all()) {
-        if (peer.addresses.length > 0) await transport.addPeerAddresses(peer.peerId, peer.addresses);
+        if (peer.addresses.length === 0) continue;
+        // A store from before URLs were checked may hold what the transport cannot use: it must not stop the start.
+        const refusal = transport.checkPeer(peer.peerId, peer.addresses);
+        if (refusal === undefined) await transport.addPeerAddresses(peer.peerId, peer.addresses);
+        else options.logger.warn({ peerId: peer.peerId, reason: refusal }, 'not dialling a stored peer');
       }
       const clock = options.clock ?? systemClock;
       const kernel = await Kernel.start({
@@ -120,6 +125,15 @@ export class KenNode {
       const kpid = context.store.promises.create(null);
       context.refs.incref(kpid); // held by the host until it settles
       redeemOcapUrl(context, parsed, kpid, this.transport);
+      const now = context.store.promises.get(kpid);
+      if (now !== undefined && now.state !== 'unresolved') {
+        // Settled in this crank (a URL of this node, or one refused), so no
+        // waiter will ever be called; the host holds what it names, as a waiter's would.
+        context.refs.increfData(now.data);
+        const value = decode(now.data);
+        context.buffer.postCommit.push(() => done(now.state === 'rejected' ? Promise.reject(value) : Promise.resolve(value)));
+        return;
+      }
       // Registered after the commit, before any answer can arrive.
       context.buffer.postCommit.push(() =>
         done(
@@ -177,6 +191,7 @@ async function openTransport(store: KernelStore, options: NodeOptions): Promise<
     privateKey: await loadIdentity(store),
     listen: choice.listen,
     maxFrameBytes: choice.maxFrameBytes ?? defaultMaxFrameBytes,
+    allowPeers: choice.allowPeers,
     logger: options.logger,
   });
 }

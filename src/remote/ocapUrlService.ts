@@ -23,7 +23,8 @@ export function issueOcapUrl(context: KernelContext, kref: KRef, transport: Tran
 /**
  * Redeems `url` inside the crank; `result` settles with the object it names.
  * For another node this is a `redeem` message in the outbox (exactly once,
- * like any other); the peer decides `result` from then on.
+ * like any other); the peer decides `result` from then on. A URL naming a
+ * peer the transport would not connect to is rejected, and nothing of it stored.
  */
 export function redeemOcapUrl(context: KernelContext, url: OcapUrl, result: KPromiseRef, transport: Transport): void {
   const { store } = context;
@@ -31,6 +32,11 @@ export function redeemOcapUrl(context: KernelContext, url: OcapUrl, result: KPro
     const kref = store.peers.lookupUrl(url.swiss);
     if (kref === undefined) rejectPromise(context, result, 'unknown ocap URL: this node never issued that swiss number');
     else resolvePromise(context, result, false, encode(presenceOf(kref as KRef)));
+    return;
+  }
+  const refusal = transport.checkPeer(url.peerId, url.addresses);
+  if (refusal !== undefined) {
+    rejectPromise(context, result, `cannot redeem the ocap URL: ${refusal}`);
     return;
   }
   const peer = store.peers.ensure(url.peerId);

@@ -1,4 +1,4 @@
-import type { KernelContext } from '../kernel/context.js';
+import type { KernelContext, RemoteRouter } from '../kernel/context.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { errorCapData } from '../kernel/kmarshal.js';
 import { resolvePromise } from '../kernel/resolve.js';
@@ -13,11 +13,17 @@ import type { Logger } from '../util/logger.js';
 import { BadFrameError, decodeFrame, encodeFrame, encodeMsgFrame, type Frame } from './frames.js';
 import { consumeMessage } from './inbound.js';
 import { ProtocolError } from './remoteTranslator.js';
-import { remoteRouter } from './router.js';
+import { makeRemoteRouter } from './router.js';
+import { TokenBucket } from './tokenBucket.js';
 
 export interface SessionOptions {
   /** Most `msg` frames sent and not yet acked, per peer. */
   windowFrames: number;
+  /** Most rows waiting in a peer's outbox for its ack; a send beyond is refused (its result rejected). */
+  maxUnackedPerPeer: number;
+  /** Frames (other than hellos) a peer may send per second, on average, and in one burst; more are dropped. */
+  inboundFramesPerSecond: number;
+  inboundFrameBurst: number;
   /** First resend delay while rows stay unacked; doubles up to `maxResendMs`. */
   resendMs: number;
   maxResendMs: number;
@@ -25,7 +31,16 @@ export interface SessionOptions {
 
 // A connection is ordered and reliable until it breaks, and a break makes
 // both sides resend at once; the timer only covers silent losses, so it is slow.
-export const defaultSessionOptions: SessionOptions = { windowFrames: 512, resendMs: 1_000, maxResendMs: 30_000 };
+// The inbound rate is several times what one peer's messages can cost here
+// (docs/benchmarks.md): it stops floods, not honest traffic.
+export const defaultSessionOptions: SessionOptions = {
+  windowFrames: 512,
+  maxUnackedPerPeer: 10_000,
+  inboundFramesPerSecond: 5_000,
+  inboundFrameBurst: 10_000,
+  resendMs: 1_000,
+  maxResendMs: 30_000,
+};
 
 /** What the sessions run on: real time in a node, virtual time and armed faults in a simulation. */
 export interface SessionEnvironment {
@@ -43,6 +58,10 @@ export interface SessionStats {
   duplicatesDropped: number;
   gapsDropped: number;
   badFrames: number;
+  /** Sends refused because the peer's outbox was full (their results rejected). */
+  sendsRefused: number;
+  /** Frames from peers dropped for coming faster than the inbound rate (they are sent again). */
+  framesThrottled: number;
   framesReceived: number;
 }
 
@@ -85,12 +104,18 @@ export class PeerSessions {
     duplicatesDropped: 0,
     gapsDropped: 0,
     badFrames: 0,
+    sendsRefused: 0,
+    framesThrottled: 0,
     framesReceived: 0,
   };
 
   readonly #sessions = new Map<PeerId, Session>();
   /** Peers the transport has a connection with, as its handlers last said (for status and metrics). */
   readonly #connected = new Set<PeerId>();
+  /** Peers whose sends are being refused (a full outbox), so that a run of refusals is logged once. */
+  readonly #refusing = new Set<PeerId>();
+  /** Per peer, how many more frames it may send now (its inbound rate). */
+  readonly #inboundBudgets = new Map<PeerId, TokenBucket>();
   /** Writes handed to the transport and not yet settled (a shutdown waits for them). */
   readonly #inFlight = new Set<Promise<void>>();
   readonly #incarnation: string;
@@ -105,7 +130,8 @@ export class PeerSessions {
     private readonly environment: SessionEnvironment = { clock: systemClock },
   ) {
     this.#incarnation = store.meta.incarnation();
-    kernel.setRemoteRouter(environment.sabotage === 'transmit-before-commit' ? this.#transmittingRouter() : remoteRouter);
+    const router = makeRemoteRouter(options.maxUnackedPerPeer, (peerId, unacked) => this.#sendRefused(peerId, unacked));
+    kernel.setRemoteRouter(environment.sabotage === 'transmit-before-commit' ? this.#transmittingRouter(router) : router);
     kernel.onCommit(() => this.#afterCommit());
     transport.setHandlers({
       frame: (peerId, bytes) => this.#onFrame(peerId, bytes),
@@ -121,6 +147,14 @@ export class PeerSessions {
     });
     // Rows committed before a restart go out now.
     this.#afterCommit();
+  }
+
+  /** A send refused for a full outbox: counted; logged when a run of refusals starts, not for each one. */
+  #sendRefused(peerId: PeerId, unacked: number): void {
+    this.stats.sendsRefused += 1;
+    if (this.#refusing.has(peerId)) return;
+    this.#refusing.add(peerId);
+    this.logger.warn({ peerId, unacked, limit: this.options.maxUnackedPerPeer }, 'outbox to peer is full: refusing sends to it until it acks');
   }
 
   #hello(peerId: PeerId): Uint8Array {
@@ -212,7 +246,7 @@ export class PeerSessions {
   }
 
   /** Sabotage only: a router that transmits each row as soon as it is written, before its COMMIT. */
-  #transmittingRouter(): typeof remoteRouter {
+  #transmittingRouter(remoteRouter: RemoteRouter): RemoteRouter {
     const soon = (endpoint: RemoteId) =>
       queueMicrotask(() => {
         if (this.#stopped) return;
@@ -292,6 +326,16 @@ export class PeerSessions {
     }, session.backoffMs);
   }
 
+  #inboundBudget(peerId: PeerId): TokenBucket {
+    let bucket = this.#inboundBudgets.get(peerId);
+    if (bucket === undefined) {
+      const clock = this.environment.clock;
+      bucket = new TokenBucket(this.options.inboundFramesPerSecond, this.options.inboundFrameBurst, () => clock.now());
+      this.#inboundBudgets.set(peerId, bucket);
+    }
+    return bucket;
+  }
+
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
     this.stats.framesReceived += 1;
     let frame: Frame;
@@ -300,6 +344,14 @@ export class PeerSessions {
     } catch (error) {
       if (!(error instanceof BadFrameError)) throw error;
       this.#refuse(peerId, error.message);
+      return;
+    }
+    // Over its rate, a peer's frames are dropped as a lossy network would drop
+    // them (it sends them again): before the screen, which would count a
+    // dropped message as queued. Hellos pass: one per connection, and
+    // libp2p limits how fast connections come.
+    if (frame.type !== 'hello' && !this.#inboundBudget(peerId).take()) {
+      this.stats.framesThrottled += 1;
       return;
     }
     if (frame.type === 'msg' && this.#screenMessage(peerId, frame)) return;
@@ -426,6 +478,7 @@ export class PeerSessions {
     context.store.peers.deleteOutboxUpTo(peer.peerId, ack + lost);
     this.environment.crashPoints?.pass('outbox-delete-after-ack');
     context.store.peers.setAckedSeq(peer.peerId, ack);
+    this.#refusing.delete(peer.peerId); // room again: the next refusal starts a new run
   }
 
   /**

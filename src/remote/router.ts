@@ -1,5 +1,6 @@
 import type { KernelContext, RemoteRouter } from '../kernel/context.js';
 import type { KernelMessage, KPromiseRef, KRef, RemoteId } from '../store/types.js';
+import { rejectPromise } from '../kernel/resolve.js';
 import { assert } from '../util/assert.js';
 import type { MessageBody } from './frames.js';
 import { makeRemoteTranslator } from './remoteTranslator.js';
@@ -17,32 +18,60 @@ export function appendToOutbox(context: KernelContext, endpoint: RemoteId, body:
   return seq;
 }
 
-/** The kernel's {@link RemoteRouter}: messages and notifications for peers become outbox rows. */
-export const remoteRouter: RemoteRouter = {
-  send(context: KernelContext, endpoint: RemoteId, target: KRef, message: KernelMessage): void {
-    const translator = makeRemoteTranslator(context, endpoint);
-    const wireTarget = translator.toWire(target);
-    let result: string | null = null;
-    if (message.result !== null) {
-      // The peer that receives the message decides its result.
-      context.store.promises.setDecider(message.result, endpoint);
-      result = translator.toWire(message.result);
-    }
-    appendToOutbox(context, endpoint, {
-      kind: 'deliver',
-      target: wireTarget,
-      methargs: translator.dataToWire(message.methargs),
-      result,
-    });
-  },
+/** Whom a router tells when a send is refused (a counter, a log line). */
+export type RefusalListener = (peerId: string, unacked: number) => void;
 
-  notify(context: KernelContext, endpoint: RemoteId, kpid: KPromiseRef): void {
-    const promise = context.store.promises.get(kpid);
-    assert(promise !== undefined && promise.state !== 'unresolved', `notify of unresolved ${kpid}`);
-    const translator = makeRemoteTranslator(context, endpoint);
-    appendToOutbox(context, endpoint, {
-      kind: 'notify',
-      resolutions: [[translator.toWire(kpid), promise.state === 'rejected', translator.dataToWire(promise.data)]],
-    });
-  },
-};
+/**
+ * The kernel's {@link RemoteRouter}: messages and notifications for peers
+ * become outbox rows. A send to a peer with `maxUnacked` rows already
+ * waiting for its ack is refused instead: its result promise is rejected,
+ * so the sender sees the refusal; nothing is lost silently, and a peer that
+ * never acks cannot make this node hold more than `maxUnacked` messages
+ * (and the sending vats their pending results) for it. Notifications are
+ * never refused: each answers a message the peer sent, and refusing one
+ * would leave the peer's promise unsettled for good.
+ */
+export function makeRemoteRouter(maxUnacked: number, refused: RefusalListener = () => {}): RemoteRouter {
+  return {
+    send(context: KernelContext, endpoint: RemoteId, target: KRef, message: KernelMessage): void {
+      const peer = context.store.peers.byEndpoint(endpoint);
+      assert(peer !== undefined, `no peer for ${endpoint}`);
+      const unacked = peer.nextSendSeq - 1 - peer.ackedSeq;
+      if (unacked >= maxUnacked) {
+        if (message.result !== null) {
+          rejectPromise(
+            context,
+            message.result,
+            `not sent: ${unacked} messages to peer ${peer.peerId} are waiting for its acknowledgement (the limit is ${maxUnacked}); send again later`,
+          );
+        }
+        refused(peer.peerId, unacked);
+        return;
+      }
+      const translator = makeRemoteTranslator(context, endpoint);
+      const wireTarget = translator.toWire(target);
+      let result: string | null = null;
+      if (message.result !== null) {
+        // The peer that receives the message decides its result.
+        context.store.promises.setDecider(message.result, endpoint);
+        result = translator.toWire(message.result);
+      }
+      appendToOutbox(context, endpoint, {
+        kind: 'deliver',
+        target: wireTarget,
+        methargs: translator.dataToWire(message.methargs),
+        result,
+      });
+    },
+
+    notify(context: KernelContext, endpoint: RemoteId, kpid: KPromiseRef): void {
+      const promise = context.store.promises.get(kpid);
+      assert(promise !== undefined && promise.state !== 'unresolved', `notify of unresolved ${kpid}`);
+      const translator = makeRemoteTranslator(context, endpoint);
+      appendToOutbox(context, endpoint, {
+        kind: 'notify',
+        resolutions: [[translator.toWire(kpid), promise.state === 'rejected', translator.dataToWire(promise.data)]],
+      });
+    },
+  };
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AssertionError } from '../util/assert.js';
 import { openDatabase, StoreVersionError, TransactionControl, type SqliteDatabase } from './db.js';
+import { openStore } from './index.js';
 import { migrations, schemaVersion } from './schema.js';
 
 let dir: string;
@@ -72,6 +74,24 @@ describe('openDatabase', () => {
     const writtenAt = db.prepare('SELECT created_at FROM outbox').pluck().get() as number;
     // strftime('%s') has whole seconds.
     expect(writtenAt).toBeGreaterThanOrEqual(Math.floor(upgradeStartedAt / 1000) * 1000);
+  });
+
+  it('v5 rekeys issued ocap URLs by the SHA-256 of their swiss numbers: URLs issued before still resolve', () => {
+    const swiss = 'ab'.repeat(16);
+    const old = new Database(file);
+    for (const step of migrations.slice(0, 4)) old.exec(step);
+    old.pragma('user_version = 4');
+    old.prepare('INSERT INTO ocap_urls (swiss, kref) VALUES (?, ?)').run(swiss, 'ko3');
+    old.close();
+
+    const store = openStore({ path: file, durability: 'process' });
+    try {
+      expect(store.peers.lookupUrl(swiss)).toBe('ko3');
+      expect(store.peers.lookupUrl('cd'.repeat(16))).toBeUndefined();
+      expect(store.dump().ocap_urls).toEqual([{ swiss_sha256: createHash('sha256').update(swiss).digest(), kref: 'ko3' }]);
+    } finally {
+      store.close();
+    }
   });
 
   it('refuses a store written by a newer schema', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { assert } from '../util/assert.js';
 import { migrations, schemaVersion } from './schema.js';
@@ -36,6 +37,8 @@ export function openDatabase(path: string, durability: Durability): SqliteDataba
     // Another process holding the write lock means two nodes share one store:
     // fail fast instead of waiting.
     db.pragma('busy_timeout = 0');
+    // Swiss numbers are stored and looked up by digest (schema v5).
+    db.function('sha256', { deterministic: true }, (text) => createHash('sha256').update(String(text), 'utf8').digest());
     migrate(db);
   } catch (error) {
     // Do not leak the connection (and its file handles) of a store we refuse.

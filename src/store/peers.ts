@@ -68,8 +68,10 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
   const oldestOutbox = db.prepare<[string], { created_at: number }>(
     'SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1',
   );
-  const insertUrl = db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss, kref) VALUES (?, ?)');
-  const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss = ?');
+  // By digest, never by the swiss number itself: a lookup's timing depends
+  // only on how the digest of a guess compares with stored digests.
+  const insertUrl = db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss_sha256, kref) VALUES (sha256(?), ?)');
+  const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss_sha256 = sha256(?)');
 
   function get(peerId: string): PeerRecord | undefined {
     const row = byPeer.get(peerId);
@@ -147,9 +149,11 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
     oldestOutboxWrittenAt(peerId: string): number | undefined {
       return oldestOutbox.get(peerId)?.created_at;
     },
+    /** Records an issued swiss number (as its digest) and the kref it names. */
     recordUrl(swiss: string, kref: string): void {
       insertUrl.run(swiss, kref);
     },
+    /** The kref an issued swiss number names; undefined for one never issued. */
     lookupUrl(swiss: string): string | undefined {
       return selectUrl.get(swiss)?.kref;
     },

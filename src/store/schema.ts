@@ -27,8 +27,13 @@
  * - `peers.addresses` (v3): multiaddrs a peer can be dialled at.
  * - `outbox.created_at` (v4): when the row was written (epoch ms), for the
  *   age of the oldest unacked row in metrics; nothing decides on it.
+ * - `ocap_urls.swiss_sha256` (v5): issued swiss numbers are kept, and looked
+ *   up, by their SHA-256 (the `sha256` SQL function of `db.ts`), not as
+ *   text: how long a lookup takes then depends on the digest of a guess,
+ *   which tells a guesser nothing about any swiss number; and the store no
+ *   longer holds the secrets themselves.
  */
-export const schemaVersion = 4;
+export const schemaVersion = 5;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -157,5 +162,16 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE outbox ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
   UPDATE outbox SET created_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+  `,
+  // v5: swiss numbers by their SHA-256. URLs issued before stay valid: each
+  // row is rekeyed by the digest of its swiss number.
+  `
+  CREATE TABLE ocap_urls_v5 (
+    swiss_sha256 BLOB PRIMARY KEY,
+    kref         TEXT NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO ocap_urls_v5 (swiss_sha256, kref) SELECT sha256(swiss), kref FROM ocap_urls;
+  DROP TABLE ocap_urls;
+  ALTER TABLE ocap_urls_v5 RENAME TO ocap_urls;
   `,
 ];

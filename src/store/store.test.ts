@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -221,6 +222,18 @@ describe('peers', () => {
     } finally {
       stamped.close();
     }
+  });
+
+  it('finds an issued swiss number, not another, and keeps only its SHA-256', () => {
+    const swiss = '0123456789abcdef'.repeat(2);
+    store.peers.recordUrl(swiss, 'ko7');
+    expect(store.peers.lookupUrl(swiss)).toBe('ko7');
+    // One digit off, a prefix, and the same digits in upper case name nothing.
+    expect(store.peers.lookupUrl(`${swiss.slice(0, -1)}0`)).toBeUndefined();
+    expect(store.peers.lookupUrl(swiss.slice(0, 31))).toBeUndefined();
+    expect(store.peers.lookupUrl(swiss.toUpperCase())).toBeUndefined();
+    expect(store.dump().ocap_urls).toEqual([{ swiss_sha256: createHash('sha256').update(swiss).digest(), kref: 'ko7' }]);
+    expect(JSON.stringify(store.dump())).not.toContain(swiss);
   });
 });
 

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KenNode, type TransportChoice } from '../../src/node/node.js';
+import type { SessionOptions } from '../../src/remote/peerSessions.js';
 import type { Durability } from '../../src/store/index.js';
 import { recordingLogger } from './harness.js';
 
@@ -25,6 +26,7 @@ export async function startNode(options: {
   transport: TransportChoice;
   durability?: Durability;
   commit?: { maxCranks: number; maxDelayMs: number };
+  session?: Partial<SessionOptions>;
 }) {
   const logger = recordingLogger();
   const node = await KenNode.start({
@@ -33,7 +35,7 @@ export async function startNode(options: {
     logger,
     transport: options.transport,
     commit: options.commit,
-    session: { resendMs: 200, maxResendMs: 1000 },
+    session: { resendMs: 200, maxResendMs: 1000, ...options.session },
   });
   return { node, logger };
 }

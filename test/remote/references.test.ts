@@ -1,0 +1,152 @@
+import path from 'node:path';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryNetwork } from '../../src/net/memoryTransport.js';
+import { encodeFrame } from '../../src/remote/frames.js';
+import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
+import { openStore } from '../../src/store/index.js';
+import { seededEntropy, seededRandom, testSeed } from '../../src/util/random.js';
+import { testVat } from '../support/harness.js';
+import { eventually, startNode, tempDirs } from '../support/nodes.js';
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const data = (body: string, slots: string[] = []) => ({ body: `#${body}`, slots });
+const msg = (seq: number, body: unknown) => ({ type: 'msg', seq, ack: 0, body });
+
+/**
+ * Node A with a `peer` vat, and `evil`, a peer on the same in-memory network
+ * that sends raw frames. Evil has redeemed A's URL (A's root is `o-1` to it)
+ * and asked the root to `hold()`, so A's vat decides evil's `p+2`: evil has
+ * legitimately been given one object and one promise it does not decide.
+ */
+async function nodeAndEvilPeer() {
+  const network = new MemoryNetwork();
+  const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+  await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+  const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
+  const evil = network.transport('evil');
+  const seen = { disconnects: 0 };
+  evil.setHandlers({
+    frame: () => {},
+    // Naming A's incarnation makes evil's acks count: a forged one is then refused, not ignored.
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0 }),
+    connected: () => {},
+    disconnected: () => void (seen.disconnects += 1),
+  });
+  const consumed = async (seq: number) => {
+    await eventually(`A consumed evil's ${seq}`, () => node.store.peers.get('evil')?.receivedSeq === seq);
+    await node.kernel.run();
+  };
+  await evil.send('A', [bytes(msg(1, { kind: 'redeem', swiss, result: 'p+1' }))]);
+  await evil.send('A', [bytes(msg(2, { kind: 'deliver', target: 'o-1', methargs: data('["hold",[]]'), result: 'p+2' }))]);
+  await consumed(2);
+  return { node, logger, evil, seen, consumed };
+}
+
+describe('references: a peer uses only what it was given', () => {
+  it('refuses refs it was never given, promises it does not decide and acks of what it never got; logs why; changes nothing', async () => {
+    const { node, logger, evil, seen } = await nodeAndEvilPeer();
+    const before = node.store.dump();
+    const sent = node.store.peers.get('evil')!.nextSendSeq - 1;
+    const echoOf = (slot: string) => data('["echo",["$0.Alleged: x"]]', [slot]);
+    const echo = { kind: 'deliver', target: 'o-1', methargs: data('["echo",[]]'), result: null };
+    // Each message would be evil's next: a refused one does not use up its seq.
+    const attacks: [string, unknown][] = [
+      ['peer used o-77, which names nothing it was given', msg(3, { ...echo, methargs: echoOf('o-77') })],
+      ['peer used p-9, which names nothing it was given', msg(3, { ...echo, methargs: echoOf('p-9') })],
+      ['target p-5 names nothing this node gave the peer', msg(3, { ...echo, target: 'p-5' })],
+      ['result p+2 is already in use', msg(3, { ...echo, result: 'p+2' })],
+      ['peer resolved p+2, which it does not decide', msg(3, { kind: 'notify', resolutions: [['p+2', false, data('"forged"')]] })],
+      ['peer resolved o-1, which it does not decide', msg(3, { kind: 'notify', resolutions: [['o-1', false, data('"forged"')]] })],
+      ['resolution of p-4 names nothing this node gave the peer', msg(3, { kind: 'notify', resolutions: [['p-4', true, data('"forged"')]] })],
+      [`peer acked 99, but only ${sent} were sent`, { type: 'ack', ack: 99 }],
+      // A forged ack riding on a good message takes the message down with it.
+      [`peer acked 99, but only ${sent} were sent`, { ...msg(3, echo), ack: 99 }],
+    ];
+    const refusals = () => logger.entries.filter((entry) => entry.message === 'bad frame from peer; closing the connection');
+    for (const [reason, frame] of attacks) {
+      const refused = refusals().length;
+      const disconnects = seen.disconnects;
+      await evil.send('A', [bytes(frame)]);
+      await eventually(`refusal: ${reason}`, () => refusals().length > refused);
+      await node.kernel.run();
+      expect(refusals().at(-1)?.object).toEqual({ peerId: 'evil', reason });
+      expect(seen.disconnects).toBe(disconnects + 1);
+      expect(node.store.dump()).toEqual(before);
+    }
+    // The held promise is still the vat's to settle, and the vat saw none of it.
+    expect(node.store.promises.decidedBy('v1')).toHaveLength(1);
+    expect(await node.kernel.call(node.kernel.rootOf('peer'), 'calls')).toBe(0);
+    await node.stop();
+  });
+
+  it('rejects ocap URLs guessed at random, and grants nothing', async () => {
+    const seed = testSeed();
+    console.log(`references seed ${seed} (replay: KEN_SEED=${seed} npx vitest run test/remote/references.test.ts)`);
+    const guess = seededEntropy(seededRandom(seed));
+    const { node, evil, consumed } = await nodeAndEvilPeer();
+    const before = node.store.dump();
+    const guesses = 20;
+    const frames = Array.from({ length: guesses }, (_, i) => bytes(msg(3 + i, { kind: 'redeem', swiss: guess(16), result: `p+${10 + i}` })));
+    await evil.send('A', frames);
+    await consumed(2 + guesses);
+
+    const after = node.store.dump();
+    // No object was exported, pinned or named by a new URL; the vats saw nothing.
+    for (const table of ['kernel_objects', 'ocap_urls', 'vatstore', 'run_queue']) expect(after[table], table).toEqual(before[table]);
+    const exportsToEvil = (dump: typeof after) => dump.clist!.filter((row) => (row as { eref: string }).eref.startsWith('o+'));
+    expect(exportsToEvil(after)).toEqual(exportsToEvil(before));
+    // Each guess's result was rejected, with no ref in the answer.
+    const answers = node.store.peers
+      .readOutbox('evil', 1, Number.MAX_SAFE_INTEGER, 1000)
+      .map((row) => JSON.parse(row.frame) as { kind: string; resolutions?: [string, boolean, { body: string; slots: string[] }][] })
+      .filter((body) => body.kind === 'notify' && Number(body.resolutions?.[0]?.[0].slice(2)) >= 10);
+    expect(answers).toHaveLength(guesses);
+    for (const answer of answers) {
+      const [, rejected, settlement] = answer.resolutions![0]!;
+      expect(rejected).toBe(true);
+      expect(settlement.body).toContain('unknown ocap URL');
+      expect(settlement.slots).toEqual([]);
+    }
+    await node.stop();
+  });
+});
+
+describe('references: ocap URLs the transport cannot use', () => {
+  it('are rejected at redeem, and nothing of them is stored', async () => {
+    const { node } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'libp2p', listen: ['/ip4/127.0.0.1/tcp/0'] } });
+    const swiss = 'ef'.repeat(16);
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+    const asCid = peerIdFromString(peer).toCID().toString();
+    await expect(node.redeemUrl(`ocap:${swiss}@notapeer,/ip4/127.0.0.1/tcp/1`)).rejects.toThrow('"notapeer" is not a libp2p peer id');
+    await expect(node.redeemUrl(`ocap:${swiss}@${peer},/not/a/multiaddr`)).rejects.toThrow('"/not/a/multiaddr" is not a multiaddr');
+    await expect(node.redeemUrl(`ocap:${swiss}@${asCid}`)).rejects.toThrow(`is not in its usual form (${peer})`);
+    expect(node.store.peers.all()).toEqual([]);
+    expect(node.store.dump().outbox).toEqual([]);
+    // A URL of this node itself settles at once, found or not.
+    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+    const own = await node.issueUrl(node.kernel.rootOf('peer'));
+    expect(await node.kernel.call(await node.redeemUrl(own), 'echo', ['own'])).toBe('own');
+    await expect(node.redeemUrl(`ocap:${swiss}@${node.peerId}`)).rejects.toThrow('unknown ocap URL');
+    await node.stop();
+  });
+
+  it('a store that already holds a peer id or address the transport cannot use still starts', async () => {
+    const dir = dirs.make('ken-A-');
+    const store = openStore({ path: path.join(dir, 'kernel.sqlite'), durability: 'process' });
+    // As an older ken-node stored a redeemed URL's peer before URLs were checked.
+    store.peers.ensure('notapeer');
+    store.peers.addAddresses('notapeer', ['/not/a/multiaddr']);
+    store.close();
+    const { node, logger } = await startNode({ dir, transport: { kind: 'libp2p', listen: ['/ip4/127.0.0.1/tcp/0'] } });
+    expect(logger.entries.find((entry) => entry.message === 'not dialling a stored peer')?.object).toEqual({
+      peerId: 'notapeer',
+      reason: '"notapeer" is not a libp2p peer id',
+    });
+    await node.stop();
+  });
+});
