@@ -6,6 +6,7 @@ import type { PartyReport } from '../fault/checker.js';
 import { CrashPoints, type CrashArming } from '../fault/crashPoints.js';
 import { isDrained, nodeEndOf } from '../fault/nodeEnd.js';
 import { KenNode } from '../node/node.js';
+import { defaultSessionOptions } from '../remote/peerSessions.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import type { Durability } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
@@ -49,6 +50,8 @@ export async function runChaosNode(options: ChaosNodeOptions, write: (line: Chao
     logger: options.logger,
     transport: { kind: 'libp2p', listen: options.listen },
     crashPoints: new CrashPoints(options.crashAt),
+    // The checker counts every committed send as owed: none may be refused for a full outbox.
+    session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, options.messagesPerPeer + 1_000) },
   });
   const { kernel } = node;
   if (!kernel.hasVat('party')) {

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import type { KernelStats } from '../kernel/kernel.js';
 import { KenNode } from '../node/node.js';
+import { defaultSessionOptions } from '../remote/peerSessions.js';
 import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
 import { ensureWorkloadVats, verifyWorkload } from '../workload/localWorkload.js';
@@ -71,6 +72,8 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
     durability: options.durability,
     logger: makeLogger({ level: options.logLevel, name: 'ken-node' }),
     transport: { kind: 'libp2p', listen: options.listen },
+    // The workload measures and checks delivery: room for every message it sends, so none is refused for a full outbox.
+    session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, (options.send ?? options.messages) + options.rttRounds + 1_000) },
   });
   try {
     return await workWith(node, options, say);

@@ -7,6 +7,7 @@ import type { Sabotage } from '../fault/sabotage.js';
 import { FaultyTransport, noFaults, type FaultEvent, type FaultRates } from '../net/faultyTransport.js';
 import { MemoryNetwork } from '../net/memoryTransport.js';
 import { KenNode } from '../node/node.js';
+import { defaultSessionOptions } from '../remote/peerSessions.js';
 import { seededEntropy, seededRandom } from '../util/random.js';
 import { bundleVat, exampleVatPath } from '../vats/bundles.js';
 import { Scheduler } from './scheduler.js';
@@ -364,6 +365,8 @@ export class Simulation {
       crashPoints,
       entropy: this.#entropy,
       sabotage: this.#options.sabotage,
+      // The checker counts every committed send as owed: none may be refused for a full outbox.
+      session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, this.#options.messages + 1_000) },
     });
   }
 
