@@ -44,9 +44,15 @@ async function runStart(command: Command): Promise<number> {
     storePath: files.store,
     durability: config.durability,
     logger,
-    transport: { kind: 'libp2p', listen: config.listen, maxFrameBytes: config.maxFrameBytes, allowPeers: config.allowPeers },
+    transport: {
+      kind: 'libp2p',
+      listen: config.listen,
+      maxFrameBytes: config.maxFrameBytes,
+      allowPeers: config.allowPeers,
+      maxConnectionsPerPeer: config.limits.maxConnectionsPerPeer,
+    },
     commit: config.commit,
-    session: config.limits,
+    session: { maxUnackedPerPeer: config.limits.maxUnackedPerPeer, inboundFramesPerSecond: config.limits.inboundFramesPerSecond, inboundFrameBurst: config.limits.inboundFrameBurst },
     observer: { ...metrics.kernelObserver, panicked: exitOnPanic(logger) },
   });
   let admin: AdminServer;

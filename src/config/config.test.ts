@@ -37,7 +37,7 @@ describe('config: defaults and overrides', () => {
       listen: ['/ip4/127.0.0.1/tcp/4001'],
       durability: 'fsync',
       commit: defaultGroupCommit,
-      limits: { maxUnackedPerPeer: 10_000, inboundFramesPerSecond: 5_000, inboundFrameBurst: 10_000 },
+      limits: { maxUnackedPerPeer: 10_000, inboundFramesPerSecond: 5_000, inboundFrameBurst: 10_000, maxConnectionsPerPeer: 4 },
       maxFrameBytes: 1024 * 1024,
       admin: { port: 0 },
       logLevel: 'info',

@@ -2,6 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
 import { defaultGroupCommit } from '../kernel/commitPolicy.js';
+import { defaultMaxConnectionsPerPeer } from '../net/libp2pTransport.js';
 import { defaultMaxFrameBytes } from '../node/node.js';
 import { defaultSessionOptions } from '../remote/peerSessions.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
@@ -96,8 +97,9 @@ const limitsSchema = z.strictObject(
     maxUnackedPerPeer: wholeNumber(1, 10_000_000).default(defaultSessionOptions.maxUnackedPerPeer),
     inboundFramesPerSecond: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFramesPerSecond),
     inboundFrameBurst: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFrameBurst),
+    maxConnectionsPerPeer: wholeNumber(1, 64).default(defaultMaxConnectionsPerPeer),
   },
-  { error: 'an object with maxUnackedPerPeer, inboundFramesPerSecond and inboundFrameBurst' },
+  { error: 'an object with maxUnackedPerPeer, inboundFramesPerSecond, inboundFrameBurst and maxConnectionsPerPeer' },
 );
 
 /** The admin HTTP endpoint, always on 127.0.0.1; port 0 lets the OS pick (the node writes it to `admin.json`). */

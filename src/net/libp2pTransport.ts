@@ -21,16 +21,18 @@ export interface Libp2pTransportOptions {
   maxFrameBytes: number;
   /** The only peers a connection may be with, either way; unset: any peer. */
   allowPeers?: readonly PeerId[];
+  /** Connections one peer may hold at once ({@link defaultMaxConnectionsPerPeer} unless set). */
+  maxConnectionsPerPeer?: number;
   logger: Logger;
 }
 
 /**
- * Connections one peer may hold with this node at once, either way: each
- * side's dial, and one being replaced. More are refused once Noise has
- * named the peer (libp2p itself limits connections in all, and how fast one
- * address may open them).
+ * Connections one peer may hold with this node at once, either way, unless
+ * configured: each side's dial, and one being replaced. More are refused
+ * once Noise has named the peer (libp2p itself limits connections in all,
+ * and how fast one address may open them).
  */
-const maxConnectionsPerPeer = 4;
+export const defaultMaxConnectionsPerPeer = 4;
 
 interface Outbound {
   stream: Stream;
@@ -66,6 +68,7 @@ export class Libp2pTransport implements Transport {
     };
     // The gater needs the node it guards, made just below.
     let guarded: Libp2p | undefined;
+    const maxConnectionsPerPeer = options.maxConnectionsPerPeer ?? defaultMaxConnectionsPerPeer;
     const tooMany = (peerId: Libp2pPeerId): boolean => {
       const open = guarded?.getConnections(peerId).length ?? 0;
       if (open < maxConnectionsPerPeer) return false;

@@ -21,7 +21,7 @@ export const defaultMaxFrameBytes = 1024 * 1024;
 
 export type TransportChoice =
   /** `allowPeers`: the only peers a connection may be with; unset, any peer. */
-  | { kind: 'libp2p'; listen: string[]; maxFrameBytes?: number; allowPeers?: readonly string[] }
+  | { kind: 'libp2p'; listen: string[]; maxFrameBytes?: number; allowPeers?: readonly string[]; maxConnectionsPerPeer?: number }
   | { kind: 'memory'; network: MemoryNetwork; peerId: string }
   /** A transport built by the caller (a simulation's faulty one); the node stops it on stop(). */
   | { kind: 'given'; transport: Transport };
@@ -192,6 +192,7 @@ async function openTransport(store: KernelStore, options: NodeOptions): Promise<
     listen: choice.listen,
     maxFrameBytes: choice.maxFrameBytes ?? defaultMaxFrameBytes,
     allowPeers: choice.allowPeers,
+    maxConnectionsPerPeer: choice.maxConnectionsPerPeer,
     logger: options.logger,
   });
 }
