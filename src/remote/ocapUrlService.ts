@@ -43,7 +43,7 @@ export function redeemOcapUrl(context: KernelContext, url: OcapUrl, result: KPro
   store.peers.addAddresses(url.peerId, url.addresses);
   store.promises.setDecider(result, peer.endpoint);
   const wireResult = makeRemoteTranslator(context, peer.endpoint).toWire(result);
-  appendToOutbox(context, peer.endpoint, { kind: 'redeem', swiss: url.swiss, result: wireResult });
+  appendToOutbox(context, peer.peerId, { kind: 'redeem', swiss: url.swiss, result: wireResult });
   // Where to dial, before the frame can be sent (post-commit actions run before transmission).
   if (url.addresses.length > 0) {
     context.buffer.postCommit.push(() => void transport.addPeerAddresses(url.peerId, url.addresses).catch(() => {}));

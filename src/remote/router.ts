@@ -10,12 +10,16 @@ import { makeRemoteTranslator } from './remoteTranslator.js';
  * Called inside the crank that produced it: the row commits with the crank
  * or not at all, and is transmitted only after that COMMIT.
  */
-export function appendToOutbox(context: KernelContext, endpoint: RemoteId, body: MessageBody): number {
+export function appendToOutbox(context: KernelContext, peerId: string, body: MessageBody): number {
+  const seq = context.store.peers.takeSendSeq(peerId);
+  context.store.peers.appendOutbox(peerId, seq, JSON.stringify(body));
+  return seq;
+}
+
+function peerOf(context: KernelContext, endpoint: RemoteId) {
   const peer = context.store.peers.byEndpoint(endpoint);
   assert(peer !== undefined, `no peer for ${endpoint}`);
-  const seq = context.store.peers.takeSendSeq(peer.peerId);
-  context.store.peers.appendOutbox(peer.peerId, seq, JSON.stringify(body));
-  return seq;
+  return peer;
 }
 
 /** Whom a router tells when a send is refused (a counter, a log line). */
@@ -34,8 +38,7 @@ export type RefusalListener = (peerId: string, unacked: number) => void;
 export function makeRemoteRouter(maxUnacked: number, refused: RefusalListener = () => {}): RemoteRouter {
   return {
     send(context: KernelContext, endpoint: RemoteId, target: KRef, message: KernelMessage): void {
-      const peer = context.store.peers.byEndpoint(endpoint);
-      assert(peer !== undefined, `no peer for ${endpoint}`);
+      const peer = peerOf(context, endpoint);
       const unacked = peer.nextSendSeq - 1 - peer.ackedSeq;
       if (unacked >= maxUnacked) {
         if (message.result !== null) {
@@ -56,7 +59,7 @@ export function makeRemoteRouter(maxUnacked: number, refused: RefusalListener = 
         context.store.promises.setDecider(message.result, endpoint);
         result = translator.toWire(message.result);
       }
-      appendToOutbox(context, endpoint, {
+      appendToOutbox(context, peer.peerId, {
         kind: 'deliver',
         target: wireTarget,
         methargs: translator.dataToWire(message.methargs),
@@ -68,7 +71,7 @@ export function makeRemoteRouter(maxUnacked: number, refused: RefusalListener = 
       const promise = context.store.promises.get(kpid);
       assert(promise !== undefined && promise.state !== 'unresolved', `notify of unresolved ${kpid}`);
       const translator = makeRemoteTranslator(context, endpoint);
-      appendToOutbox(context, endpoint, {
+      appendToOutbox(context, peerOf(context, endpoint).peerId, {
         kind: 'notify',
         resolutions: [[translator.toWire(kpid), promise.state === 'rejected', translator.dataToWire(promise.data)]],
       });
