@@ -1,8 +1,9 @@
 import { connect } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryNetwork } from '../net/memoryTransport.js';
 import type { KenNode } from '../node/node.js';
 import { ensureBootstrapVat } from '../node/bootstrapVat.js';
+import type { recordingLogger } from '../../test/support/harness.js';
 import { counterVat } from '../../test/support/nodeCli.js';
 import { startNode, tempDirs } from '../../test/support/nodes.js';
 import { adminRequest } from './client.js';
@@ -36,10 +37,11 @@ function connects(host: string, port: number): Promise<string> {
 const dirs = tempDirs();
 let node: KenNode;
 let server: AdminServer;
+let metrics: NodeMetrics;
+let logger: ReturnType<typeof recordingLogger>;
 
 beforeEach(async () => {
-  const metrics = new NodeMetrics();
-  let logger;
+  metrics = new NodeMetrics();
   ({ node, logger } = await startNode({ dir: dirs.make('ken-admin-'), transport: { kind: 'memory', network: new MemoryNetwork(), peerId: 'peerA' } }));
   await ensureBootstrapVat(node, { vat: 'bootstrap', source: counterVat, parameters: {} });
   metrics.watch(node);
@@ -112,5 +114,24 @@ describe('admin endpoint: requests', () => {
     // A socket bound to a wildcard address (0.0.0.0) would accept 127.0.0.2 too; one bound to 127.0.0.1 does not.
     expect(await connects('127.0.0.1', port)).toBe('connected');
     expect(await connects('127.0.0.2', port)).toBe('ECONNREFUSED');
+  });
+});
+
+describe('admin endpoint: the log', () => {
+  it('never keeps a query string, where a client may have put its token: not in the request line, not in a failure', async () => {
+    vi.spyOn(metrics, 'render').mockRejectedValue(new Error('metrics broke'));
+    expect((await adminRequest(server.url, token, 'GET', '/status?token=secret')).status).toBe(200);
+    expect((await adminRequest(server.url, undefined, 'GET', '/peers?token=secret#secret')).status).toBe(401);
+    expect((await adminRequest(server.url, token, 'GET', '/nowhere?token=secret')).status).toBe(404);
+    expect((await adminRequest(server.url, token, 'GET', '/metrics?token=secret')).status).toBe(500);
+    const requests = logger.entries.filter((entry) => entry.message?.startsWith('admin request') === true);
+    expect(requests.map((entry) => [entry.message, entry.object])).toEqual([
+      ['admin request', { method: 'GET', path: '/status', status: 200 }],
+      ['admin request', { method: 'GET', path: '/peers', status: 401 }],
+      ['admin request', { method: 'GET', path: '/nowhere', status: 404 }],
+      ['admin request failed', { err: expect.any(Error), method: 'GET', path: '/metrics' }],
+      ['admin request', { method: 'GET', path: '/metrics', status: 500 }],
+    ]);
+    expect(JSON.stringify(logger.entries)).not.toContain('secret');
   });
 });

@@ -72,6 +72,7 @@ async function serve(
 ): Promise<void> {
   const method = request.method ?? 'GET';
   const target = request.url ?? '/';
+  const logged = { method, path: withoutQuery(target) };
   let reply: Reply;
   try {
     reply = await answer(request, method, target, routes, authorized);
@@ -79,11 +80,11 @@ async function serve(
     if (error instanceof AdminRequestError) {
       reply = { status: error.status, json: { error: error.message } };
     } else {
-      logger.error({ err: error, method, path: target }, 'admin request failed');
+      logger.error({ err: error, ...logged }, 'admin request failed');
       reply = { status: 500, json: { error: error instanceof Error ? error.message : String(error) } };
     }
   }
-  logger.debug({ method, path: target, status: reply.status }, 'admin request');
+  logger.debug({ ...logged, status: reply.status }, 'admin request');
   if ('json' in reply) {
     if (reply.status === 401) response.setHeader('www-authenticate', 'Bearer realm="ken-node"');
     response.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8' });
@@ -116,6 +117,15 @@ async function answer(
       : { status: 404, json: { error: `no route ${method} ${pathname}; routes: ${Object.keys(routes).join(', ')}` } };
   }
   return route(method === 'POST' ? await readJsonBody(request) : undefined);
+}
+
+/**
+ * A request target as logged: without its query or fragment, where a client
+ * may have put a secret (`?token=...`) that the log must not keep. Plain text
+ * work, so that it holds for targets that are no URL too.
+ */
+function withoutQuery(target: string): string {
+  return target.replace(/[?#].*$/s, '');
 }
 
 /** The path of a request target; HTTP lets through targets that are no URL (`http://[`): a 400. */

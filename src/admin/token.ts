@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFileAtomically } from '../util/atomicFile.js';
+import { privateFileMode } from '../util/fileModes.js';
 
 /**
  * The admin endpoint's bearer token: 256 random bits in a file only the
- * node's user may read. Whoever can read it can run the node's admin
- * operations (issue URLs, call its vats), so it is a capability.
+ * node's user may read (`start` refuses it otherwise). Whoever can read it
+ * can run the node's admin operations (issue URLs, call its vats), so it is
+ * a capability.
  */
-
-/** Owner read and write, nothing for group or others. */
-const tokenFileMode = 0o600;
 
 /** Makes the token file unless it exists (so `init` can be run again after an interruption); returns the token. */
 export function ensureAdminToken(file: string): string {
@@ -19,7 +18,7 @@ export function ensureAdminToken(file: string): string {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   const token = randomBytes(32).toString('hex');
-  writeFileAtomically(file, `${token}\n`, tokenFileMode);
+  writeFileAtomically(file, `${token}\n`, privateFileMode);
   return token;
 }
 
@@ -27,9 +26,4 @@ export function readAdminToken(file: string): string {
   const token = readFileSync(file, 'utf8').trim();
   if (!/^[0-9a-f]{64}$/.test(token)) throw new Error(`${file} does not hold an admin token (64 hex digits)`);
   return token;
-}
-
-/** True if others than the owner may read or write the token file (the node warns about it at start). */
-export function isTokenExposed(file: string): boolean {
-  return (statSync(file).mode & 0o077) !== 0;
 }

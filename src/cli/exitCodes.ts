@@ -29,7 +29,9 @@ export async function withUserErrors(run: () => Promise<number>): Promise<number
 export const exitCodesHelp = {
   start:
     '\nExit codes: 0 stopped cleanly after SIGTERM or SIGINT; 1 failed (an error, a kernel panic, a node already running ' +
-    'on the data directory); 2 bad usage or a refused configuration; 128 + n a second signal n during the stop (143, 130).',
+    'on the data directory); 2 bad usage or a refused configuration: a bad setting, or group or others having any ' +
+    'permission on the data directory or a secret file in it (ken-node.json, kernel.sqlite and its -wal and -shm, ' +
+    'admin-token; the message names the chmod that fixes it); 128 + n a second signal n during the stop (143, 130).',
   init: '\nExit codes: 0 initialized; 1 failed (the directory already has a config, an error); 2 bad usage or a refused setting.',
   client: '\nExit codes: 0 done; 1 failed (no node answers, the node refused the request, the call rejected); 2 bad usage.',
 };

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { ensureAdminToken } from '../admin/token.js';
 import { dataDirFiles } from '../config/dataDir.js';
+import { makeDataDirPrivate } from '../config/dataDirModes.js';
 import { resolveConfig, writeConfigFile } from '../config/load.js';
 import { ensureIdentity } from '../node/identity.js';
 import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
@@ -11,8 +12,9 @@ import { exitCodesHelp, withUserErrors } from './exitCodes.js';
 export function initCommand(): Command {
   const command = new Command('init')
     .description(
-      'create a node\'s data directory: the store with the node\'s key (its peer id), an admin token (mode 0600), ' +
-        'and ken-node.json holding the settings given here and every default. Refuses a directory that has a config; ' +
+      'create a node\'s data directory: the store with the node\'s key (its peer id), an admin token, ' +
+        'and ken-node.json holding the settings given here and every default. The directory is made mode 0700 and ' +
+        'these files 0600 (the owner alone), even if the directory existed. Refuses a directory that has a config; ' +
         'an interrupted init can be run again.',
     )
     .addOption(dataDirOption())
@@ -30,7 +32,8 @@ async function runInit(command: Command): Promise<number> {
   }
   // Judged before anything is written: a bad flag leaves no half-made directory.
   const config = resolveConfig({}, overridesOf(command), { origin: 'defaults', baseDirectory: files.directory, cwd: process.cwd() });
-  mkdirSync(files.directory, { recursive: true, mode: 0o700 });
+  // Before the key is made: the store is then created 0600 (openDatabase) in a directory only the owner can enter.
+  makeDataDirPrivate(files);
   const peerId = await ensureIdentity(files.store, config.durability);
   ensureAdminToken(files.adminToken);
   // Last: its presence is what marks the directory as initialized.

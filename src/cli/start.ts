@@ -2,8 +2,9 @@ import { Command } from 'commander';
 import { NodeMetrics } from '../admin/metrics.js';
 import { removeAdminEndpoint, writeAdminEndpoint } from '../admin/endpointFile.js';
 import { AdminServer } from '../admin/server.js';
-import { isTokenExposed, readAdminToken } from '../admin/token.js';
+import { readAdminToken } from '../admin/token.js';
 import { dataDirFiles, type DataDirFiles } from '../config/dataDir.js';
+import { refuseExposedDataDir } from '../config/dataDirModes.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { NodeConfig } from '../config/schema.js';
@@ -33,12 +34,11 @@ export function startCommand(): Command {
 async function runStart(command: Command): Promise<number> {
   const files = dataDirFiles(command.opts<{ dataDir: string }>().dataDir);
   const config = loadConfig(files, overridesOf(command));
+  // Before the node runs with secrets others could read (its key, the token), not after.
+  refuseExposedDataDir(files);
   const token = tokenOf(files);
   const lock = lockDataDir(files);
   const logger = makeLogger({ level: config.logLevel, name: 'ken-node' });
-  if (isTokenExposed(files.adminToken)) {
-    logger.warn({ file: files.adminToken }, 'the admin token file is readable by others than its owner: chmod 600 it');
-  }
   const metrics = new NodeMetrics();
   const node = await KenNode.start({
     storePath: files.store,

@@ -10,7 +10,7 @@ export interface DataDirFiles {
   config: string;
   /** The SQLite store: the node's key and every commit. WAL mode adds `-wal` and `-shm` files beside it. */
   store: string;
-  /** The admin endpoint's bearer token (mode 0600). */
+  /** The admin endpoint's bearer token. */
   adminToken: string;
   /** Where a running node says its admin endpoint listens (written at start, removed at a clean stop). */
   adminEndpoint: string;
@@ -18,6 +18,7 @@ export interface DataDirFiles {
   lock: string;
 }
 
+/** The files of a node's data directory, by their usual names, with `directory` made absolute. */
 export function dataDirFiles(directory: string): DataDirFiles {
   const absolute = path.resolve(directory);
   return {
@@ -28,4 +29,17 @@ export function dataDirFiles(directory: string): DataDirFiles {
     adminEndpoint: path.join(absolute, 'admin.json'),
     lock: path.join(absolute, 'node.lock'),
   };
+}
+
+/**
+ * The files of a data directory that hold a secret, for the owner alone
+ * (0600): `init` makes them so and `start` refuses them otherwise. The store
+ * and its WAL hold the node's private key and every state (the `-shm` index
+ * is part of the store too: who may write it may corrupt it); the admin
+ * token is the node's admin authority; the config holds `peers`, ocap URLs,
+ * which are bearer capabilities. `admin.json` (an address and a pid) and
+ * `node.lock` (empty) are not secrets.
+ */
+export function secretFiles(files: DataDirFiles): string[] {
+  return [files.config, files.store, `${files.store}-wal`, `${files.store}-shm`, files.adminToken];
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { writeFileAtomically } from '../util/atomicFile.js';
+import { privateFileMode } from '../util/fileModes.js';
 import type { DataDirFiles } from './dataDir.js';
 import { ConfigError } from './errors.js';
 import { applyOverrides, type Override } from './overrides.js';
@@ -99,6 +100,7 @@ function abbreviate(text: string, max = 200): string {
   return text.length <= max ? text : `${text.slice(0, max)}...`;
 }
 
+/** Writes the config for its owner alone: its `peers` are ocap URLs, bearer capabilities. */
 export function writeConfigFile(file: string, config: NodeConfig): void {
-  writeFileAtomically(file, `${JSON.stringify(config, null, 2)}\n`);
+  writeFileAtomically(file, `${JSON.stringify(config, null, 2)}\n`, privateFileMode);
 }

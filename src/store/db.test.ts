@@ -50,6 +50,24 @@ describe('openDatabase', () => {
     expect(db.pragma('busy_timeout', { simple: true })).toBe(0);
   });
 
+  it('creates the file for its owner alone (0600) under the usual umask, and SQLite gives its WAL and index the same mode', () => {
+    const umask = process.umask(0o022);
+    try {
+      const db = track(openDatabase(file, 'fsync'));
+      db.prepare("INSERT INTO kernel_meta (key, value) VALUES ('probe', 'secret')").run();
+      for (const name of [file, `${file}-wal`, `${file}-shm`]) expect(fs.statSync(name).mode & 0o777, name).toBe(0o600);
+    } finally {
+      process.umask(umask);
+    }
+  });
+
+  it('leaves the mode of an existing file alone (start refuses one open to others; init narrows it)', () => {
+    fs.writeFileSync(file, '', { mode: 0o640 });
+    fs.chmodSync(file, 0o640);
+    track(openDatabase(file, 'process'));
+    expect(fs.statSync(file).mode & 0o777).toBe(0o640);
+  });
+
   it('migrates a new file to schemaVersion and reopens it without migrating again', () => {
     const db = openDatabase(file, 'process');
     expect(db.pragma('user_version', { simple: true })).toBe(schemaVersion);

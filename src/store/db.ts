@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { assert } from '../util/assert.js';
+import { createPrivateFile } from '../util/fileModes.js';
 import { migrations, schemaVersion } from './schema.js';
 
 /** A better-sqlite3 connection; only `src/store` touches it. */
@@ -22,13 +23,20 @@ export class StoreVersionError extends Error {
   override name = 'StoreVersionError';
 }
 
+/** The paths SQLite takes for a database without a file. */
+const fileless = new Set([':memory:', '']);
+
 /**
  * Opens (creating if needed) the SQLite file at `path`, sets the durability
  * pragmas, and brings the schema to {@link schemaVersion}. One process, one
  * writer: a second process opening the same file fails on the write lock
- * rather than interleaving cranks.
+ * rather than interleaving cranks. A new file is for its owner alone (0600),
+ * and so are the `-wal` and `-shm` files, to which SQLite gives the mode of
+ * the database file.
  */
 export function openDatabase(path: string, durability: Durability): SqliteDatabase {
+  // SQLite would create the file 0644 (less the umask): made first, it holds the node's key only once it is private.
+  if (!fileless.has(path)) createPrivateFile(path);
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
