@@ -2,7 +2,13 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { z } from 'zod';
 import { defaultGroupCommit } from '../kernel/commitPolicy.js';
-import { defaultMaxConnectionsPerPeer } from '../net/libp2pTransport.js';
+import {
+  defaultInboundConnectionsPerAddressPerSecond,
+  defaultInboundUpgradeTimeoutMs,
+  defaultMaxConnectionsPerPeer,
+  defaultMaxPendingInboundConnections,
+  defaultMaxPendingInboundPerAddress,
+} from '../net/libp2pTransport.js';
 import { defaultMaxFrameBytes } from '../node/node.js';
 import { defaultSessionOptions } from '../remote/peerSessions.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
@@ -92,15 +98,34 @@ const commitSchema = z.strictObject(
 );
 
 /** What one peer may cost this node (docs/security.md, Limits). */
-const limitsSchema = z.strictObject(
-  {
-    maxUnackedPerPeer: wholeNumber(1, 10_000_000).default(defaultSessionOptions.maxUnackedPerPeer),
-    inboundFramesPerSecond: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFramesPerSecond),
-    inboundFrameBurst: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFrameBurst),
-    maxConnectionsPerPeer: wholeNumber(1, 64).default(defaultMaxConnectionsPerPeer),
-  },
-  { error: 'an object with maxUnackedPerPeer, inboundFramesPerSecond, inboundFrameBurst and maxConnectionsPerPeer' },
-);
+const limitsSchema = z
+  .strictObject(
+    {
+      maxUnackedPerPeer: wholeNumber(1, 10_000_000).default(defaultSessionOptions.maxUnackedPerPeer),
+      inboundFramesPerSecond: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFramesPerSecond),
+      inboundFrameBurst: wholeNumber(1, 10_000_000).default(defaultSessionOptions.inboundFrameBurst),
+      maxConnectionsPerPeer: wholeNumber(1, 64).default(defaultMaxConnectionsPerPeer),
+      // Each is a socket (a file descriptor): more than the host allows would fail every connection, not just the attacker's.
+      maxPendingInboundConnections: wholeNumber(2, 10_000).default(defaultMaxPendingInboundConnections),
+      maxPendingInboundPerAddress: wholeNumber(1, 1_000).default(defaultMaxPendingInboundPerAddress),
+      // Under 1 s an honest handshake over a long link would fail; over 2 min a stalled socket holds its slot too long.
+      inboundUpgradeTimeoutMs: wholeNumber(1_000, 120_000).default(defaultInboundUpgradeTimeoutMs),
+      inboundConnectionsPerAddressPerSecond: wholeNumber(1, 10_000).default(defaultInboundConnectionsPerAddressPerSecond),
+    },
+    {
+      error:
+        'an object with maxUnackedPerPeer, inboundFramesPerSecond, inboundFrameBurst, maxConnectionsPerPeer, ' +
+        'maxPendingInboundConnections, maxPendingInboundPerAddress, inboundUpgradeTimeoutMs and inboundConnectionsPerAddressPerSecond',
+    },
+  )
+  // One address must not be able to take every pending slot, or it alone would lock new peers out.
+  .refine((limits) => limits.maxPendingInboundPerAddress < limits.maxPendingInboundConnections, {
+    path: ['maxPendingInboundPerAddress'],
+    error: (issue) => {
+      const { maxPendingInboundPerAddress: perAddress, maxPendingInboundConnections: all } = issue.input as Record<string, number>;
+      return `fewer than limits.maxPendingInboundConnections (${all}), so that one address cannot take every pending slot (the value in force is ${perAddress})`;
+    },
+  });
 
 /** The admin HTTP endpoint, always on 127.0.0.1; port 0 lets the OS pick (the node writes it to `admin.json`). */
 const adminSchema = z.strictObject({ port: wholeNumber(0, 65535).default(0) }, { error: 'an object with port' });

@@ -1,19 +1,39 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import type { PeerId as Libp2pPeerId, PrivateKey, Stream } from '@libp2p/interface';
+import type { PeerId as Libp2pPeerId, MultiaddrConnection, PrivateKey, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { tcp } from '@libp2p/tcp';
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
 import { webSockets } from '@libp2p/websockets';
-import { multiaddr } from '@multiformats/multiaddr';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
+import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
+import { PeerWarnings } from '../util/peerWarnings.js';
 import type { PeerId, Transport, TransportHandlers } from './transport.js';
 
 /** The libp2p protocol id of ken-node's frame stream. */
 export const kenProtocol = '/ken-node/frames/1.0.0';
 
-export interface Libp2pTransportOptions {
+/** What one peer, or one address, may cost the transport; each unset is its default. */
+export interface Libp2pLimits {
+  /** Connections one peer may hold at once ({@link defaultMaxConnectionsPerPeer} unless set). */
+  maxConnectionsPerPeer?: number;
+  /** Inbound connections not yet upgraded, from every address together ({@link defaultMaxPendingInboundConnections} unless set). */
+  maxPendingInboundConnections?: number;
+  /**
+   * Inbound connections not yet upgraded from one IP address
+   * ({@link defaultMaxPendingInboundPerAddress} unless set); fewer than
+   * `maxPendingInboundConnections`, or one address could take every slot.
+   */
+  maxPendingInboundPerAddress?: number;
+  /** How long an inbound connection may take to be upgraded, Noise handshake included ({@link defaultInboundUpgradeTimeoutMs} unless set). */
+  inboundUpgradeTimeoutMs?: number;
+  /** New inbound connections one IP address may open per second ({@link defaultInboundConnectionsPerAddressPerSecond} unless set). */
+  inboundConnectionsPerAddressPerSecond?: number;
+}
+
+export interface Libp2pTransportOptions extends Libp2pLimits {
   privateKey: PrivateKey;
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0` and `/ip4/127.0.0.1/tcp/0/ws`. */
   listen: string[];
@@ -21,8 +41,6 @@ export interface Libp2pTransportOptions {
   maxFrameBytes: number;
   /** The only peers a connection may be with, either way; unset: any peer. */
   allowPeers?: readonly PeerId[];
-  /** Connections one peer may hold at once ({@link defaultMaxConnectionsPerPeer} unless set). */
-  maxConnectionsPerPeer?: number;
   logger: Logger;
 }
 
@@ -33,6 +51,111 @@ export interface Libp2pTransportOptions {
  * and how fast one address may open them).
  */
 export const defaultMaxConnectionsPerPeer = 4;
+
+/**
+ * Inbound connections libp2p upgrades at once (accepted, Noise and Yamux
+ * not yet done), from everyone, unless configured. libp2p's
+ * own default is 10, so ten sockets that never send a byte locked every new
+ * peer out until they timed out. An honest upgrade takes a few round trips,
+ * so honest peers hold these slots only briefly: the slots are for stalled
+ * sockets to be absorbed by. 256 makes an attacker need 64 addresses (at
+ * {@link defaultMaxPendingInboundPerAddress} each) to fill them, and keeps
+ * these sockets and libp2p's 300 connections under a 1,024 file limit. What
+ * a pending connection costs is a socket and a few KiB of buffers.
+ */
+export const defaultMaxPendingInboundConnections = 256;
+
+/**
+ * Inbound connections not yet upgraded from one IP address, unless
+ * configured (libp2p has no such limit). A host has a handshake in flight
+ * per connection it is opening: 4 lets one peer open its whole
+ * {@link defaultMaxConnectionsPerPeer} at once, or a few nodes behind one
+ * NAT connect together, while a host of stalled sockets holds 4 slots of
+ * {@link defaultMaxPendingInboundConnections}, not all of them.
+ */
+export const defaultMaxPendingInboundPerAddress = 4;
+
+/**
+ * How long an inbound connection may take to be upgraded (multistream-select,
+ * the Noise handshake, Yamux), unless configured; then it is closed and its
+ * slot freed. libp2p's default is 10 s. An honest upgrade is four or five
+ * round trips: under 2 s at a 300 ms round trip, so 5 s leaves room for a
+ * slow link or a busy node while halving how long each stalled socket holds
+ * a slot. Noise has no timeout of its own: its handshake runs under this one.
+ */
+export const defaultInboundUpgradeTimeoutMs = 5_000;
+
+/**
+ * New inbound connections one IP address may open per second, unless
+ * configured: libp2p's default, kept. An honest peer reconnects about once
+ * a second at most; an attacker re-opening stalled sockets from one address
+ * is slowed to this rate before it reaches {@link defaultMaxPendingInboundPerAddress}.
+ */
+export const defaultInboundConnectionsPerAddressPerSecond = 5;
+
+/** The IP address a connection comes from (a DNS or other address: none). */
+function ipAddressOf(address: Multiaddr): string | undefined {
+  return address.getComponents().find((component) => component.name === 'ip4' || component.name === 'ip6')?.value;
+}
+
+/**
+ * Inbound connections libp2p has accepted but not yet upgraded, counted per
+ * IP address, at most `max` each: libp2p bounds them only in all, so without
+ * this a few addresses holding stalled sockets would take every slot. A
+ * connection counts from the gater's first look at it (`denyInboundConnection`)
+ * until libp2p's last look before it becomes a connection
+ * (`denyInboundUpgradedConnection`) or until it closes (a refused, failed or
+ * timed-out upgrade closes it), whichever is first.
+ */
+class PendingInbound {
+  readonly #perAddress = new Map<string, number>();
+  readonly #addressOf = new Map<MultiaddrConnection, string>();
+
+  constructor(readonly max: number) {}
+
+  /** Counts `connection` against `address`; false, and not counted, if `address` has `max` pending already. */
+  admit(connection: MultiaddrConnection, address: string): boolean {
+    const pending = this.from(address);
+    if (pending >= this.max) return false;
+    this.#perAddress.set(address, pending + 1);
+    this.#addressOf.set(connection, address);
+    connection.addEventListener('close', () => this.release(connection), { once: true });
+    return true;
+  }
+
+  /** Stops counting `connection`; the first call counts, later ones do nothing. */
+  release(connection: MultiaddrConnection): void {
+    const address = this.#addressOf.get(connection);
+    if (address === undefined) return;
+    this.#addressOf.delete(connection);
+    const left = this.from(address) - 1;
+    if (left > 0) this.#perAddress.set(address, left);
+    else this.#perAddress.delete(address);
+  }
+
+  from(address: string): number {
+    return this.#perAddress.get(address) ?? 0;
+  }
+}
+
+type InboundLimits = Required<Omit<Libp2pLimits, 'maxConnectionsPerPeer'>>;
+
+/** The inbound limits in force, defaults filled in; throws a RangeError if one address could take every pending slot. */
+function inboundLimitsOf(options: Libp2pLimits): InboundLimits {
+  const limits = {
+    maxPendingInboundConnections: options.maxPendingInboundConnections ?? defaultMaxPendingInboundConnections,
+    maxPendingInboundPerAddress: options.maxPendingInboundPerAddress ?? defaultMaxPendingInboundPerAddress,
+    inboundUpgradeTimeoutMs: options.inboundUpgradeTimeoutMs ?? defaultInboundUpgradeTimeoutMs,
+    inboundConnectionsPerAddressPerSecond: options.inboundConnectionsPerAddressPerSecond ?? defaultInboundConnectionsPerAddressPerSecond,
+  };
+  if (limits.maxPendingInboundPerAddress >= limits.maxPendingInboundConnections) {
+    throw new RangeError(
+      `maxPendingInboundPerAddress (${limits.maxPendingInboundPerAddress}) must be below maxPendingInboundConnections ` +
+        `(${limits.maxPendingInboundConnections}): one address could take every pending slot`,
+    );
+  }
+  return limits;
+}
 
 interface Outbound {
   stream: Stream;
@@ -51,19 +174,31 @@ export class Libp2pTransport implements Transport {
   readonly #outbound = new Map<PeerId, Promise<Outbound>>();
   readonly #writeChains = new Map<PeerId, Promise<void>>();
   readonly #allowed: ReadonlySet<PeerId> | undefined;
+  readonly #warnings: PeerWarnings;
+  readonly #pending: PendingInbound;
   #handlers: TransportHandlers | undefined;
 
-  private constructor(node: Libp2p, options: Libp2pTransportOptions, allowed: ReadonlySet<PeerId> | undefined) {
+  private constructor(
+    node: Libp2p,
+    options: Libp2pTransportOptions,
+    allowed: ReadonlySet<PeerId> | undefined,
+    warnings: PeerWarnings,
+    pending: PendingInbound,
+  ) {
     this.#node = node;
     this.#options = options;
     this.#allowed = allowed;
+    this.#warnings = warnings;
+    this.#pending = pending;
   }
 
   static async start(options: Libp2pTransportOptions): Promise<Libp2pTransport> {
+    const limits = inboundLimitsOf(options);
+    const warnings = new PeerWarnings(options.logger, systemClock);
     const allowed = options.allowPeers === undefined ? undefined : new Set(options.allowPeers.map((id) => peerIdFromString(id).toString()));
     const refuse = (peerId: Libp2pPeerId, direction: 'inbound' | 'outbound'): boolean => {
       if (allowed === undefined || allowed.has(peerId.toString())) return false;
-      options.logger.warn({ peerId: peerId.toString(), direction }, 'refused a connection: the peer is not in allowPeers');
+      warnings.warn(peerId.toString(), 'not-allowed', { direction }, 'refused a connection: the peer is not in allowPeers');
       return true;
     };
     // The gater needs the node it guards, made just below.
@@ -72,7 +207,17 @@ export class Libp2pTransport implements Transport {
     const tooMany = (peerId: Libp2pPeerId): boolean => {
       const open = guarded?.getConnections(peerId).length ?? 0;
       if (open < maxConnectionsPerPeer) return false;
-      options.logger.warn({ peerId: peerId.toString(), open }, `refused a connection: the peer has ${maxConnectionsPerPeer} already`);
+      warnings.warn(peerId.toString(), 'too-many-connections', { open }, `refused a connection: the peer has ${maxConnectionsPerPeer} already`);
+      return true;
+    };
+    const pending = new PendingInbound(limits.maxPendingInboundPerAddress);
+    const tooManyPending = (connection: MultiaddrConnection): boolean => {
+      const address = ipAddressOf(connection.remoteAddr);
+      // Nothing to count: not from an IP address, or closed already (libp2p fails its upgrade).
+      if (address === undefined || connection.status !== 'open') return false;
+      if (pending.admit(connection, address)) return false;
+      // No peer id yet: the address is what the warnings are kept by.
+      warnings.warn(address, 'too-many-pending', { address }, `refused a connection: ${address} has ${pending.max} not yet upgraded`);
       return true;
     };
     const node = await createLibp2p({
@@ -81,16 +226,27 @@ export class Libp2pTransport implements Transport {
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      connectionManager: {
+        maxIncomingPendingConnections: limits.maxPendingInboundConnections,
+        inboundUpgradeTimeout: limits.inboundUpgradeTimeoutMs,
+        inboundConnectionThreshold: limits.inboundConnectionsPerAddressPerSecond,
+      },
       // Judged once Noise has authenticated the peer (inbound), or before
       // dialling it: a refused peer never gets a stream, so none of its frames is read.
+      // Before that, an inbound connection is judged by its address alone.
       connectionGater: {
+        denyInboundConnection: tooManyPending,
         denyInboundEncryptedConnection: (peerId) => refuse(peerId, 'inbound') || tooMany(peerId),
+        denyInboundUpgradedConnection: (_peerId, connection) => {
+          pending.release(connection);
+          return false;
+        },
         denyDialPeer: (peerId) => refuse(peerId, 'outbound'),
         denyOutboundEncryptedConnection: (peerId) => refuse(peerId, 'outbound'),
       },
     });
     guarded = node;
-    const transport = new Libp2pTransport(node, options, allowed);
+    const transport = new Libp2pTransport(node, options, allowed, warnings, pending);
     await node.handle(
       kenProtocol,
       (stream, connection) => {
@@ -145,6 +301,11 @@ export class Libp2pTransport implements Transport {
     return this.#node.getConnections(peerIdFromString(peerId)).length;
   }
 
+  /** Inbound connections from IP `address` not yet upgraded (for tests of the per-address cap). */
+  pendingInboundFrom(address: string): number {
+    return this.#pending.from(address);
+  }
+
   async addPeerAddresses(peerId: PeerId, addresses: string[]): Promise<void> {
     await this.#node.peerStore.merge(peerIdFromString(peerId), { multiaddrs: addresses.map((a) => multiaddr(a)) });
   }
@@ -197,6 +358,7 @@ export class Libp2pTransport implements Transport {
       } catch (error) {
         const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
         if (stream.readStatus === 'readable' && !/stream closed|EOF/i.test(reason)) {
+          this.#warnings.warn(peerId, 'unreadable-frame', { reason }, 'unreadable frame from peer: closing its connections');
           await this.closePeer(peerId, `unreadable frame: ${reason}`);
         }
         return;
@@ -206,7 +368,8 @@ export class Libp2pTransport implements Transport {
   }
 
   async closePeer(peerId: PeerId, reason: string): Promise<void> {
-    this.#options.logger.warn({ peerId, reason }, 'closing connections to peer');
+    // The caller says why, once per session, where it knows more (a bad frame, a fault).
+    this.#options.logger.debug({ peerId, reason }, 'closing connections to peer');
     this.#outbound.delete(peerId);
     await this.#node.hangUp(peerIdFromString(peerId));
   }

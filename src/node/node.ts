@@ -2,7 +2,7 @@ import { Kernel, type KernelObserver } from '../kernel/kernel.js';
 import type { CommitLimits } from '../kernel/commitPolicy.js';
 import type { KernelContext } from '../kernel/context.js';
 import { decode, krefOf } from '../kernel/kmarshal.js';
-import { Libp2pTransport } from '../net/libp2pTransport.js';
+import { Libp2pTransport, type Libp2pLimits } from '../net/libp2pTransport.js';
 import type { MemoryNetwork } from '../net/memoryTransport.js';
 import type { Transport } from '../net/transport.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
@@ -20,8 +20,11 @@ import { systemEntropy, type Entropy } from '../util/random.js';
 export const defaultMaxFrameBytes = 1024 * 1024;
 
 export type TransportChoice =
-  /** `allowPeers`: the only peers a connection may be with; unset, any peer. */
-  | { kind: 'libp2p'; listen: string[]; maxFrameBytes?: number; allowPeers?: readonly string[]; maxConnectionsPerPeer?: number }
+  /**
+   * `allowPeers`: the only peers a connection may be with; unset, any peer.
+   * The limits are {@link Libp2pLimits}; unset, their defaults.
+   */
+  | ({ kind: 'libp2p'; listen: string[]; maxFrameBytes?: number; allowPeers?: readonly string[] } & Libp2pLimits)
   | { kind: 'memory'; network: MemoryNetwork; peerId: string }
   /** A transport built by the caller (a simulation's faulty one); the node stops it on stop(). */
   | { kind: 'given'; transport: Transport };
@@ -193,6 +196,10 @@ async function openTransport(store: KernelStore, options: NodeOptions): Promise<
     maxFrameBytes: choice.maxFrameBytes ?? defaultMaxFrameBytes,
     allowPeers: choice.allowPeers,
     maxConnectionsPerPeer: choice.maxConnectionsPerPeer,
+    maxPendingInboundConnections: choice.maxPendingInboundConnections,
+    maxPendingInboundPerAddress: choice.maxPendingInboundPerAddress,
+    inboundUpgradeTimeoutMs: choice.inboundUpgradeTimeoutMs,
+    inboundConnectionsPerAddressPerSecond: choice.inboundConnectionsPerAddressPerSecond,
     logger: options.logger,
   });
 }

@@ -79,6 +79,10 @@ describe('hostile input from a peer', () => {
     await eventually('the oversized frame is refused', () =>
       logger.entries.some((entry) => entry.message === 'closing connections to peer'),
     );
+    // One warning, naming the peer and the length, and the connections closed for that reason.
+    const warnings = logger.entries.filter((entry) => entry.message === 'unreadable frame from peer: closing its connections');
+    expect(warnings.map((entry) => [entry.level, (entry.object as { peerId?: string }).peerId])).toEqual([['warn', evil.peerId]]);
+    expect(JSON.stringify(warnings[0]?.object)).toMatch(/length/i);
     expect(JSON.stringify(logger.entries.find((entry) => entry.message === 'closing connections to peer')?.object)).toMatch(
       /unreadable frame: .*(length|Length)/,
     );
