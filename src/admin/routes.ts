@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { nameSchema, ocapUrlSchema } from '../config/schema.js';
+import { TerminatedVatError } from '../kernel/errors.js';
 import { krefOf } from '../kernel/kmarshal.js';
 import { introducePeer } from '../node/bootstrapVat.js';
 import type { KenNode } from '../node/node.js';
@@ -12,11 +13,11 @@ export type Reply = { status: number; json: unknown } | { status: number; text: 
 /** A route's work, given the request's parsed JSON body (undefined for GET). */
 export type Route = (body: unknown) => Promise<Reply>;
 
-/** A request the route cannot serve as asked (400), that names nothing (404), or that is too large (413). */
+/** A request the route cannot serve as asked (400), that names nothing (404), a terminated vat (409), or that is too large (413). */
 export class AdminRequestError extends Error {
   override name = 'AdminRequestError';
   constructor(
-    readonly status: 400 | 404 | 413,
+    readonly status: 400 | 404 | 409 | 413,
     message: string,
   ) {
     super(message);
@@ -46,7 +47,12 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
     const name = vat ?? context.bootstrapVat;
     if (name === undefined) throw new AdminRequestError(404, 'no bootstrap vat is configured: name a vat');
     if (!node.kernel.hasVat(name)) throw new AdminRequestError(404, `no vat named ${JSON.stringify(name)}`);
-    return node.kernel.rootOf(name);
+    try {
+      return node.kernel.rootOf(name);
+    } catch (error) {
+      if (error instanceof TerminatedVatError) throw new AdminRequestError(409, error.message);
+      throw error;
+    }
   };
   return {
     'GET /status': async () => ({ status: 200, json: nodeStatus(node, context.started, context.bootstrapVat) }),

@@ -78,7 +78,7 @@ async function runStart(command: Command): Promise<number> {
 /** Brings the started node into service: its bootstrap vat, the work left from the last run, the admin endpoint, its peers. */
 async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, token: string, metrics: NodeMetrics, logger: Logger): Promise<AdminServer> {
   const started = new Date();
-  const root = config.bootstrap === undefined ? undefined : await ensureBootstrapVat(node, config.bootstrap);
+  const root = config.bootstrap === undefined ? undefined : await ensureBootstrapVat(node, config.bootstrap, logger);
   // Work committed before the last stop (or crash) and not yet done.
   await node.kernel.run();
   metrics.watch(node);

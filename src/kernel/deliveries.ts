@@ -1,9 +1,10 @@
-import { isRemoteId, kernelOwner, type EndpointId, type GcAction, type KernelMessage, type KObjectRef, type KRef, type RemoteId, type RunQueueItem, type VatId } from '../store/types.js';
+import { isRemoteId, kernelOwner, type CapData, type EndpointId, type GcAction, type KernelMessage, type KObjectRef, type KRef, type RemoteId, type RunQueueItem, type VatId } from '../store/types.js';
 import type { RemoteRouter } from './context.js';
 import { assert } from '../util/assert.js';
 import type { VatDelivery } from '../vats/types.js';
 import type { KernelContext } from './context.js';
-import { decode, soleObjectRef } from './kmarshal.js';
+import { CapDataError, checkCapData, checkMethargs, krefSlotKind } from './capdataCheck.js';
+import { decode, errorCapData, soleObjectRef } from './kmarshal.js';
 import { rejectPromise, resolvePromise } from './resolve.js';
 import { makeVatTranslator } from './vatTranslator.js';
 
@@ -94,7 +95,12 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
     return consumed;
   }
   const vatId = object.owner;
-  assert(isLive(context, vatId), `object ${target} is owned by ${vatId}, which is not live`);
+  const refusal = refusalOf(context, vatId, message);
+  if (refusal !== undefined) {
+    rejectResult(context, message, refusal);
+    refs.decrefMessage(message, queuedTarget);
+    return consumed;
+  }
   const translator = makeVatTranslator(context, vatId);
   const targetVref = store.clist.byKref(vatId, target)?.eref;
   assert(targetVref !== undefined, `owner ${vatId} has no c-list entry for ${target}`);
@@ -105,6 +111,27 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
   // The vat's c-list now holds what the queue item held.
   refs.decrefMessage(message, queuedTarget);
   return { type: 'deliver', vatId, delivery: ['message', targetVref, vatMessage] };
+}
+
+/**
+ * Why a message for an object of `vatId` is not delivered, if it is not: the
+ * vat is failed (it takes nothing until a start restarts it; the sender
+ * hears so at once rather than waiting for an operator), or the message
+ * is not one its runtime could decode (liveslots would throw in dispatch,
+ * which is no fault of the vat).
+ */
+function refusalOf(context: KernelContext, vatId: VatId, message: KernelMessage): string | undefined {
+  const vat = context.store.vats.get(vatId);
+  // A terminated vat's objects are lost (they have no owner), so none can route here.
+  assert(vat !== undefined && vat.state !== 'terminated', `an object is owned by ${vatId}, which is ${vat?.state ?? 'missing'}`);
+  if (vat.state === 'failed') return `vat ${vatId} (${vat.name}) is failed: ${vat.reason}; it is restarted at the next start of its node`;
+  try {
+    checkMethargs(message.methargs, krefSlotKind);
+  } catch (error) {
+    if (!(error instanceof CapDataError)) throw error;
+    return `message refused: ${error.message}`;
+  }
+  return undefined;
 }
 
 function invokeService(context: KernelContext, target: KObjectRef, message: KernelMessage): void {
@@ -138,7 +165,7 @@ function routeNotify(context: KernelContext, endpoint: EndpointId, kpid: `kp${nu
     return consumed;
   }
   const translator = makeVatTranslator(context, vatId);
-  const data = translator.dataToVat(promise.data);
+  const data = translator.dataToVat(deliverableResolution(promise.data));
   // liveslots retires the vpid when it is notified; so does its c-list.
   translator.forgetPromise(kpid);
   refs.decref(kpid);
@@ -147,6 +174,17 @@ function routeNotify(context: KernelContext, endpoint: EndpointId, kpid: `kp${nu
     vatId,
     delivery: ['notify', [[entry.eref, promise.state === 'rejected', data]]],
   };
+}
+
+/** A resolution as a vat may be given it: its data, or a rejection saying why the data could not be delivered. */
+function deliverableResolution(data: CapData<KRef>): CapData<KRef> {
+  try {
+    checkCapData(data, krefSlotKind);
+    return data;
+  } catch (error) {
+    if (!(error instanceof CapDataError)) throw error;
+    return errorCapData(`resolution refused: ${error.message}`);
+  }
 }
 
 /** Removes a GC action and routes it to its vat, unless it went stale meanwhile. */

@@ -3,7 +3,7 @@
  * match on it, not on the message.
  */
 
-/** A vat made a syscall it has no right to make. The vat is terminated. */
+/** A vat made a syscall it has no right to make. The vat fails (docs/architecture.md, failed vats). */
 export class IllegalSyscallError extends Error {
   override name = 'IllegalSyscallError';
 }
@@ -16,4 +16,9 @@ export class UnknownVatError extends Error {
 /** A vat could not be created (bad bundle, duplicate name, failed start). */
 export class VatCreationError extends Error {
   override name = 'VatCreationError';
+}
+
+/** A caller of the kernel's API named a vat that was terminated: it has no objects any more. */
+export class TerminatedVatError extends Error {
+  override name = 'TerminatedVatError';
 }

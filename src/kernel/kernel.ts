@@ -1,4 +1,5 @@
 import type { KernelStore } from '../store/index.js';
+import type { VatState } from '../store/vats.js';
 import { kernelOwner, type CapData, type GcAction, type KObjectRef, type KRef, type RunQueueItem, type VatId } from '../store/types.js';
 import type { KernelService } from './services.js';
 import { assert } from '../util/assert.js';
@@ -11,12 +12,12 @@ import type { KernelContext, RemoteRouter } from './context.js';
 import type { Logger } from '../util/logger.js';
 import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
 import { routeGcAction, routeRunItem, type Routing } from './deliveries.js';
-import { UnknownVatError, VatCreationError } from './errors.js';
+import { TerminatedVatError, UnknownVatError, VatCreationError } from './errors.js';
 import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
 import { makeRefcounts } from './refcounts.js';
 import { rejectPromise } from './resolve.js';
 import { makeSyscallHandler, type SyscallRecord } from './syscallHandler.js';
-import { forgetHeap, recordNewVat, rootOf, terminateVat } from './vatLifecycle.js';
+import { failVat, forgetHeap, recordNewVat, rootOf, terminateVat } from './vatLifecycle.js';
 import { makeVatTranslator } from './vatTranslator.js';
 
 export interface KernelOptions {
@@ -197,11 +198,11 @@ export class Kernel {
     const parameters = encode(spec.parameters ?? {});
     this.#beginCrank();
     const created = recordNewVat(this.#context, spec.name, spec.bundle, parameters);
-    const failure = await this.#startVat(created.vatId, spec.name, spec.bundle.json);
-    if (failure !== undefined) {
+    const { fault } = await this.#startVat(created.vatId, spec.name, spec.bundle.json);
+    if (fault !== undefined) {
       this.#abortCrank();
       this.#vats.delete(created.vatId);
-      throw new VatCreationError(`vat ${JSON.stringify(spec.name)} failed to start: ${failure}`);
+      throw new VatCreationError(`vat ${JSON.stringify(spec.name)} failed to start: ${fault}`);
     }
     this.#endCrank();
     this.#commit();
@@ -214,11 +215,22 @@ export class Kernel {
     return this.#store.vats.getByName(name) !== undefined;
   }
 
-  /** The root object of the vat called `name`, as a kernel presence. */
+  /**
+   * The root object of the vat called `name`, as a kernel presence. A failed
+   * vat's root is there (messages to it are rejected with the reason until a
+   * start restarts it); a terminated vat has none.
+   */
   rootOf(name: string): object {
     const record = this.#store.vats.getByName(name);
     if (record === undefined) throw new UnknownVatError(`no vat named ${JSON.stringify(name)}`);
+    if (record.state === 'terminated') throw new TerminatedVatError(`vat ${JSON.stringify(name)} was terminated: ${record.reason}`);
     return presenceOf(rootOf(this.#context, record.vatId));
+  }
+
+  /** The state of the vat called `name` (live, failed, terminated) and why, if it is not live; undefined if there is none. */
+  vatState(name: string): { state: VatState; reason: string | undefined } | undefined {
+    const record = this.#store.vats.getByName(name);
+    return record && { state: record.state, reason: record.state === 'live' ? undefined : record.reason };
   }
 
   /**
@@ -391,26 +403,36 @@ export class Kernel {
   async #deliveryCrank(work: Exclude<WorkItem, { type: 'external' }>): Promise<void> {
     this.#beginCrank();
     const routing = this.#route(work);
-    if (routing.type === 'deliver') {
-      const { vatId, delivery } = routing;
-      const { failure, record } = await this.#deliver(vatId, delivery);
-      if (failure !== undefined) {
-        this.#abortCrank();
-        this.#observer.crankAborted?.({ vatId, reason: failure });
-        this.#failVat(vatId, work, failure);
-      } else {
-        this.#endCrank();
-        if (record.exit !== null) {
-          this.#terminateInCrank(vatId, `it exited: ${describe(record.exit.info)}`);
-        }
-      }
+    if (routing.type !== 'deliver') {
+      this.#endCrank();
+      return;
+    }
+    const { vatId, delivery } = routing;
+    const { fault, record } = await this.#deliver(vatId, delivery);
+    if (fault !== undefined) {
+      this.#abortCrank();
+      this.#observer.crankAborted?.({ vatId, reason: fault });
+      this.#endVatAfterAbort(vatId, work, 'failed', fault);
+    } else if (record.exit?.failure === true) {
+      // The vat asked to end, failing: what it did in this crank goes with it.
+      const reason = `it exited with failure: ${describe(record.exit.info)}`;
+      this.#abortCrank();
+      this.#observer.crankAborted?.({ vatId, reason });
+      this.#endVatAfterAbort(vatId, work, 'terminated', reason);
     } else {
       this.#endCrank();
+      const { exit } = record;
+      if (exit !== null) this.#inCrank(() => this.#terminateVat(vatId, `it exited: ${describe(exit.info)}`));
     }
   }
 
-  /** Delivers to a vat with a syscall handler for this crank; says whether the vat failed. */
-  async #deliver(vatId: VatId, delivery: VatDelivery): Promise<{ failure: string | undefined; record: SyscallRecord }> {
+  /**
+   * Delivers to a vat with a syscall handler for this crank. Says whether
+   * the vat was at fault: an illegal syscall, or a delivery its runtime
+   * could not complete. The kernel checks what it delivers (capdataCheck.ts),
+   * so well-formed input cannot be the cause: the fault is the vat's.
+   */
+  async #deliver(vatId: VatId, delivery: VatDelivery): Promise<{ fault: string | undefined; record: SyscallRecord }> {
     const vat = this.#vats.get(vatId);
     assert(vat !== undefined, `delivery to ${vatId}, which is not running`);
     const { syscall, record } = makeSyscallHandler(this.#context, vatId, makeVatTranslator(this.#context, vatId));
@@ -425,39 +447,46 @@ export class Kernel {
       this.#syscall = undefined;
     }
     this.stats.deliveries += 1;
-    let failure: string | undefined;
-    if (record.illegal !== null) failure = `illegal syscall: ${record.illegal}`;
-    else if (!outcome.ok) failure = `delivery failed: ${outcome.reason}`;
-    else if (record.exit?.failure === true) failure = `it exited with failure: ${describe(record.exit.info)}`;
-    if (failure === undefined && delivery[0] !== 'bringOutYourDead' && delivery[0] !== 'startVat') {
+    let fault: string | undefined;
+    if (record.illegal !== null) fault = `illegal syscall: ${record.illegal}`;
+    else if (!outcome.ok) fault = `delivery failed: ${outcome.reason}`;
+    if (fault === undefined && record.exit === null && delivery[0] !== 'bringOutYourDead' && delivery[0] !== 'startVat') {
       if (this.#store.vats.countDelivery(vatId) >= this.#reapInterval) this.#reapDue.add(vatId);
     }
-    return { failure, record };
+    return { fault, record };
   }
 
   /**
-   * A vat failed mid-crank and the crank was rolled back; the vat's heap is
-   * now ahead of the store, so the vat is terminated. A new crank consumes
-   * the item it failed on (rejecting that message's result) and ends the vat.
+   * A crank of `vatId` was rolled back; its heap is now ahead of the store,
+   * so the vat cannot take more deliveries in this process. A new crank
+   * consumes the item it was handling (rejecting that message's result, so
+   * a poison message is not delivered again) and ends the vat as `end`
+   * says: `failed` keeps every durable thing for the next start to restart
+   * it from; `terminated` (the vat asked for it) deletes its state.
    */
-  #failVat(vatId: VatId, work: Exclude<WorkItem, { type: 'external' }>, reason: string): void {
-    this.#logger.error({ vatId, delivery: work.type, reason }, 'vat failed; terminating it');
-    this.#beginCrank();
-    if (work.type === 'run') {
-      this.#store.queues.removeRun(work.item.id);
-      this.#consumeFailedItem(work.item, vatId, reason);
-    } else if (work.type === 'gc') {
-      this.#store.queues.removeGc(work.action.id);
-    }
-    this.#terminateVat(vatId, reason);
-    this.#endCrank();
+  #endVatAfterAbort(vatId: VatId, work: Exclude<WorkItem, { type: 'external' }>, end: 'failed' | 'terminated', reason: string): void {
+    const name = this.#store.vats.get(vatId)?.name ?? vatId;
+    const rejection =
+      end === 'failed'
+        ? `vat ${vatId} (${name}) failed while handling this message: ${reason}`
+        : `vat ${vatId} (${name}) was terminated: ${reason}`;
+    this.#inCrank(() => {
+      if (work.type === 'run') {
+        this.#store.queues.removeRun(work.item.id);
+        this.#consumeFailedItem(work.item, rejection);
+      } else if (work.type === 'gc') {
+        this.#store.queues.removeGc(work.action.id);
+      }
+      if (end === 'failed') this.#failVat(vatId, reason);
+      else this.#terminateVat(vatId, reason);
+    });
   }
 
-  #consumeFailedItem(item: RunQueueItem, vatId: VatId, reason: string): void {
+  #consumeFailedItem(item: RunQueueItem, rejection: string): void {
     const { refs } = this.#context;
     if (item.type === 'send') {
       if (item.message.result !== null) {
-        rejectPromise(this.#context, item.message.result, `vat ${vatId} was terminated: ${reason}`);
+        rejectPromise(this.#context, item.message.result, rejection);
       }
       refs.decrefMessage(item.message, item.target);
     } else {
@@ -465,10 +494,18 @@ export class Kernel {
     }
   }
 
-  #terminateInCrank(vatId: VatId, reason: string): void {
+  /** Runs `apply` in a crank of its own (kernel bookkeeping that no vat can fail). */
+  #inCrank(apply: () => void): void {
     this.#beginCrank();
-    this.#terminateVat(vatId, reason);
+    apply();
     this.#endCrank();
+  }
+
+  #failVat(vatId: VatId, reason: string): void {
+    failVat(this.#context, vatId, reason);
+    this.#vats.delete(vatId);
+    this.#reapDue.delete(vatId);
+    this.#logger.error({ vatId, reason }, 'vat failed: it keeps its state, takes no messages, and is restarted at the next start');
   }
 
   #terminateVat(vatId: VatId, reason: string): void {
@@ -478,8 +515,8 @@ export class Kernel {
     this.#logger.warn({ vatId, reason }, 'vat terminated');
   }
 
-  /** Builds a vat's instance and delivers `startVat`; returns why it failed, if it did. */
-  async #startVat(vatId: VatId, name: string, bundleJson: string): Promise<string | undefined> {
+  /** Builds a vat's instance and delivers `startVat`; says why it failed, if it did. */
+  async #startVat(vatId: VatId, name: string, bundleJson: string): Promise<{ fault: string | undefined }> {
     const record = this.#store.vats.get(vatId);
     assert(record !== undefined, `start of missing ${vatId}`);
     const instance = makeVatInstance({
@@ -495,28 +532,41 @@ export class Kernel {
     });
     this.#vats.set(vatId, instance);
     const parameters = makeVatTranslator(this.#context, vatId).dataToVat(record.parameters);
-    const { failure } = await this.#deliver(vatId, ['startVat', parameters]);
-    return failure;
+    const { fault, record: syscalls } = await this.#deliver(vatId, ['startVat', parameters]);
+    if (fault === undefined && syscalls.exit !== null) return { fault: `it exited while starting: ${describe(syscalls.exit.info)}` };
+    return { fault };
   }
 
+  /**
+   * Restarts every vat that is not terminated from its durable state, as
+   * after a crash: live ones, and failed ones, which get another try. One
+   * whose restart fails is (still) failed, with its state kept: a node
+   * always starts, whatever its vats do.
+   */
   async #restartVats(): Promise<void> {
     for (const record of this.#store.vats.all()) {
-      if (record.state !== 'live') continue;
+      if (record.state === 'terminated') continue;
       const bundleJson = this.#store.vats.getBundle(record.bundleHash);
       assert(bundleJson !== undefined, `bundle ${record.bundleHash} of ${record.vatId} is missing`);
+      let forgotten = { lostObjects: 0, rejectedPromises: 0 };
+      this.#inCrank(() => (forgotten = forgetHeap(this.#context, record.vatId, 'restarted')));
       this.#beginCrank();
-      const forgotten = forgetHeap(this.#context, record.vatId);
-      this.#endCrank();
-      this.#beginCrank();
-      const failure = await this.#startVat(record.vatId, record.name, bundleJson);
-      if (failure === undefined) {
+      const { fault } = await this.#startVat(record.vatId, record.name, bundleJson);
+      if (fault === undefined) {
+        if (record.state === 'failed') this.#store.vats.markLive(record.vatId);
         this.#endCrank();
+        this.#logger.info({ vatId: record.vatId, vat: record.name, ...forgotten }, record.state === 'failed' ? 'failed vat restarted' : 'vat restarted');
       } else {
         this.#abortCrank();
-        this.#terminateInCrank(record.vatId, `restart failed: ${failure}`);
+        this.#vats.delete(record.vatId);
+        const reason = `restart failed: ${fault}`;
+        this.#inCrank(() => {
+          if (record.state === 'live') this.#failVat(record.vatId, reason);
+          else this.#store.vats.markFailed(record.vatId, reason);
+        });
+        if (record.state === 'failed') this.#logger.error({ vatId: record.vatId, vat: record.name, reason }, 'failed vat did not restart: it stays failed');
       }
       this.#commit();
-      this.#logger.info({ vatId: record.vatId, vat: record.name, ...forgotten }, 'vat restarted');
     }
   }
 

@@ -8,7 +8,7 @@ import type { VatTranslator } from './vatTranslator.js';
 
 /** What the syscalls of one crank decided beyond their direct effects. */
 export interface SyscallRecord {
-  /** Set by the first illegal syscall: the vat is terminated and the crank undone. */
+  /** Set by the first illegal syscall: the crank is undone and the vat fails. */
   illegal: string | null;
   /** Set by `exit`: the vat asked to be terminated. */
   exit: { failure: boolean; info: CapData<KRef> } | null;
@@ -20,7 +20,7 @@ export interface SyscallRecord {
  * Answers one vat's syscalls for one crank. Effects on kernel tables happen
  * inside the crank's savepoint; outputs for other endpoints go to the crank
  * buffer. An illegal syscall throws back into the vat and is recorded, so the
- * kernel terminates the vat even if the vat catches the error.
+ * kernel fails the vat even if the vat catches the error.
  */
 export function makeSyscallHandler(
   context: KernelContext,
@@ -37,7 +37,7 @@ export function makeSyscallHandler(
   function guarded<Args extends unknown[], Result>(name: string, body: (...args: Args) => Result) {
     return (...args: Args): Result => {
       if (record.illegal !== null) {
-        illegal(`vat ${vatId} is being terminated: ${record.illegal}`);
+        illegal(`vat ${vatId} is failing: ${record.illegal}`);
       }
       const started = process.hrtime.bigint();
       try {

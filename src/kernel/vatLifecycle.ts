@@ -35,12 +35,13 @@ export function rootOf(context: KernelContext, vatId: VatId): KObjectRef {
 }
 
 /**
- * A vat restarts from its durable state: its heap is gone. Objects it
- * exported that were not durable are lost (sends to them reject with a clear
- * reason), and the promises it was deciding are rejected. Its root object
- * stays: liveslots re-exports `o+0` on every start.
+ * A vat's heap is gone (it restarts from its durable state, or it failed and
+ * will): objects it exported that were not durable are lost (sends to them
+ * reject with a clear reason), and the promises it was deciding are rejected.
+ * Its root object stays: liveslots re-exports `o+0` on every start. `why`
+ * completes "vat vN ..." in those reasons.
  */
-export function forgetHeap(context: KernelContext, vatId: VatId): { lostObjects: number; rejectedPromises: number } {
+export function forgetHeap(context: KernelContext, vatId: VatId, why: string): { lostObjects: number; rejectedPromises: number } {
   const { store, refs } = context;
   let lostObjects = 0;
   for (const entry of store.clist.entriesOf(vatId)) {
@@ -50,7 +51,7 @@ export function forgetHeap(context: KernelContext, vatId: VatId): { lostObjects:
       store.clist.delete(vatId, entry.kref);
       store.objects.markLost(
         entry.kref as KObjectRef,
-        `object ${entry.kref} was lost: vat ${vatId} restarted and the object was not durable`,
+        `object ${entry.kref} was lost: vat ${vatId} ${why} and the object was not durable`,
       );
       refs.collectLater(entry.kref);
       lostObjects += 1;
@@ -58,7 +59,7 @@ export function forgetHeap(context: KernelContext, vatId: VatId): { lostObjects:
   }
   const decided = store.promises.decidedBy(vatId);
   for (const kpid of decided) {
-    resolvePromise(context, kpid, true, errorCapData(`promise ${kpid} was lost: vat ${vatId}, its decider, restarted`));
+    resolvePromise(context, kpid, true, errorCapData(`promise ${kpid} was lost: vat ${vatId}, its decider, ${why}`));
     forgetClistPromise(context, vatId, kpid);
   }
   return { lostObjects, rejectedPromises: decided.length };
@@ -72,6 +73,20 @@ function forgetClistPromise(context: KernelContext, vatId: VatId, kpid: KPromise
 }
 
 /**
+ * A vat stopped by a fault of its own: its heap is gone (as at a restart),
+ * and it takes no deliveries until a start restarts it. Nothing durable is
+ * deleted: vatstore, c-list entries of durable exports and imports, and
+ * queued messages stay; messages sent to it meanwhile are rejected with the
+ * reason (see `routeSend`).
+ */
+export function failVat(context: KernelContext, vatId: VatId, reason: string): void {
+  const record = context.store.vats.get(vatId);
+  assert(record?.state === 'live', `fail of ${vatId}, which is not live`);
+  forgetHeap(context, vatId, `failed (${reason})`);
+  context.store.vats.markFailed(vatId, reason);
+}
+
+/**
  * Ends a vat for good: its promises are rejected, its exports are lost, its
  * imports released, its vatstore deleted. The vat's record stays, with the
  * reason, so later sends to its objects reject with it.
@@ -79,7 +94,7 @@ function forgetClistPromise(context: KernelContext, vatId: VatId, kpid: KPromise
 export function terminateVat(context: KernelContext, vatId: VatId, reason: string): void {
   const { store, refs } = context;
   const record = store.vats.get(vatId);
-  assert(record?.state === 'live', `terminate of ${vatId}, which is not live`);
+  assert(record !== undefined && record.state !== 'terminated', `terminate of ${vatId}, which is ${record?.state ?? 'missing'}`);
   store.vats.markTerminated(vatId, reason);
   const message = `vat ${vatId} (${record.name}) was terminated: ${reason}`;
   for (const kpid of store.promises.decidedBy(vatId)) {

@@ -112,6 +112,36 @@ describe('openDatabase', () => {
     }
   });
 
+  it('v6 keeps every vat, its state and its reason, and allows failed vats', () => {
+    const old = new Database(file);
+    // v5 rekeys with the SHA-256 function that openDatabase registers.
+    old.function('sha256', (text: unknown) => createHash('sha256').update(String(text)).digest());
+    for (const step of migrations.slice(0, 5)) old.exec(step);
+    old.pragma('user_version = 5');
+    old.exec(`
+      INSERT INTO bundles (hash, bundle) VALUES ('h', '{}');
+      INSERT INTO vats (vat_id, name, bundle_hash, parameters, state, next_object_id) VALUES ('v1', 'a', 'h', '{}', 'live', 7);
+      INSERT INTO vats (vat_id, name, bundle_hash, parameters, state, terminated_reason) VALUES ('v2', 'b', 'h', '{}', 'terminated', 'it exited');
+    `);
+    old.close();
+
+    const store = openStore({ path: file, durability: 'process' });
+    try {
+      expect(store.vats.all().map((vat) => ({ ...vat, parameters: undefined }))).toEqual([
+        { vatId: 'v1', name: 'a', bundleHash: 'h', parameters: undefined, state: 'live' },
+        { vatId: 'v2', name: 'b', bundleHash: 'h', parameters: undefined, state: 'terminated', reason: 'it exited' },
+      ]);
+      expect(store.vats.allocateImportNumber('v1', 'object')).toBe(7);
+      store.tx.beginCrank();
+      store.vats.markFailed('v1', 'illegal syscall');
+      store.tx.endCrank();
+      store.tx.commit();
+      expect(store.vats.get('v1')).toMatchObject({ state: 'failed', reason: 'illegal syscall' });
+    } finally {
+      store.close();
+    }
+  });
+
   it('refuses a store written by a newer schema', () => {
     const raw = new Database(file);
     raw.pragma(`user_version = ${schemaVersion + 1}`);

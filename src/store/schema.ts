@@ -32,8 +32,12 @@
  *   text: how long a lookup takes then depends on the digest of a guess,
  *   which tells a guesser nothing about any swiss number; and the store no
  *   longer holds the secrets themselves.
+ * - `vats.state` (v6): `failed` besides `live` and `terminated` (a vat
+ *   stopped by a fault of its own keeps its state and is retried at the
+ *   next start); `terminated_reason` becomes `state_reason`, the reason of
+ *   either.
  */
-export const schemaVersion = 5;
+export const schemaVersion = 6;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -173,5 +177,24 @@ export const migrations: readonly string[] = [
   INSERT INTO ocap_urls_v5 (swiss_sha256, kref) SELECT sha256(swiss), kref FROM ocap_urls;
   DROP TABLE ocap_urls;
   ALTER TABLE ocap_urls_v5 RENAME TO ocap_urls;
+  `,
+  // v6: failed vats. SQLite cannot change a CHECK constraint in place, so
+  // the table is rebuilt; every vat keeps its state and reason.
+  `
+  CREATE TABLE vats_v6 (
+    vat_id            TEXT PRIMARY KEY,
+    name              TEXT NOT NULL UNIQUE,
+    bundle_hash       TEXT NOT NULL REFERENCES bundles(hash),
+    parameters        TEXT NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('live', 'failed', 'terminated')),
+    state_reason      TEXT,
+    next_object_id    INTEGER NOT NULL DEFAULT 1,
+    next_promise_id   INTEGER NOT NULL DEFAULT 1,
+    deliveries_since_reap INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  INSERT INTO vats_v6 (vat_id, name, bundle_hash, parameters, state, state_reason, next_object_id, next_promise_id, deliveries_since_reap)
+    SELECT vat_id, name, bundle_hash, parameters, state, terminated_reason, next_object_id, next_promise_id, deliveries_since_reap FROM vats;
+  DROP TABLE vats;
+  ALTER TABLE vats_v6 RENAME TO vats;
   `,
 ];

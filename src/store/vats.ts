@@ -2,24 +2,26 @@ import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
 import type { CapData, KRef, VatId } from './types.js';
 
+/**
+ * A vat's record. `live`: it runs. `failed`: a fault of its own (an illegal
+ * syscall, a delivery its runtime could not complete, a failed restart)
+ * stopped it; its vatstore, c-list and durable objects stay, and the next
+ * start tries it again. `terminated`: it ended for good (it asked to exit),
+ * its state is deleted; only the record and the reason stay.
+ */
 export type VatRecord =
   | { vatId: VatId; name: string; bundleHash: string; parameters: CapData<KRef>; state: 'live' }
-  | {
-      vatId: VatId;
-      name: string;
-      bundleHash: string;
-      parameters: CapData<KRef>;
-      state: 'terminated';
-      terminatedReason: string;
-    };
+  | { vatId: VatId; name: string; bundleHash: string; parameters: CapData<KRef>; state: 'failed' | 'terminated'; reason: string };
+
+export type VatState = VatRecord['state'];
 
 interface Row {
   vat_id: VatId;
   name: string;
   bundle_hash: string;
   parameters: string;
-  state: 'live' | 'terminated';
-  terminated_reason: string | null;
+  state: VatState;
+  state_reason: string | null;
 }
 
 function toRecord(row: Row): VatRecord {
@@ -29,9 +31,7 @@ function toRecord(row: Row): VatRecord {
     bundleHash: row.bundle_hash,
     parameters: JSON.parse(row.parameters) as CapData<KRef>,
   };
-  return row.state === 'live'
-    ? { ...base, state: 'live' }
-    : { ...base, state: 'terminated', terminatedReason: row.terminated_reason ?? '' };
+  return row.state === 'live' ? { ...base, state: 'live' } : { ...base, state: row.state, reason: row.state_reason ?? '' };
 }
 
 /** Vat records, their per-vat ref counters, and the bundles they run. */
@@ -44,9 +44,12 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
   const byId = db.prepare<[string], Row>('SELECT * FROM vats WHERE vat_id = ?');
   const byName = db.prepare<[string], Row>('SELECT * FROM vats WHERE name = ?');
   const all = db.prepare<[], Row>('SELECT * FROM vats ORDER BY CAST(SUBSTR(vat_id, 2) AS INTEGER)');
+  // A vat is terminated from any state but terminated; it fails while live (or fails again, with a new reason); it is live again only after failing.
   const terminate = db.prepare<[string, string]>(
-    "UPDATE vats SET state = 'terminated', terminated_reason = ? WHERE vat_id = ? AND state = 'live'",
+    "UPDATE vats SET state = 'terminated', state_reason = ? WHERE vat_id = ? AND state != 'terminated'",
   );
+  const fail = db.prepare<[string, string]>("UPDATE vats SET state = 'failed', state_reason = ? WHERE vat_id = ? AND state IN ('live', 'failed')");
+  const revive = db.prepare<[string]>("UPDATE vats SET state = 'live', state_reason = NULL WHERE vat_id = ? AND state = 'failed'");
   const nextObject = db.prepare<[string], { n: number }>(
     'UPDATE vats SET next_object_id = next_object_id + 1 WHERE vat_id = ? RETURNING next_object_id - 1 AS n',
   );
@@ -84,6 +87,15 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
     markTerminated(vatId: VatId, reason: string): void {
       const { changes } = terminate.run(reason, vatId);
       assert(changes === 1, `terminate of missing or terminated ${vatId}`);
+    },
+    markFailed(vatId: VatId, reason: string): void {
+      const { changes } = fail.run(reason, vatId);
+      assert(changes === 1, `fail of ${vatId}, which is missing or terminated`);
+    },
+    /** A failed vat restarted: it runs again. */
+    markLive(vatId: VatId): void {
+      const { changes } = revive.run(vatId);
+      assert(changes === 1, `revival of ${vatId}, which is missing or not failed`);
     },
     /** Next import ref number for kernel refs entering the vat (`o-N` / `p-N`). */
     allocateImportNumber(vatId: VatId, kind: 'object' | 'promise'): number {
