@@ -1,7 +1,9 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { KernelObserver } from '../kernel/kernel.js';
 import type { KenNode } from '../node/node.js';
-import { peerStates } from './nodeStatus.js';
+import { peerStates, vatStatesOf } from './nodeStatus.js';
+
+const vatStates = ['live', 'failed', 'terminated'] as const;
 
 /** COMMIT durations, seconds: from a page-cache write (`process`) to a slow fsync. */
 const commitSecondsBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -24,6 +26,8 @@ export class NodeMetrics {
   readonly #peerConnected: Gauge<'peer'>;
   readonly #outboxDepth: Gauge<'peer'>;
   readonly #oldestUnackedAge: Gauge<'peer'>;
+  readonly #messagesRefused: Counter<'peer'>;
+  readonly #vats: Gauge<'state'>;
 
   constructor() {
     const registers = [this.registry];
@@ -42,7 +46,7 @@ export class NodeMetrics {
       counter('ken_duplicates_dropped_total', 'Messages from peers dropped as already consumed.', (node) => node.sessions.stats.duplicatesDropped),
       counter('ken_gaps_dropped_total', 'Messages from peers dropped because an earlier one had not arrived.', (node) => node.sessions.stats.gapsDropped),
       counter('ken_bad_frames_total', 'Frames from peers refused as malformed or forbidden (their connection was closed).', (node) => node.sessions.stats.badFrames),
-      counter('ken_frames_throttled_total', 'Frames from peers dropped for coming faster than the inbound rate (they are sent again).', (node) => node.sessions.stats.framesThrottled),
+      counter('ken_frames_beyond_window_total', 'Messages from peers dropped for coming past the window this node granted them (they are sent again).', (node) => node.sessions.stats.framesBeyondWindow),
       counter('ken_sends_refused_total', 'Sends to peers refused because the peer\'s outbox was full (their results were rejected).', (node) => node.sessions.stats.sendsRefused),
     ];
     const commitSeconds = new Histogram({
@@ -62,6 +66,13 @@ export class NodeMetrics {
       labelNames,
       registers,
     });
+    this.#messagesRefused = new Counter({
+      name: 'ken_messages_refused_total',
+      help: 'Messages from the peer refused alone (bad arguments, or naming what it was never given): consumed, their results rejected back to it.',
+      labelNames,
+      registers,
+    });
+    this.#vats = new Gauge({ name: 'ken_vats', help: 'Vats by state: live, failed (stopped by a fault of their own, state kept), terminated.', labelNames: ['state'] as const, registers });
   }
 
   /** From now on, scrapes read this node. */
@@ -93,5 +104,10 @@ export class NodeMetrics {
       this.#outboxDepth.set(labels, peer.outboxDepth);
       this.#oldestUnackedAge.set(labels, peer.oldestUnackedAgeSeconds ?? 0);
     }
+    this.#messagesRefused.reset();
+    for (const [peer, refused] of node.sessions.refusalCounts()) this.#messagesRefused.inc({ peer }, refused);
+    this.#vats.reset();
+    for (const state of vatStates) this.#vats.set({ state }, 0);
+    for (const vat of vatStatesOf(node)) this.#vats.inc({ state: vat.state });
   }
 }

@@ -27,6 +27,15 @@ export interface PeerState {
   oldestUnackedAgeSeconds: number | null;
 }
 
+/** One vat, as the kernel records it. */
+export interface VatStatus {
+  name: string;
+  vatId: string;
+  state: 'live' | 'failed' | 'terminated';
+  /** Why it is failed or terminated; null while live. */
+  reason: string | null;
+}
+
 export interface NodeStatus {
   peerId: string;
   /** Addresses peers can dial, as this node's ocap URLs carry them. */
@@ -38,7 +47,12 @@ export interface NodeStatus {
   bootstrapVat: string | null;
   kernel: { cranks: number; commits: number; abortedCranks: number; runQueueLength: number };
   sessions: SessionStats;
+  vats: VatStatus[];
   peers: PeerState[];
+}
+
+export function vatStatesOf(node: KenNode): VatStatus[] {
+  return node.store.vats.all().map((vat) => ({ name: vat.name, vatId: vat.vatId, state: vat.state, reason: vat.state === 'live' ? null : vat.reason }));
 }
 
 export function peerStates(node: KenNode, nowMs = Date.now()): PeerState[] {
@@ -69,6 +83,7 @@ export function nodeStatus(node: KenNode, started: Date, bootstrapVat: string | 
     bootstrapVat: bootstrapVat ?? null,
     kernel: { cranks, commits, abortedCranks, runQueueLength: node.kernel.runQueueLength },
     sessions: { ...node.sessions.stats },
+    vats: vatStatesOf(node),
     peers: peerStates(node, now),
   };
 }

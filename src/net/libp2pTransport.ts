@@ -12,8 +12,8 @@ import type { Logger } from '../util/logger.js';
 import { PeerWarnings } from '../util/peerWarnings.js';
 import type { PeerId, Transport, TransportHandlers } from './transport.js';
 
-/** The libp2p protocol id of ken-node's frame stream. */
-export const kenProtocol = '/ken-node/frames/1.0.0';
+/** The libp2p protocol id of ken-node's frame stream; its major version is the frame format's (2: frames carry `window`). */
+export const kenProtocol = '/ken-node/frames/2.0.0';
 
 /** What one peer, or one address, may cost the transport; each unset is its default. */
 export interface Libp2pLimits {

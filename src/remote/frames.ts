@@ -7,6 +7,10 @@ import { z } from 'zod';
  * Refs in a frame are written from the sender's point of view: `o+N`/`p+N`
  * name what the sender allocated, `o-N`/`p-N` what the receiver did. The
  * receiver flips the sign to get its own c-list name.
+ *
+ * Every frame carries `window`: the highest seq of the receiver's messages
+ * the sender will take now (flow control, `inboundCredit.ts`). Version 2 of
+ * the protocol (`/ken-node/frames/2.0.0`) added it.
  */
 
 const wireRef = z.string().regex(/^[op][+-][1-9][0-9]{0,15}$/, 'a ref like o+1, o-2, p+3 or p-4');
@@ -34,10 +38,11 @@ export const frameSchema = z.discriminatedUnion('type', [
       /** The receiver's incarnation as the sender knows it: acks count only if it is current. */
       yourIncarnation: incarnation.nullable(),
       receivedSeq: seq,
+      window: seq,
     })
     .strict(),
-  z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, body: messageBody }).strict(),
-  z.object({ type: z.literal('ack'), ack: seq }).strict(),
+  z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, window: seq, body: messageBody }).strict(),
+  z.object({ type: z.literal('ack'), ack: seq, window: seq }).strict(),
 ]);
 
 export type MessageBody = z.infer<typeof messageBody>;
@@ -51,8 +56,8 @@ export function encodeFrame(frame: Frame): Uint8Array {
 }
 
 /** A `msg` frame around a body already stored as JSON in the outbox, without re-parsing it. */
-export function encodeMsgFrame(sequence: number, ack: number, bodyJson: string): Uint8Array {
-  return encoder.encode(`{"type":"msg","seq":${sequence},"ack":${ack},"body":${bodyJson}}`);
+export function encodeMsgFrame(sequence: number, ack: number, window: number, bodyJson: string): Uint8Array {
+  return encoder.encode(`{"type":"msg","seq":${sequence},"ack":${ack},"window":${window},"body":${bodyJson}}`);
 }
 
 export class BadFrameError extends Error {

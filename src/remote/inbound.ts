@@ -1,39 +1,32 @@
+import { CapDataError, checkCapData, checkMethargs, type SlotKind } from '../kernel/capdataCheck.js';
 import type { KernelContext } from '../kernel/context.js';
-import { encode, presenceOf } from '../kernel/kmarshal.js';
+import { encode, errorCapData, presenceOf } from '../kernel/kmarshal.js';
 import { rejectPromise, resolvePromise } from '../kernel/resolve.js';
-import type { KPromiseRef, KRef, RemoteId } from '../store/types.js';
+import type { CapData, KPromiseRef, KRef, RemoteId } from '../store/types.js';
 import type { MessageBody } from './frames.js';
-import { makeRemoteTranslator, ProtocolError, type RemoteTranslator } from './remoteTranslator.js';
+import { makeRemoteTranslator, type RemoteTranslator } from './remoteTranslator.js';
 
 /**
  * Applies one message a peer sent, inside the crank that consumes its
- * sequence number: refs are translated, sends go to the run queue through
- * the crank buffer, and resolutions settle kernel promises. Anything the
- * protocol forbids throws {@link ProtocolError} and the crank rolls back.
+ * sequence number. Everything the message names is checked before anything
+ * is applied: its target, its result, and its arguments (well-formed
+ * capdata within bounds, slots matching the body, each slot naming only
+ * what this node gave the peer or a new export of the peer's own). A
+ * message that fails is refused alone: nothing of it is applied, its
+ * result (if it names a usable one) is rejected back to the sender with
+ * the reason, and the session goes on. Returns the reasons of the
+ * refusals, for the caller to count and log.
  */
-export function consumeMessage(context: KernelContext, endpoint: RemoteId, body: MessageBody, sabotagedRedelivery = false): void {
+export function consumeMessage(context: KernelContext, endpoint: RemoteId, body: MessageBody, sabotagedRedelivery = false): string[] {
   const translator = makeRemoteTranslator(context, endpoint);
   switch (body.kind) {
-    case 'deliver': {
-      const target = translator.existing(body.target, 'target');
-      const methargs = translator.dataFromWire(body.methargs);
-      const result = body.result === null ? null : newResult(context, translator, endpoint, body.result, sabotagedRedelivery);
-      const message = { methargs, result };
-      context.refs.increfMessage(message, target);
-      context.buffer.sends.push({ target, message });
-      return;
-    }
+    case 'deliver':
+      return consumeDeliver(context, translator, endpoint, body, sabotagedRedelivery);
     case 'notify':
-      for (const [ref, rejected, data] of body.resolutions) {
-        const kref = translator.existing(ref, 'resolution of');
-        const promise = kref.startsWith('kp') ? context.store.promises.get(kref as KPromiseRef) : undefined;
-        if (promise?.state !== 'unresolved' || promise.decider !== endpoint) {
-          throw new ProtocolError(`peer resolved ${ref}, which it does not decide`);
-        }
-        resolvePromise(context, promise.kpid, rejected, translator.dataFromWire(data));
-      }
-      return;
+      return body.resolutions.flatMap(([ref, rejected, data]) => consumeResolution(context, translator, endpoint, ref, rejected, data));
     case 'redeem': {
+      const resultRefusal = resultProblem(context, endpoint, body.result);
+      if (resultRefusal !== undefined) return [resultRefusal];
       const kpid = newResult(context, translator, endpoint, body.result, false);
       const kref = context.store.peers.lookupUrl(body.swiss);
       if (kref === undefined) {
@@ -41,25 +34,95 @@ export function consumeMessage(context: KernelContext, endpoint: RemoteId, body:
       } else {
         resolvePromise(context, kpid, false, encode(presenceOf(kref as KRef)));
       }
-      return;
+      return [];
     }
     default:
-      throw new ProtocolError(`unknown message kind ${JSON.stringify(body satisfies never)}`);
+      throw new Error(`unknown message kind ${JSON.stringify(body satisfies never)}`);
   }
+}
+
+function consumeDeliver(
+  context: KernelContext,
+  translator: RemoteTranslator,
+  endpoint: RemoteId,
+  body: Extract<MessageBody, { kind: 'deliver' }>,
+  sabotagedRedelivery: boolean,
+): string[] {
+  if (body.result !== null && !sabotagedRedelivery) {
+    // A result that is not the peer's new promise cannot be answered: the refusal is ours to log alone.
+    const resultRefusal = resultProblem(context, endpoint, body.result);
+    if (resultRefusal !== undefined) return [resultRefusal];
+  }
+  const target = translator.lookup(body.target);
+  const refusal = target === undefined ? `target ${body.target} names nothing this node gave the peer` : argumentsProblem(translator, body.methargs, 'methargs');
+  const result = body.result === null ? null : newResult(context, translator, endpoint, body.result, sabotagedRedelivery);
+  if (target === undefined || refusal !== undefined) {
+    const reason = refusal ?? `target ${body.target} names nothing`;
+    if (result !== null) rejectPromise(context, result, `message refused by the receiving node: ${reason}`);
+    return [reason];
+  }
+  const message = { methargs: translator.dataFromWire(body.methargs), result };
+  context.refs.increfMessage(message, target);
+  context.buffer.sends.push({ target, message });
+  return [];
+}
+
+/**
+ * One resolution of a `notify`: of a promise the peer decides and that is
+ * still unresolved, or it is refused. Data this node cannot use rejects the
+ * promise instead (the peer decided it, and will not decide it again), so
+ * whoever waits on it hears why.
+ */
+function consumeResolution(context: KernelContext, translator: RemoteTranslator, endpoint: RemoteId, ref: string, rejected: boolean, data: CapData): string[] {
+  const kref = translator.lookup(ref);
+  const promise = kref?.startsWith('kp') === true ? context.store.promises.get(kref as KPromiseRef) : undefined;
+  if (promise?.state !== 'unresolved' || promise.decider !== endpoint) return [`peer resolved ${ref}, which it does not decide`];
+  const problem = argumentsProblem(translator, data, 'resolution');
+  if (problem !== undefined) {
+    resolvePromise(context, promise.kpid, true, errorCapData(`the peer's resolution of ${promise.kpid} was refused: ${problem}`));
+    return [problem];
+  }
+  resolvePromise(context, promise.kpid, rejected, translator.dataFromWire(data));
+  return [];
+}
+
+/** The kind of a wire ref (`o±N`, `p±N`; the frame schema has checked the form). */
+function wireSlotKind(slot: string): SlotKind {
+  return slot.startsWith('o') ? 'object' : 'promise';
+}
+
+/** Why capdata from the peer cannot be used, if it cannot: its form, or a slot naming what the peer was never given. */
+function argumentsProblem(translator: RemoteTranslator, data: CapData, what: 'methargs' | 'resolution'): string | undefined {
+  try {
+    if (what === 'methargs') checkMethargs(data, wireSlotKind);
+    else checkCapData(data, wireSlotKind);
+  } catch (error) {
+    if (error instanceof CapDataError) return `${what}: ${error.message}`;
+    throw error;
+  }
+  const forbidden = data.slots.find((slot) => !translator.mayName(slot));
+  return forbidden === undefined ? undefined : `${what}: slot ${forbidden} names nothing this node gave the peer`;
+}
+
+/**
+ * Why `ref` cannot be the result of a message from the peer, if it cannot:
+ * a result is a new promise the peer allocated (and a result already in
+ * use is a second line of defence against consuming a message twice).
+ */
+function resultProblem(context: KernelContext, endpoint: RemoteId, ref: string): string | undefined {
+  if (!ref.startsWith('p+')) return `result ${ref} is not a new promise of the peer`;
+  if (context.store.clist.byEref(endpoint, `p-${ref.slice(2)}`) !== undefined) return `result ${ref} is already in use`;
+  return undefined;
 }
 
 /**
  * A result promise the peer allocated for a message it sent: new, decided
- * here, and the peer hears how it settles. A result already in use is a
- * second line of defence against consuming a message twice; the
- * `skip-dedup` sabotage turns it off too (a fresh promise nobody hears of),
- * so that the checker, not this check, has to catch the duplicate.
+ * here, and the peer hears how it settles. The `skip-dedup` sabotage makes
+ * a fresh promise nobody hears of for a result already in use, so that the
+ * checker, not the check above, has to catch the duplicate.
  */
 function newResult(context: KernelContext, translator: RemoteTranslator, endpoint: RemoteId, ref: string, sabotagedRedelivery: boolean): KPromiseRef {
-  if (!ref.startsWith('p+')) throw new ProtocolError(`result ${ref} is not a new promise of the peer`);
-  const before = context.store.clist.byEref(endpoint, `p-${ref.slice(2)}`);
-  if (before !== undefined && sabotagedRedelivery) return context.store.promises.create(null);
-  if (before !== undefined) throw new ProtocolError(`result ${ref} is already in use`);
+  if (sabotagedRedelivery && context.store.clist.byEref(endpoint, `p-${ref.slice(2)}`) !== undefined) return context.store.promises.create(null);
   const kpid = translator.fromWire(ref, { newPromiseDecider: null }) as KPromiseRef;
   context.store.promises.subscribe(kpid, endpoint);
   return kpid;

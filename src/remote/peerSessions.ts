@@ -14,14 +14,22 @@ import { BadFrameError, decodeFrame, encodeFrame, encodeMsgFrame, type Frame } f
 import { consumeMessage } from './inbound.js';
 import { ProtocolError } from './remoteTranslator.js';
 import { makeRemoteRouter } from './router.js';
+import { InboundCredit } from './inboundCredit.js';
 import { TokenBucket } from './tokenBucket.js';
+import { PeerWarnings } from '../util/peerWarnings.js';
 
 export interface SessionOptions {
   /** Most `msg` frames sent and not yet acked, per peer. */
   windowFrames: number;
   /** Most rows waiting in a peer's outbox for its ack; a send beyond is refused (its result rejected). */
   maxUnackedPerPeer: number;
-  /** Frames (other than hellos) a peer may send per second, on average, and in one burst; more are dropped. */
+  /**
+   * A peer's inbound rate of messages, per second on average and in one
+   * burst: the credit this node grants it (it is told to wait, not dropped:
+   * `inboundCredit.ts`). Frames that cannot say anything new (a repeated
+   * hello, an ack of nothing new) are dropped before they cost a crank, so
+   * they need no rate of their own.
+   */
   inboundFramesPerSecond: number;
   inboundFrameBurst: number;
   /** First resend delay while rows stay unacked; doubles up to `maxResendMs`. */
@@ -46,6 +54,8 @@ export const defaultSessionOptions: SessionOptions = {
 export interface SessionEnvironment {
   clock: Clock;
   crashPoints?: CrashPoints;
+  /** How often one peer may make the node log the same kind of warning (`PeerWarnings`; its default unless set). */
+  peerWarningIntervalMs?: number;
   /** Test-only: a deliberate bug the checker must catch (src/fault/sabotage.ts). */
   sabotage?: Sabotage;
 }
@@ -58,10 +68,12 @@ export interface SessionStats {
   duplicatesDropped: number;
   gapsDropped: number;
   badFrames: number;
+  /** Messages from peers refused alone (bad arguments, names it was never given): consumed, their results rejected. */
+  messagesRefused: number;
   /** Sends refused because the peer's outbox was full (their results rejected). */
   sendsRefused: number;
-  /** Frames from peers dropped for coming faster than the inbound rate (they are sent again). */
-  framesThrottled: number;
+  /** Messages from peers dropped for coming past the window this node granted (a sender breaking the rule, or one that has not heard yet). */
+  framesBeyondWindow: number;
   framesReceived: number;
 }
 
@@ -85,9 +97,25 @@ interface Session {
   helloOwed: boolean;
   /** The peer's last hello named our current incarnation: its acks are about this store. */
   peerAcksValid: boolean;
+  /** The incarnation the peer's last hello announced (null before one). */
+  peerIncarnation: string | null;
   resendTimer: TimerHandle | undefined;
   backoffMs: number;
+  /** How far the peer may send to us (receiver side of flow control). */
+  credit: InboundCredit;
+  /** The window last written to the peer; -1 forces an update. */
+  windowSent: number;
+  /** Set while the credit waits for the peer's inbound rate to refill. */
+  refillTimer: TimerHandle | undefined;
+  /**
+   * The highest seq the peer said it will take from us (sender side of flow
+   * control); undefined until a frame from it says, in this process.
+   */
+  peerWindow: number | undefined;
 }
+
+/** The sequence state a session starts from: the store's, or all zero for a peer the store does not know yet. */
+type SequenceState = Pick<PeerRecord, 'peerId' | 'nextSendSeq' | 'ackedSeq' | 'receivedSeq'>;
 
 /**
  * The sessions with every peer: they transmit committed outbox rows (never
@@ -104,8 +132,9 @@ export class PeerSessions {
     duplicatesDropped: 0,
     gapsDropped: 0,
     badFrames: 0,
+    messagesRefused: 0,
     sendsRefused: 0,
-    framesThrottled: 0,
+    framesBeyondWindow: 0,
     framesReceived: 0,
   };
 
@@ -114,8 +143,11 @@ export class PeerSessions {
   readonly #connected = new Set<PeerId>();
   /** Peers whose sends are being refused (a full outbox), so that a run of refusals is logged once. */
   readonly #refusing = new Set<PeerId>();
-  /** Per peer, how many more frames it may send now (its inbound rate). */
-  readonly #inboundBudgets = new Map<PeerId, TokenBucket>();
+  /** Messages refused per peer since start (for metrics). */
+  readonly #refusals = new Map<PeerId, number>();
+  /** Peers whose connection is being closed for a bad frame, and how many bad frames came meanwhile (one log line per close). */
+  readonly #closing = new Map<PeerId, { reason: string; frames: number }>();
+  readonly #warnings: PeerWarnings;
   /** Writes handed to the transport and not yet settled (a shutdown waits for them). */
   readonly #inFlight = new Set<Promise<void>>();
   readonly #incarnation: string;
@@ -130,6 +162,7 @@ export class PeerSessions {
     private readonly environment: SessionEnvironment = { clock: systemClock },
   ) {
     this.#incarnation = store.meta.incarnation();
+    this.#warnings = new PeerWarnings(logger, environment.clock, environment.peerWarningIntervalMs);
     const router = makeRemoteRouter(options.maxUnackedPerPeer, (peerId, unacked) => this.#sendRefused(peerId, unacked));
     kernel.setRemoteRouter(environment.sabotage === 'transmit-before-commit' ? this.#transmittingRouter(router) : router);
     kernel.onCommit(() => this.#afterCommit());
@@ -157,14 +190,27 @@ export class PeerSessions {
     this.logger.warn({ peerId, unacked, limit: this.options.maxUnackedPerPeer }, 'outbox to peer is full: refusing sends to it until it acks');
   }
 
+  /** Messages from `peerId` refused since this node started. */
+  refusalsOf(peerId: PeerId): number {
+    return this.#refusals.get(peerId) ?? 0;
+  }
+
+  /** Peers that had a message refused since start, with how many (for metrics). */
+  refusalCounts(): ReadonlyMap<PeerId, number> {
+    return this.#refusals;
+  }
+
   #hello(peerId: PeerId): Uint8Array {
     const session = this.#sessions.get(peerId);
     if (session !== undefined) session.helloOwed = false;
+    const window = session === undefined ? 0 : this.#grantedWindow(session);
+    if (session !== undefined) session.windowSent = window;
     return encodeFrame({
       type: 'hello',
       incarnation: this.#incarnation,
       yourIncarnation: this.store.peers.get(peerId)?.incarnation ?? null,
       receivedSeq: session?.committedReceivedSeq ?? 0,
+      window,
     });
   }
 
@@ -190,7 +236,10 @@ export class PeerSessions {
 
   stop(): void {
     this.#stopped = true;
-    for (const session of this.#sessions.values()) this.environment.clock.clearTimeout(session.resendTimer);
+    for (const session of this.#sessions.values()) {
+      this.environment.clock.clearTimeout(session.resendTimer);
+      this.environment.clock.clearTimeout(session.refillTimer);
+    }
   }
 
   /** After every COMMIT: learn what is now durable, then send what may now be sent. */
@@ -212,9 +261,11 @@ export class PeerSessions {
     }
   }
 
-  #sessionFor(peer: PeerRecord): Session {
+  #sessionFor(peer: SequenceState): Session {
     let session = this.#sessions.get(peer.peerId);
     if (session === undefined) {
+      const clock = this.environment.clock;
+      const grants = new TokenBucket(this.options.inboundFramesPerSecond, this.options.inboundFrameBurst, () => clock.now());
       session = {
         peerId: peer.peerId,
         committedSendSeq: peer.nextSendSeq - 1,
@@ -227,8 +278,13 @@ export class PeerSessions {
         again: false,
         helloOwed: false,
         peerAcksValid: false,
+        peerIncarnation: null,
         resendTimer: undefined,
         backoffMs: this.options.resendMs,
+        credit: new InboundCredit(grants, this.options.windowFrames, peer.receivedSeq),
+        windowSent: -1,
+        refillTimer: undefined,
+        peerWindow: undefined,
       };
       this.#sessions.set(peer.peerId, session);
     }
@@ -242,6 +298,7 @@ export class PeerSessions {
     if (session.sentUpTo > session.ackedSeq) this.stats.retransmits += session.sentUpTo - session.ackedSeq;
     session.sentUpTo = session.ackedSeq;
     session.ackSent = -1;
+    session.windowSent = -1;
     this.#transmit(session);
   }
 
@@ -276,13 +333,17 @@ export class PeerSessions {
     }
     const from = session.sentUpTo + 1;
     const room = this.options.windowFrames - (session.sentUpTo - session.ackedSeq);
-    const to = Math.min(session.committedSendSeq, session.sentUpTo + room);
+    // The peer's window; before it is known, the first unacked row alone:
+    // it opens the conversation, and the peer's answer carries the window.
+    const allowed = session.peerWindow ?? session.ackedSeq + 1;
+    const to = Math.min(session.committedSendSeq, session.sentUpTo + room, allowed);
     // Only committed rows (seq <= committedSendSeq) are read: an open
     // transaction may hold newer ones that are not yet durable.
     const rows = to >= from ? this.store.peers.readOutbox(session.peerId, from, to, to - from + 1) : [];
     const ack = this.environment.sabotage === 'ack-before-commit' ? session.queuedSeq : session.committedReceivedSeq;
-    const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, row.frame));
-    if (frames.length === 0 && session.ackSent !== ack) frames.push(encodeFrame({ type: 'ack', ack }));
+    const window = this.#grantedWindow(session);
+    const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, window, row.frame));
+    if (frames.length === 0 && (session.ackSent !== ack || session.windowSent !== window)) frames.push(encodeFrame({ type: 'ack', ack, window }));
     if (session.helloOwed) frames.unshift(this.#hello(session.peerId));
     this.#armResend(session);
     if (frames.length === 0) return;
@@ -292,6 +353,7 @@ export class PeerSessions {
       () => {
         session.sentUpTo = Math.max(session.sentUpTo, last);
         session.ackSent = ack;
+        session.windowSent = Math.max(session.windowSent, window);
         this.stats.framesSent += frames.length;
         this.stats.msgsSent += rows.length;
       },
@@ -326,15 +388,24 @@ export class PeerSessions {
     }, session.backoffMs);
   }
 
-  #inboundBudget(peerId: PeerId): TokenBucket {
-    let bucket = this.#inboundBudgets.get(peerId);
-    if (bucket === undefined) {
-      const clock = this.environment.clock;
-      bucket = new TokenBucket(this.options.inboundFramesPerSecond, this.options.inboundFrameBurst, () => clock.now());
-      this.#inboundBudgets.set(peerId, bucket);
+  /**
+   * The window to tell the peer: its credit, topped up from its inbound
+   * rate. If the rate has run dry, a timer tops it up once there is a
+   * quarter window to grant, and tells the peer.
+   */
+  #grantedWindow(session: Session): number {
+    session.credit.topUp(session.queuedSeq);
+    const delayMs = session.credit.refillDelayMs(session.queuedSeq);
+    if (delayMs !== undefined && session.refillTimer === undefined && !this.#stopped) {
+      session.refillTimer = this.environment.clock.setTimeout(() => {
+        session.refillTimer = undefined;
+        this.#transmit(session);
+      }, delayMs);
     }
-    return bucket;
+    return session.credit.granted;
   }
+
+
 
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
     this.stats.framesReceived += 1;
@@ -346,38 +417,74 @@ export class PeerSessions {
       this.#refuse(peerId, error.message);
       return;
     }
-    // Over its rate, a peer's frames are dropped as a lossy network would drop
-    // them (it sends them again): before the screen, which would count a
-    // dropped message as queued. Hellos pass: one per connection, and
-    // libp2p limits how fast connections come.
-    if (frame.type !== 'hello' && !this.#inboundBudget(peerId).take()) {
-      this.stats.framesThrottled += 1;
+    // An honest peer's first frame on every stream is a hello; a session
+    // starts there, from the store's state or, for a new peer, from zero.
+    let session = this.#sessions.get(peerId);
+    if (session === undefined && frame.type === 'hello') {
+      session = this.#sessionFor(this.store.peers.get(peerId) ?? { peerId, nextSendSeq: 1, ackedSeq: 0, receivedSeq: 0 });
+    }
+    if (session === undefined) {
+      this.#refuse(peerId, `a ${frame.type} frame before any hello`);
       return;
     }
-    if (frame.type === 'msg' && this.#screenMessage(peerId, frame)) return;
+    if (frame.window !== session.peerWindow) {
+      const grew = frame.window > (session.peerWindow ?? session.ackedSeq + 1);
+      session.peerWindow = frame.window;
+      if (grew) this.#transmit(session);
+    }
+    if (frame.type === 'hello' && !this.#helloIsNews(session, frame)) return;
+    if (frame.type === 'ack' && !(session.peerAcksValid && frame.ack > session.ackedSeq)) return;
+    if (frame.type === 'msg' && this.#screenMessage(session, frame)) return;
     if (this.environment.sabotage === 'ack-before-commit' && frame.type === 'msg') queueMicrotask(() => this.#reack(peerId));
+    this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame));
+  }
+
+  /**
+   * Queues a crank of the receive rule. Only a peer's protocol error closes
+   * its connection; anything else that fails in the crank is not the peer's
+   * doing (a broken invariant, a storage error), and goes on to stop the
+   * kernel as what it is.
+   */
+  #queueReceive(peerId: PeerId, apply: (context: KernelContext) => void): void {
     this.kernel.queueExternal({
-      apply: (context) => this.#receive(context, peerId, frame),
+      apply,
       failed: (error) => {
+        if (!(error instanceof ProtocolError)) throw error;
         const session = this.#sessions.get(peerId);
         // Frames queued after the refused one will be judged against the store.
         if (session !== undefined) session.queuedSeq = session.committedReceivedSeq;
-        this.#refuse(peerId, error instanceof ProtocolError ? error.message : `${error.name}: ${error.message}`);
+        this.#refuse(peerId, error.message);
       },
     });
     this.kernel.run().catch((error: unknown) => this.logger.error({ err: error }, 'kernel stopped'));
   }
 
   /**
-   * Drops a duplicate or out-of-order `msg` before it costs a crank (resends
-   * after a reconnect bring many). Returns true if the frame was handled
-   * here. The crank still checks the sequence against the store: this is a
-   * filter, not the rule.
+   * False for a hello that says nothing the last one did not (the same
+   * incarnations, no ack beyond what is known): it costs no crank. A new
+   * connection's resend does not wait for it: the transport's `connected`
+   * starts it, so a peer that repeats hellos cannot make this node resend.
    */
-  #screenMessage(peerId: PeerId, frame: Extract<Frame, { type: 'msg' }>): boolean {
-    const session = this.#sessions.get(peerId);
-    if (session === undefined) return false;
+  #helloIsNews(session: Session, frame: Extract<Frame, { type: 'hello' }>): boolean {
+    return (
+      session.peerIncarnation !== frame.incarnation ||
+      session.peerAcksValid !== (frame.yourIncarnation === this.#incarnation) ||
+      frame.receivedSeq > session.ackedSeq
+    );
+  }
+
+  /**
+   * Drops a duplicate, out-of-order or out-of-window `msg` before it costs a
+   * crank (resends after a reconnect bring many). Returns true if the frame
+   * was handled here. The crank still checks the sequence against the
+   * store: this is a filter, not the rule.
+   */
+  #screenMessage(session: Session, frame: Extract<Frame, { type: 'msg' }>): boolean {
     if (frame.seq === session.queuedSeq + 1) {
+      if (!session.credit.admits(frame.seq)) {
+        this.stats.framesBeyondWindow += 1;
+        return true;
+      }
       session.queuedSeq = frame.seq;
       return false;
     }
@@ -391,20 +498,39 @@ export class PeerSessions {
     }
     // Its ack may still be news.
     if (session.peerAcksValid && frame.ack > session.ackedSeq) {
-      this.kernel.queueExternal({
-        apply: (context) => this.#applyAck(context, context.store.peers.ensure(peerId), frame.ack),
-        failed: (error) => this.#refuse(peerId, error.message),
-      });
-      this.kernel.run().catch((error: unknown) => this.logger.error({ err: error }, 'kernel stopped'));
+      this.#queueReceive(session.peerId, (context) => this.#applyAck(context, context.store.peers.ensure(session.peerId), frame.ack));
     }
     return true;
   }
 
-  /** A bad frame: nothing it says is applied, and the connection it came on is closed. */
+  /**
+   * A bad frame: nothing it says is applied, and the connection it came on
+   * is closed. Frames still in flight on that connection are counted, not
+   * logged one by one: one line per closed session (rate-limited per peer).
+   */
   #refuse(peerId: PeerId, reason: string): void {
     this.stats.badFrames += 1;
-    this.logger.warn({ peerId, reason }, 'bad frame from peer; closing the connection');
-    void this.transport.closePeer(peerId, reason).catch(() => {});
+    const closing = this.#closing.get(peerId);
+    if (closing !== undefined) {
+      closing.frames += 1;
+      return;
+    }
+    const entry = { reason, frames: 1 };
+    this.#closing.set(peerId, entry);
+    void this.transport
+      .closePeer(peerId, reason)
+      .catch((error: unknown) => this.logger.debug({ peerId, err: error }, 'closing a peer failed'))
+      .finally(() => {
+        this.#closing.delete(peerId);
+        this.#warnings.warn(peerId, 'bad-frame', { reason: entry.reason, badFrames: entry.frames }, 'bad frame from peer: closed its connection');
+      });
+  }
+
+  /** Messages refused alone, counted and logged (rate-limited per peer) once the crank that consumed them is committed. */
+  #messagesRefused(peerId: PeerId, reasons: string[]): void {
+    this.stats.messagesRefused += reasons.length;
+    this.#refusals.set(peerId, this.refusalsOf(peerId) + reasons.length);
+    this.#warnings.warn(peerId, 'refused-message', { reason: reasons[0], refused: reasons.length }, 'refused a message from peer; its result, if it has one, is rejected back to it');
   }
 
   /** The receive rule, inside a crank of its own. */
@@ -428,6 +554,7 @@ export class PeerSessions {
         // the next connection starts with a new hello.
         const session = this.#sessionFor(peer);
         session.peerAcksValid = acksValid;
+        session.peerIncarnation = frame.incarnation;
         // Tell the peer what it lacks: our incarnation, or that we know its new one.
         if (!acksValid || learned) session.helloOwed = true;
         context.buffer.postCommit.push(() => this.#resendFromAcked(peerId));
@@ -440,7 +567,8 @@ export class PeerSessions {
         if (this.#acksValid(peerId)) this.#applyAck(context, peer, frame.ack);
         const redelivered = this.environment.sabotage === 'skip-dedup' && frame.seq <= peer.receivedSeq;
         if (frame.seq === peer.receivedSeq + 1 || redelivered) {
-          consumeMessage(context, peer.endpoint, frame.body, redelivered);
+          const refusals = consumeMessage(context, peer.endpoint, frame.body, redelivered);
+          if (refusals.length > 0) context.buffer.postCommit.push(() => this.#messagesRefused(peerId, refusals));
           peers.setReceivedSeq(peerId, Math.max(frame.seq, peer.receivedSeq));
           this.environment.crashPoints?.pass('after-receive-before-commit');
         } else if (frame.seq <= peer.receivedSeq) {
@@ -512,7 +640,8 @@ export class PeerSessions {
       this.logger.warn({ peerId: peer.peerId, rejectedPromises: rejected, droppedMessages: dropped }, reason);
       const session = this.#sessions.get(peer.peerId);
       if (session !== undefined) {
-        Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1 });
+        Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1, windowSent: -1 });
+        session.credit.reset(0);
       }
     });
   }

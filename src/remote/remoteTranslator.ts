@@ -3,7 +3,12 @@ import { parseVatRef } from '../kernel/vatRefs.js';
 import type { CapData, KPromiseRef, KRef, RemoteId } from '../store/types.js';
 import { flipRef } from './frames.js';
 
-/** A peer sent something the protocol does not allow; the frame is refused and its crank rolled back. */
+/**
+ * A peer's frame breaks the protocol (a frame-level rule: an ack of what was
+ * never sent, an unknown frame); its crank is rolled back and its connection
+ * closed. A bad message inside a good frame is not one: it is refused alone
+ * (`inbound.ts`).
+ */
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
 }
@@ -67,11 +72,16 @@ export function makeRemoteTranslator(context: KernelContext, endpoint: RemoteId)
     fromWire,
     dataToWire: (data: CapData<KRef>): CapData => ({ body: data.body, slots: data.slots.map(toWire) }),
     dataFromWire: (data: CapData): CapData<KRef> => ({ body: data.body, slots: data.slots.map((ref) => fromWire(ref)) }),
-    /** A ref the peer names as something of ours, which must exist. */
-    existing(wireRef: string, what: string): KRef {
-      const entry = store.clist.byEref(endpoint, flipRef(wireRef));
-      if (entry === undefined) throw new ProtocolError(`${what} ${wireRef} names nothing this node gave the peer`);
-      return entry.kref;
+    /** What a ref the peer names already stands for in its c-list, if anything. */
+    lookup(wireRef: string): KRef | undefined {
+      return store.clist.byEref(endpoint, flipRef(wireRef))?.kref;
+    },
+    /** Whether the peer may name `wireRef` in data: something it was given, or a new export of its own ({@link fromWire} would not throw). */
+    mayName(wireRef: string): boolean {
+      const eref = flipRef(wireRef);
+      if (store.clist.byEref(endpoint, eref) !== undefined) return true;
+      const parsed = parseVatRef(eref);
+      return parsed !== undefined && !parsed.allocatedByVat;
     },
   };
 }

@@ -13,6 +13,18 @@ describe('TokenBucket', () => {
     expect(takes(10)).toBe(5);
   });
 
+  it('hands out what it has up to what is wanted, and says how long the rest takes', () => {
+    let now = 0;
+    const bucket = new TokenBucket(100, 50, () => now);
+    expect(bucket.takeUpTo(80)).toBe(50);
+    expect(bucket.takeUpTo(10)).toBe(0);
+    expect(bucket.msUntil(20)).toBe(200);
+    expect(bucket.msUntil(500)).toBe(500); // never more than the burst
+    now += 200;
+    expect(bucket.msUntil(20)).toBe(0);
+    expect(bucket.takeUpTo(25)).toBe(20);
+  });
+
   it('refuses a nonsensical configuration', () => {
     expect(() => new TokenBucket(0, 5, () => 0)).toThrow(RangeError);
     expect(() => new TokenBucket(5, 0, () => 0)).toThrow(RangeError);

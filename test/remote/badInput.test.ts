@@ -12,47 +12,67 @@ afterEach(() => dirs.cleanup());
 const bytes = (text: string) => new TextEncoder().encode(text);
 const incarnation = 'ab'.repeat(16);
 
+/** A peer on `network` that says hello (a known peer from then on) and counts the times the node closes on it. */
+async function rawPeer(network: MemoryNetwork, name: string, node: { store: { peers: { get(id: string): unknown } } }) {
+  const transport = network.transport(name);
+  const seen = { disconnects: 0 };
+  transport.setHandlers({
+    frame: () => {},
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0, window: 1000 }),
+    connected: () => {},
+    disconnected: () => void (seen.disconnects += 1),
+  });
+  await transport.send('A', []);
+  await eventually(`A knows ${name}`, () => node.store.peers.get(name) !== undefined);
+  return { transport, seen };
+}
+
+const attacks: [string, Uint8Array][] = [
+  ['not UTF-8 JSON', bytes('{"type":"msg",')],
+  ['not UTF-8 JSON', new Uint8Array([0xff, 0xfe, 0x00])],
+  ['invalid frame at seq', bytes(JSON.stringify({ type: 'msg', seq: 0, ack: 0, window: 1000, body: { kind: 'notify', resolutions: [] } }))],
+  ['invalid frame at (root)', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 1000, body: { kind: 'deliver', target: 'o+1', methargs: { body: '#[]', slots: [] }, result: null }, extra: 1 }))],
+  ['invalid frame at body.target', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 1000, body: { kind: 'deliver', target: 'ko1', methargs: { body: '#[]', slots: [] }, result: null } }))],
+  ['invalid frame at window', bytes(JSON.stringify({ type: 'ack', ack: 0 }))],
+];
+
 describe('hostile input from a peer', () => {
-  it('refuses malformed and forbidden frames, closes the connection, and changes no state', async () => {
+  it('refuses malformed frames, closes the connection, logs why, and changes no state', async () => {
     const network = new MemoryNetwork();
     const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
-    const evil = network.transport('evil');
-    let disconnects = 0;
-    evil.setHandlers({
-      frame: () => {},
-      helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0 }),
-      connected: () => {},
-      disconnected: () => void (disconnects += 1),
-    });
-    // A first, well-formed hello makes `evil` a known peer.
-    await evil.send('A', []);
-    await eventually('A knows evil', () => node.store.peers.get('evil') !== undefined);
+    // A peer for each attack: the log of one peer is rate-limited (the next test).
+    const peers = [];
+    for (const [index] of attacks.entries()) peers.push(await rawPeer(network, `evil${index}`, node));
     await node.kernel.run();
     const before = node.store.dump();
-
-    const attacks: [string, Uint8Array][] = [
-      ['not UTF-8 JSON', bytes('{"type":"msg",')],
-      ['not UTF-8 JSON', new Uint8Array([0xff, 0xfe, 0x00])],
-      ['invalid frame at seq', bytes(JSON.stringify({ type: 'msg', seq: 0, ack: 0, body: { kind: 'notify', resolutions: [] } }))],
-      ['invalid frame at (root)', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, body: { kind: 'deliver', target: 'o+1', methargs: { body: '#[]', slots: [] }, result: null }, extra: 1 }))],
-      ['invalid frame at body.target', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, body: { kind: 'deliver', target: 'ko1', methargs: { body: '#[]', slots: [] }, result: null } }))],
-      ['names nothing this node gave the peer', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, body: { kind: 'deliver', target: 'o-99', methargs: { body: '#[]', slots: [] }, result: null } }))],
-      ['is not a new promise of the peer', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, body: { kind: 'redeem', swiss: 'ab'.repeat(16), result: 'p-3' } }))],
-    ];
-    for (const [reason, frame] of attacks) {
-      const disconnectsBefore = disconnects;
-      const refusalsBefore = logger.entries.filter((entry) => entry.message?.startsWith('bad frame')).length;
-      await evil.send('A', [frame]);
-      await eventually(`refusal of ${reason}`, () =>
-        logger.entries.filter((entry) => entry.message?.startsWith('bad frame')).length > refusalsBefore,
-      );
+    for (const [index, [reason, frame]] of attacks.entries()) {
+      const { transport, seen } = peers[index]!;
+      await transport.send('A', [frame]);
+      await eventually(`refusal of ${reason}`, () => seen.disconnects === 1);
+      await eventually(`the line for ${reason}`, () => logger.entries.some((entry) => (entry.object as { peerId?: string }).peerId === `evil${index}`));
+      const line = logger.entries.find((entry) => (entry.object as { peerId?: string }).peerId === `evil${index}`);
+      expect(line?.message).toBe('bad frame from peer: closed its connection');
+      expect(JSON.stringify(line?.object)).toContain(reason);
       await node.kernel.run();
-      const refusal = logger.entries.filter((entry) => entry.message?.startsWith('bad frame')).at(-1);
-      expect(JSON.stringify(refusal?.object)).toContain(reason);
-      expect(disconnects).toBe(disconnectsBefore + 1);
       expect(node.store.dump()).toEqual(before);
     }
     expect(node.sessions.stats.badFrames).toBe(attacks.length);
+    await node.stop();
+  });
+
+  it('logs one line, not one per frame or per session, for a peer that sends garbage session after session', async () => {
+    const network = new MemoryNetwork();
+    const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+    const { transport, seen } = await rawPeer(network, 'evil', node);
+    const sessions = 20;
+    for (let session = 0; session < sessions; session += 1) {
+      // Every frame in flight on the session is refused: counted, not logged one by one.
+      await transport.send('A', Array.from({ length: 20 }, () => attacks[session % attacks.length]![1]));
+      await eventually(`session ${session} closed`, () => seen.disconnects === session + 1);
+    }
+    expect(node.sessions.stats.badFrames).toBeGreaterThanOrEqual(sessions);
+    const lines = logger.entries.filter((entry) => (entry.object as { peerId?: string }).peerId === 'evil' && entry.level === 'warn');
+    expect(lines).toHaveLength(1);
     await node.stop();
   });
 
@@ -69,7 +89,7 @@ describe('hostile input from a peer', () => {
     });
     evil.setHandlers({
       frame: () => {},
-      helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0 }),
+      helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0, window: 1000 }),
       connected: () => {},
       disconnected: () => {},
     });

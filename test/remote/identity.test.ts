@@ -87,25 +87,27 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
       incarnation: b.node.store.meta.incarnation(),
       yourIncarnation: a.node.store.meta.incarnation(),
       receivedSeq: 0,
+      window: 1000,
     }));
     const cId = c.transport.peerId;
     const before = withoutPeer(a.node.store, cId);
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
-    const asB = (seq: number) => ({ type: 'msg', seq, ack: 0, body: { kind: 'deliver', target: 'o-1', methargs: echo('from C'), result: null } });
+    const asB = (seq: number) => ({ type: 'msg', seq, ack: 0, window: 1000, body: { kind: 'deliver', target: 'o-1', methargs: echo('from C'), result: null } });
 
     // B's next seq is, for C's own record, a gap: dropped.
     const gaps = a.node.sessions.stats.gapsDropped;
     await c.transport.send(a.node.peerId, [bytes(asB(stateOfB.receivedSeq + 1))]);
     await eventually('the gap is dropped', () => a.node.sessions.stats.gapsDropped > gaps);
     expect(a.node.store.peers.get(cId)).toMatchObject({ incarnation: b.node.store.meta.incarnation(), receivedSeq: 0 });
-    // C's first seq names an object C was never given (B was): refused.
+    // C's first seq names an object C was never given (B was): the message is refused (consumed, nothing of it applied).
     await c.transport.send(a.node.peerId, [bytes(asB(1))]);
-    await eventually('the forged target is refused', () => refusalsOf(a.logger.entries, cId).length === 1);
-    expect(JSON.stringify(refusalsOf(a.logger.entries, cId)[0]?.object)).toContain('names nothing this node gave the peer');
+    await eventually('the forged target is refused', () => a.node.sessions.refusalsOf(cId) === 1);
+    const refusal = a.logger.entries.find((entry) => entry.message?.startsWith('refused a message') && (entry.object as { peerId?: string }).peerId === cId);
+    expect(JSON.stringify(refusal?.object)).toContain('names nothing this node gave the peer');
     // No frame can say who sent it: a field claiming B is refused by the schema.
-    await c.transport.send(a.node.peerId, [bytes({ ...asB(1), from: b.node.peerId })]).catch(() => {});
-    await eventually('the sender claim is refused', () => refusalsOf(a.logger.entries, cId).length === 2);
-    expect(JSON.stringify(refusalsOf(a.logger.entries, cId)[1]?.object)).toContain('invalid frame at (root)');
+    await c.transport.send(a.node.peerId, [bytes({ ...asB(2), from: b.node.peerId })]).catch(() => {});
+    await eventually('the sender claim is refused', () => refusalsOf(a.logger.entries, cId).length === 1);
+    expect(JSON.stringify(refusalsOf(a.logger.entries, cId)[0]?.object)).toContain('invalid frame at (root)');
 
     await a.node.kernel.run();
     expect(withoutPeer(a.node.store, cId)).toEqual(before);
@@ -126,11 +128,11 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
     const ownKey = await generateKeyPair('Ed25519');
     const publicKeyOfB = peerIdFromString(b.node.peerId).publicKey!;
     const forged = Object.create(ownKey, { publicKey: { value: publicKeyOfB } }) as PrivateKey;
-    const c = await impostor(() => ({ type: 'hello', incarnation: b.node.store.meta.incarnation(), yourIncarnation: null, receivedSeq: 0 }), forged);
+    const c = await impostor(() => ({ type: 'hello', incarnation: b.node.store.meta.incarnation(), yourIncarnation: null, receivedSeq: 0, window: 1000 }), forged);
     expect(c.transport.peerId).toBe(b.node.peerId);
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
     // A checks the signature with B's public key and drops the connection ("Invalid payload signature", in libp2p's log).
-    await expect(c.transport.send(a.node.peerId, [bytes({ type: 'ack', ack: 0 })])).rejects.toThrow();
+    await expect(c.transport.send(a.node.peerId, [bytes({ type: 'ack', ack: 0, window: 1000 })])).rejects.toThrow();
 
     await a.node.kernel.run();
     expect(a.node.sessions.stats.framesReceived).toBe(framesBefore);
@@ -143,7 +145,7 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
 
   it('a URL that puts B\'s peer id at an impostor\'s address never reaches the impostor', async () => {
     const a = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'libp2p', listen } });
-    const c = await impostor(() => ({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: null, receivedSeq: 0 }));
+    const c = await impostor(() => ({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: null, receivedSeq: 0, window: 1000 }));
     const [addressOfC] = c.transport.addresses();
     const bare = addressOfC!.replace(/\/p2p\/.*$/, '');
     // With C's address bare, A dials it expecting B's key; with C's id in it, A has no address for B at all.
@@ -171,9 +173,9 @@ describe('identity: allowPeers', () => {
     const before = a.node.store.dump();
     const framesBefore = a.node.sessions.stats.framesReceived;
 
-    const c = await impostor(() => ({ type: 'hello', incarnation: 'ef'.repeat(16), yourIncarnation: null, receivedSeq: 0 }));
+    const c = await impostor(() => ({ type: 'hello', incarnation: 'ef'.repeat(16), yourIncarnation: null, receivedSeq: 0, window: 1000 }));
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
-    const sent = await c.transport.send(a.node.peerId, [bytes({ type: 'ack', ack: 0 })]).then(
+    const sent = await c.transport.send(a.node.peerId, [bytes({ type: 'ack', ack: 0, window: 1000 })]).then(
       () => 'sent',
       () => 'refused',
     );

@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
 import { kenProtocol, type Libp2pTransport } from '../../src/net/libp2pTransport.js';
 import { KenNode } from '../../src/node/node.js';
-import { encodeFrame } from '../../src/remote/frames.js';
+import { decodeFrame, encodeFrame } from '../../src/remote/frames.js';
+import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
 import { defaultSessionOptions } from '../../src/remote/peerSessions.js';
 import { systemClock } from '../../src/util/clock.js';
 import { exampleVat, recordingLogger, testVat } from '../support/harness.js';
@@ -79,54 +80,73 @@ describe('a peer that never reads', () => {
 });
 
 describe('a peer that floods', () => {
-  it('has its frames over the inbound rate dropped, like a lossy network would, while another peer is not slowed', async () => {
-    // A clock that stands still unless the test moves it: the rate is judged on it, timers run on real time.
+  it('costs no crank with frames that say nothing new, gets no more consumed than its credit, and does not slow another peer', async () => {
+    // A clock that stands still unless the test moves it: credit is paid for on it, timers run on real time.
     let now = 0;
     const clock = { ...systemClock, now: () => now };
     const network = new MemoryNetwork();
     const logger = recordingLogger();
     const dir = dirs.make('ken-flooded-');
+    const burst = 300;
     const victim = await KenNode.start({
       storePath: path.join(dir, 'kernel.sqlite'),
       durability: 'process',
       logger,
       transport: { kind: 'memory', network, peerId: 'victim' },
       clock,
-      session: { inboundFramesPerSecond: 1_000, inboundFrameBurst: 2_000 },
+      session: { inboundFramesPerSecond: 1_000, inboundFrameBurst: burst },
     });
+    await victim.kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    const { swiss } = parseOcapUrl(await victim.issueUrl(victim.kernel.rootOf('recorder')));
     const flooder = network.transport('flooder');
+    const windows: number[] = [];
     flooder.setHandlers({
-      frame: () => {},
-      helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0 }),
+      frame: (_peer, bytes) => void windows.push(decodeFrame(bytes).window),
+      helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, window: 1000 }),
       connected: () => {},
       disconnected: () => {},
     });
-    // Cumulative acks of nothing: valid, harmless frames, as many as the peer likes.
-    const ack = encodeFrame({ type: 'ack', ack: 0 });
-    const flood = async (count: number) => {
-      await flooder.send('victim', Array.from({ length: count }, () => ack));
-      await eventually('the flood to arrive', () => victim.sessions.stats.framesReceived >= received + count);
-      received += count;
+    let received = 0;
+    const flood = async (frames: Uint8Array[]) => {
+      await flooder.send('victim', frames);
+      received += frames.length;
+      await eventually('the flood to arrive', () => victim.sessions.stats.framesReceived >= received);
+      await victim.kernel.run();
     };
-    let received = 1; // the hello
-    await flooder.send('victim', []);
+    await flood([]);
+    received = 1; // the hello
     await eventually('the hello to arrive', () => victim.sessions.stats.framesReceived === 1);
+    await victim.kernel.run();
 
-    await flood(5_000);
-    expect(victim.sessions.stats.framesThrottled).toBe(3_000); // the burst passed, the rest did not
-    now += 1_500; // 1,500 more
-    await flood(2_000);
-    expect(victim.sessions.stats.framesThrottled).toBe(3_500);
+    // Acks of nothing and repeated hellos: valid, and dropped before they cost a crank.
+    const cranks = victim.kernel.stats.cranks;
+    const hello = encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, window: 1000 });
+    await flood(Array.from({ length: 5_000 }, (_, index) => (index % 2 === 0 ? encodeFrame({ type: 'ack', ack: 0, window: 1000 }) : hello)));
+    expect(victim.kernel.stats.cranks).toBe(cranks);
     expect(victim.sessions.stats.badFrames).toBe(0);
 
-    // Another peer has a budget of its own.
+    // 2,000 messages at once, each one a crank if taken: only the credit granted (the burst) is consumed.
+    const redeem = (seq: number) => encodeFrame({ type: 'msg', seq, ack: 0, window: 1000, body: { kind: 'redeem', swiss, result: `p+${seq}` } });
+    await flood(Array.from({ length: 2_000 }, (_, index) => redeem(index + 1)));
+    expect(victim.store.peers.get('flooder')?.receivedSeq).toBe(burst);
+    expect(victim.sessions.stats.framesBeyondWindow).toBe(1);
+    expect(victim.sessions.stats.gapsDropped).toBe(2_000 - burst - 1);
+    // What it was told: no more than it could have.
+    expect(Math.max(...windows)).toBe(burst);
+    // Time pays for more: a refill grants it (and says so), and the next ones are taken.
+    now += 200;
+    await eventually('a window update', () => windows.some((window) => window > burst));
+    await flood(Array.from({ length: 100 }, (_, index) => redeem(burst + 1 + index)));
+    expect(victim.store.peers.get('flooder')?.receivedSeq).toBe(burst + 100);
+
+    // Another peer has credit of its own.
     const other = await startNode({ dir: dirs.make('ken-other-'), transport: { kind: 'memory', network, peerId: 'other' } });
-    await victim.kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
     await other.node.kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
     const remote = await other.node.redeemUrl(await victim.issueUrl(victim.kernel.rootOf('recorder')));
+    now += 1_000;
     await other.node.kernel.call(other.node.kernel.rootOf('sender'), 'sendBatch', [remote, 100, 100]);
-    await eventually('the other peer\'s 100 messages', async () => (await victim.kernel.call(victim.kernel.rootOf('recorder'), 'count')) === 100);
-    expect(victim.sessions.stats.framesThrottled).toBe(3_500);
+    await eventually("the other peer's 100 messages", async () => (await victim.kernel.call(victim.kernel.rootOf('recorder'), 'count')) === 100);
+    expect(victim.sessions.stats.framesBeyondWindow).toBe(1);
     await other.node.stop();
     await victim.stop();
   });

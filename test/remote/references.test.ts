@@ -15,7 +15,7 @@ afterEach(() => dirs.cleanup());
 
 const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const data = (body: string, slots: string[] = []) => ({ body: `#${body}`, slots });
-const msg = (seq: number, body: unknown) => ({ type: 'msg', seq, ack: 0, body });
+const msg = (seq: number, body: unknown) => ({ type: 'msg', seq, ack: 0, window: 1000, body });
 
 /**
  * Node A with a `peer` vat, and `evil`, a peer on the same in-memory network
@@ -33,7 +33,7 @@ async function nodeAndEvilPeer() {
   evil.setHandlers({
     frame: () => {},
     // Naming A's incarnation makes evil's acks count: a forged one is then refused, not ignored.
-    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0 }),
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, window: 1000 }),
     connected: () => {},
     disconnected: () => void (seen.disconnects += 1),
   });
@@ -48,39 +48,66 @@ async function nodeAndEvilPeer() {
 }
 
 describe('references: a peer uses only what it was given', () => {
-  it('refuses refs it was never given, promises it does not decide and acks of what it never got; logs why; changes nothing', async () => {
+  it('refuses a message naming refs it was never given or promises it does not decide alone: consumed, its result rejected with the reason, the connection kept', async () => {
+    const { node, logger, evil, seen, consumed } = await nodeAndEvilPeer();
+    const vatTables = (dump: Record<string, unknown[]>) => ({ vatstore: dump.vatstore, kernel_objects: dump.kernel_objects, run_queue: dump.run_queue });
+    const before = vatTables(node.store.dump());
+    const echoOf = (slot: string) => data('["echo",["$0.Alleged: x"]]', [slot]);
+    const echo = { kind: 'deliver', target: 'o-1', methargs: data('["echo",[]]'), result: null };
+    // [reason, body, the result whose rejection evil must get (none if it named no usable one)]
+    const attacks: [string, unknown, string | null][] = [
+      ['methargs: slot o-77 names nothing this node gave the peer', { ...echo, methargs: echoOf('o-77'), result: 'p+10' }, 'p+10'],
+      ['methargs: slot p-9 names nothing this node gave the peer', { ...echo, methargs: data('["echo",["&0"]]', ['p-9']), result: 'p+11' }, 'p+11'],
+      ['target p-5 names nothing this node gave the peer', { ...echo, target: 'p-5', result: 'p+12' }, 'p+12'],
+      ['result p+2 is already in use', { ...echo, result: 'p+2' }, null],
+      ['result p-3 is not a new promise of the peer', { ...echo, result: 'p-3' }, null],
+      ['peer resolved p+2, which it does not decide', { kind: 'notify', resolutions: [['p+2', false, data('"forged"')]] }, null],
+      ['peer resolved o-1, which it does not decide', { kind: 'notify', resolutions: [['o-1', false, data('"forged"')]] }, null],
+      ['peer resolved p-4, which it does not decide', { kind: 'notify', resolutions: [['p-4', true, data('"forged"')]] }, null],
+    ];
+    let seq = 2;
+    for (const [reason, body, result] of attacks) {
+      const refusals = node.sessions.refusalsOf('evil');
+      seq += 1;
+      await evil.send('A', [bytes(msg(seq, body))]);
+      await consumed(seq);
+      expect(node.sessions.refusalsOf('evil'), reason).toBe(refusals + 1);
+      if (result === null) continue;
+      const answer = node.store.peers
+        .readOutbox('evil', 1, Number.MAX_SAFE_INTEGER, 1000)
+        .map((row) => JSON.parse(row.frame) as { kind: string; resolutions?: [string, boolean, { body: string }][] })
+        .find((row) => row.kind === 'notify' && row.resolutions?.[0]?.[0] === `p-${result.slice(2)}`);
+      expect(answer?.resolutions?.[0]?.[1], reason).toBe(true);
+      expect(answer?.resolutions?.[0]?.[2].body).toContain(`message refused by the receiving node: ${reason}`);
+    }
+    expect(seen.disconnects).toBe(0);
+    // The vat saw none of it, and nothing of it is left in kernel tables.
+    expect(vatTables(node.store.dump())).toEqual(before);
+    expect(node.store.promises.decidedBy('v1')).toHaveLength(1);
+    expect(await node.kernel.call(node.kernel.rootOf('peer'), 'calls')).toBe(0);
+    // One warning for the run (the peer cannot fill the log), naming the first reason and counting the rest later.
+    const warnings = logger.entries.filter((entry) => entry.message?.startsWith('refused a message from peer'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.object).toMatchObject({ peerId: 'evil', reason: attacks[0]![0] });
+    await node.stop();
+  });
+
+  it('closes the connection on an ack of what it never sent, alone or riding on a message, and changes nothing', async () => {
     const { node, logger, evil, seen } = await nodeAndEvilPeer();
     const before = node.store.dump();
     const sent = node.store.peers.get('evil')!.nextSendSeq - 1;
-    const echoOf = (slot: string) => data('["echo",["$0.Alleged: x"]]', [slot]);
     const echo = { kind: 'deliver', target: 'o-1', methargs: data('["echo",[]]'), result: null };
-    // Each message would be evil's next: a refused one does not use up its seq.
-    const attacks: [string, unknown][] = [
-      ['peer used o-77, which names nothing it was given', msg(3, { ...echo, methargs: echoOf('o-77') })],
-      ['peer used p-9, which names nothing it was given', msg(3, { ...echo, methargs: echoOf('p-9') })],
-      ['target p-5 names nothing this node gave the peer', msg(3, { ...echo, target: 'p-5' })],
-      ['result p+2 is already in use', msg(3, { ...echo, result: 'p+2' })],
-      ['peer resolved p+2, which it does not decide', msg(3, { kind: 'notify', resolutions: [['p+2', false, data('"forged"')]] })],
-      ['peer resolved o-1, which it does not decide', msg(3, { kind: 'notify', resolutions: [['o-1', false, data('"forged"')]] })],
-      ['resolution of p-4 names nothing this node gave the peer', msg(3, { kind: 'notify', resolutions: [['p-4', true, data('"forged"')]] })],
-      [`peer acked 99, but only ${sent} were sent`, { type: 'ack', ack: 99 }],
-      // A forged ack riding on a good message takes the message down with it.
-      [`peer acked 99, but only ${sent} were sent`, { ...msg(3, echo), ack: 99 }],
-    ];
-    const refusals = () => logger.entries.filter((entry) => entry.message === 'bad frame from peer; closing the connection');
-    for (const [reason, frame] of attacks) {
-      const refused = refusals().length;
+    const attacks: unknown[] = [{ type: 'ack', ack: 99, window: 1000 }, { ...msg(3, echo), ack: 99 }];
+    for (const frame of attacks) {
+      const badFrames = node.sessions.stats.badFrames;
       const disconnects = seen.disconnects;
       await evil.send('A', [bytes(frame)]);
-      await eventually(`refusal: ${reason}`, () => refusals().length > refused);
+      await eventually('the refusal', () => node.sessions.stats.badFrames > badFrames && seen.disconnects > disconnects);
       await node.kernel.run();
-      expect(refusals().at(-1)?.object).toEqual({ peerId: 'evil', reason });
-      expect(seen.disconnects).toBe(disconnects + 1);
       expect(node.store.dump()).toEqual(before);
     }
-    // The held promise is still the vat's to settle, and the vat saw none of it.
-    expect(node.store.promises.decidedBy('v1')).toHaveLength(1);
-    expect(await node.kernel.call(node.kernel.rootOf('peer'), 'calls')).toBe(0);
+    const warnings = logger.entries.filter((entry) => entry.message === 'bad frame from peer: closed its connection');
+    expect(warnings[0]?.object).toMatchObject({ peerId: 'evil', reason: `peer acked 99, but only ${sent} were sent`, badFrames: 1 });
     await node.stop();
   });
 

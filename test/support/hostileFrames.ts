@@ -19,15 +19,15 @@ function wellFormed(random: () => number): Frame {
   const seq = 1 + Math.floor(random() * 5);
   switch (Math.floor(random() * 6)) {
     case 0:
-      return { type: 'hello', incarnation: hex(random, 32), yourIncarnation: random() < 0.5 ? null : hex(random, 32), receivedSeq: Math.floor(random() * 5) };
+      return { type: 'hello', incarnation: hex(random, 32), yourIncarnation: random() < 0.5 ? null : hex(random, 32), receivedSeq: Math.floor(random() * 5), window: Math.floor(random() * 5) };
     case 1:
-      return { type: 'ack', ack: Math.floor(random() * 5) };
+      return { type: 'ack', ack: Math.floor(random() * 5), window: Math.floor(random() * 5) };
     case 2:
-      return { type: 'msg', seq, ack: 0, body: { kind: 'deliver', target: ref(), methargs: capData(), result: random() < 0.5 ? null : ref() } };
+      return { type: 'msg', seq, ack: 0, window: 0, body: { kind: 'deliver', target: ref(), methargs: capData(), result: random() < 0.5 ? null : ref() } };
     case 3:
-      return { type: 'msg', seq, ack: 0, body: { kind: 'notify', resolutions: [[ref(), random() < 0.5, capData()]] } };
+      return { type: 'msg', seq, ack: 0, window: 0, body: { kind: 'notify', resolutions: [[ref(), random() < 0.5, capData()]] } };
     default:
-      return { type: 'msg', seq, ack: 0, body: { kind: 'redeem', swiss: hex(random, 32), result: ref() } };
+      return { type: 'msg', seq, ack: 0, window: 0, body: { kind: 'redeem', swiss: hex(random, 32), result: ref() } };
   }
 }
 
@@ -92,11 +92,11 @@ export function hostileFrame(random: () => number, kind: HostileKind): Uint8Arra
       const huge = 'x'.repeat(16 * 1024 + Math.floor(random() * 48 * 1024));
       return encoder.encode(
         pick(random, [
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, body: { kind: 'deliver', target: 'o-1', methargs: { body: huge, slots: [] }, result: null } }),
-          JSON.stringify({ type: 'ack', ack: huge }),
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, body: { kind: 'redeem', swiss: huge, result: 'p+1' } }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, body: { kind: 'deliver', target: 'o-1', methargs: { body: huge, slots: [] }, result: null } }),
+          JSON.stringify({ type: 'ack', ack: huge, window: 0 }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, body: { kind: 'redeem', swiss: huge, result: 'p+1' } }),
           `[${'['.repeat(5000)}${']'.repeat(5000)}]`,
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, body: { kind: 'notify', resolutions: Array.from({ length: 2000 }, () => ['p-1', true, { body: '#0', slots: [] }]) } }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, body: { kind: 'notify', resolutions: Array.from({ length: 2000 }, () => ['p-1', true, { body: '#0', slots: [] }]) } }),
         ]),
       );
     }
@@ -104,7 +104,7 @@ export function hostileFrame(random: () => number, kind: HostileKind): Uint8Arra
       // Valid JSON of a valid shape that the protocol forbids: refs never given, promises the peer does not decide, acks of what was never sent.
       // (A redeem of an unknown swiss is not among them: it is an honest request, answered with a rejection.)
       const frame = wellFormed(random);
-      if (frame.type === 'hello') return encodeFrame({ type: 'ack', ack: 1 + Math.floor(random() * 1000) });
+      if (frame.type === 'hello') return encodeFrame({ type: 'ack', ack: 1 + Math.floor(random() * 1000), window: 0 });
       if (frame.type !== 'msg') return encodeFrame(frame);
       const body = frame.body.kind === 'redeem' ? { kind: 'deliver' as const, target: 'o-1', methargs: { body: '#[]', slots: [] }, result: frame.body.result } : frame.body;
       return encodeFrame({ ...frame, seq: 1, body });
