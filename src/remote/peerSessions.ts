@@ -526,11 +526,15 @@ export class PeerSessions {
       });
   }
 
-  /** Messages refused alone, counted and logged (rate-limited per peer) once the crank that consumed them is committed. */
-  #messagesRefused(peerId: PeerId, reasons: string[]): void {
-    this.stats.messagesRefused += reasons.length;
-    this.#refusals.set(peerId, this.refusalsOf(peerId) + reasons.length);
-    this.#warnings.warn(peerId, 'refused-message', { reason: reasons[0], refused: reasons.length }, 'refused a message from peer; its result, if it has one, is rejected back to it');
+  /**
+   * A message refused alone (all of it, or some of a notify's resolutions),
+   * counted and logged (rate-limited per peer) once the crank that consumed
+   * it is committed.
+   */
+  #messageRefused(peerId: PeerId, reasons: string[]): void {
+    this.stats.messagesRefused += 1;
+    this.#refusals.set(peerId, this.refusalsOf(peerId) + 1);
+    this.#warnings.warn(peerId, 'refused-message', { reason: reasons[0], reasons: reasons.length }, 'refused a message from peer; its result, if it has one, is rejected back to it');
   }
 
   /** The receive rule, inside a crank of its own. */
@@ -568,7 +572,7 @@ export class PeerSessions {
         const redelivered = this.environment.sabotage === 'skip-dedup' && frame.seq <= peer.receivedSeq;
         if (frame.seq === peer.receivedSeq + 1 || redelivered) {
           const refusals = consumeMessage(context, peer.endpoint, frame.body, redelivered);
-          if (refusals.length > 0) context.buffer.postCommit.push(() => this.#messagesRefused(peerId, refusals));
+          if (refusals.length > 0) context.buffer.postCommit.push(() => this.#messageRefused(peerId, refusals));
           peers.setReceivedSeq(peerId, Math.max(frame.seq, peer.receivedSeq));
           this.environment.crashPoints?.pass('after-receive-before-commit');
         } else if (frame.seq <= peer.receivedSeq) {
