@@ -53,18 +53,25 @@ function consumeDeliver(
     const resultRefusal = resultProblem(context, endpoint, body.result);
     if (resultRefusal !== undefined) return [resultRefusal];
   }
-  const target = translator.lookup(body.target);
-  const refusal = target === undefined ? `target ${body.target} names nothing this node gave the peer` : argumentsProblem(translator, body.methargs, 'methargs');
+  const checked = checkDeliver(translator, body);
   const result = body.result === null ? null : newResult(context, translator, endpoint, body.result, sabotagedRedelivery);
-  if (target === undefined || refusal !== undefined) {
-    const reason = refusal ?? `target ${body.target} names nothing`;
-    if (result !== null) rejectPromise(context, result, `message refused by the receiving node: ${reason}`);
-    return [reason];
+  if ('refusal' in checked) {
+    if (result !== null) rejectPromise(context, result, `message refused by the receiving node: ${checked.refusal}`);
+    return [checked.refusal];
   }
+  const { target } = checked;
   const message = { methargs: translator.dataFromWire(body.methargs), result };
   context.refs.increfMessage(message, target);
   context.buffer.sends.push({ target, message });
   return [];
+}
+
+/** The kref a `deliver` is for, if the peer may send it there with those arguments; else why not. */
+function checkDeliver(translator: RemoteTranslator, body: Extract<MessageBody, { kind: 'deliver' }>): { target: KRef } | { refusal: string } {
+  const target = translator.lookup(body.target);
+  if (target === undefined) return { refusal: `target ${body.target} names nothing this node gave the peer` };
+  const problem = argumentsProblem(translator, body.methargs, 'methargs');
+  return problem === undefined ? { target } : { refusal: problem };
 }
 
 /**

@@ -405,8 +405,6 @@ export class PeerSessions {
     return session.credit.granted;
   }
 
-
-
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
     this.stats.framesReceived += 1;
     let frame: Frame;

@@ -1,5 +1,6 @@
 import type { KernelContext } from '../kernel/context.js';
-import { parseVatRef } from '../kernel/vatRefs.js';
+import { parseVatRef, type ParsedVatRef } from '../kernel/vatRefs.js';
+import { assert } from '../util/assert.js';
 import type { CapData, KPromiseRef, KRef, RemoteId } from '../store/types.js';
 import { flipRef } from './frames.js';
 
@@ -45,16 +46,16 @@ export function makeRemoteTranslator(context: KernelContext, endpoint: RemoteId)
   /**
    * A ref from the peer's frame -> kref. A new ref the peer allocated becomes
    * a kernel object it owns or a promise it decides (`decider` overrides,
-   * for results); a ref of ours the peer was never given is a protocol error.
+   * for results). A ref of ours the peer was never given cannot come here:
+   * the message naming it was refused before translation ({@link mayName}).
    */
   function fromWire(wireRef: string, options: { newPromiseDecider?: RemoteId | null } = {}): KRef {
     const eref = flipRef(wireRef);
     const entry = store.clist.byEref(endpoint, eref);
     if (entry !== undefined) return entry.kref;
-    const parsed = parseVatRef(eref);
-    if (parsed === undefined || parsed.allocatedByVat) {
-      throw new ProtocolError(`peer used ${wireRef}, which names nothing it was given`);
-    }
+    const parsed = newRefOfPeer(eref);
+    // inbound.ts refuses a message naming anything else before it translates.
+    assert(parsed !== undefined, `peer ref ${wireRef} names nothing it was given, and was not refused`);
     if (parsed.kind === 'object') {
       const kref = store.objects.create(endpoint);
       store.clist.add(endpoint, kref, eref, true);
@@ -79,11 +80,15 @@ export function makeRemoteTranslator(context: KernelContext, endpoint: RemoteId)
     /** Whether the peer may name `wireRef` in data: something it was given, or a new export of its own ({@link fromWire} would not throw). */
     mayName(wireRef: string): boolean {
       const eref = flipRef(wireRef);
-      if (store.clist.byEref(endpoint, eref) !== undefined) return true;
-      const parsed = parseVatRef(eref);
-      return parsed !== undefined && !parsed.allocatedByVat;
+      return store.clist.byEref(endpoint, eref) !== undefined || newRefOfPeer(eref) !== undefined;
     },
   };
+}
+
+/** `eref` (our c-list name) parsed, if it is one the peer may allocate anew: an object it exports or a promise it decides (`-`). */
+function newRefOfPeer(eref: string): ParsedVatRef | undefined {
+  const parsed = parseVatRef(eref);
+  return parsed !== undefined && !parsed.allocatedByVat ? parsed : undefined;
 }
 
 export type RemoteTranslator = ReturnType<typeof makeRemoteTranslator>;
