@@ -24,6 +24,7 @@ interface PeerWorkloadOptions {
   durability: Durability;
   lingerMs: number;
   pollMs: number;
+  statusMs: number;
   logLevel: LogLevel;
 }
 
@@ -57,6 +58,7 @@ export function peerWorkloadCommand(): Command {
     .option('--durability <mode>', 'fsync or process', durability, 'fsync')
     .option('--linger-ms <ms>', 'stay up this long after finishing, to answer the peer\'s resends', positiveInteger, 2000)
     .option('--poll-ms <ms>', 'how often to read the recorder\'s count while waiting (consumedAt in the summary is as exact)', positiveInteger, 100)
+    .option('--status-ms <ms>', 'how often to print a progress line (consumed so far, the peer, the outbox) while waiting', positiveInteger, 5000)
     .option('--log-level <level>', 'debug, info, warn, error or silent', logLevel, 'warn')
     .action(async (options: PeerWorkloadOptions) => {
       process.exitCode = await runPeerWorkload(options);
@@ -126,7 +128,7 @@ async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line:
     if (consumed >= expect) consumedAt ??= Date.now();
     const peer = node.store.peers.all()[0];
     peerId = peer?.peerId ?? '';
-    if (Date.now() - statusAt >= 5000) {
+    if (Date.now() - statusAt >= options.statusMs) {
       statusAt = Date.now();
       say(`  waiting: consumed ${consumed}/${expect}, peer ${JSON.stringify(peer)}, outbox ${peer ? node.sessions.outboxDepth(peer.peerId) : '-'}, ${JSON.stringify(node.sessions.stats)}`);
     }

@@ -24,6 +24,8 @@ interface Runner {
   exited: Promise<Exit>;
   /** Settles once the child printed its ready line (its vats restarted), or exited. */
   ready: Promise<void>;
+  /** The peer's messages consumed here, from the child's latest progress line (the store's count: it only grows). */
+  consumed: number;
   last: Exit | undefined;
 }
 
@@ -34,15 +36,19 @@ function spawnRunner(runner: { name: string; args: string[] }): Runner {
     children.delete(child);
     return exit;
   });
+  let started: Runner | undefined;
   const ready = new Promise<void>((resolve) => {
     let seen = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
       if (seen.includes(' ready')) resolve();
+      const counts = [...seen.matchAll(/consumed (\d+)\//g)];
+      if (counts.length > 0 && started) started.consumed = Number(counts.at(-1)![1]);
+      seen = seen.slice(seen.lastIndexOf('\n') + 1 || 0);
     });
     void exited.then(() => resolve());
   });
-  const started: Runner = { ...runner, child, exited, ready, last: undefined };
+  started = { ...runner, child, exited, ready, consumed: 0, last: undefined };
   void exited.then((exit) => (started.last = exit));
   return started;
 }
@@ -74,26 +80,44 @@ describe.each([
         '--messages', String(messages),
         '--batch', '100',
         '--durability', 'fsync',
-        '--linger-ms', '1500',
+        '--linger-ms', '3000',
+        '--status-ms', '200',
       ];
     };
     const runners = { a: spawnRunner({ name: 'a', args: argsOf('a') }), b: spawnRunner({ name: 'b', args: argsOf('b') }) };
 
+    // Each kill lands at a seeded point of the run's progress (the messages
+    // consumed on both sides), not at a seeded instant: a run that is faster
+    // or slower on another machine still takes every kill while it works.
+    const total = 2 * messages;
+    const killAt = Array.from({ length: kills }, (_, k) => (k === 0 ? 0 : Math.round(random() * 0.9 * total))).sort((x, y) => x - y);
+    const consumed = { a: 0, b: 0 };
+    const progress = () => {
+      for (const name of names) consumed[name] = Math.max(consumed[name], runners[name].consumed);
+      return consumed.a + consumed.b;
+    };
+    const killDeadline = Date.now() + 180_000;
     let done = 0;
-    for (let attempt = 0; done < kills && attempt < kills * 4; attempt += 1) {
-      const name = names[random() < 0.5 ? 0 : 1]!;
-      const runner = runners[name];
-      // The first kill may land in start-up; later ones once the node has
-      // restarted its vats and is working, at a seeded instant after that.
-      const delayMs = Math.round(random() * 1500);
-      if (done > 0) await runner.ready;
-      await sleep(delayMs);
-      if (runner.last !== undefined) continue; // it finished on its own; try the other one next time
-      runner.child.kill('SIGKILL');
-      const exit = await runner.exited;
-      done += 1;
-      console.log(`  kill ${done}: node ${name} -> ${exit.signal ?? `exit ${exit.code}`}; last line: ${exit.stderr.trim().split('\n').at(-1)}`);
-      runners[name] = spawnRunner({ name, args: argsOf(name) });
+    for (const threshold of killAt) {
+      while (progress() < threshold && Date.now() < killDeadline && names.some((name) => runners[name].last === undefined)) await sleep(20);
+      // A node may finish on its own while the kill waits for it: then the other one takes it.
+      for (let tries = 0; tries < 4 && Date.now() < killDeadline; tries += 1) {
+        const running = names.filter((name) => runners[name].last === undefined);
+        if (running.length === 0) break;
+        const name = running[Math.floor(random() * running.length)]!;
+        const runner = runners[name];
+        // The first kill may land in start-up; later ones once the node has
+        // restarted its vats, a seeded moment (about one progress line) later.
+        if (done > 0) await runner.ready;
+        await sleep(Math.round(random() * 250));
+        if (runner.last !== undefined) continue;
+        runner.child.kill('SIGKILL');
+        const exit = await runner.exited;
+        done += 1;
+        console.log(`  kill ${done} at ${progress()}/${total} consumed: node ${name} -> ${exit.signal ?? `exit ${exit.code}`}; last line: ${exit.stderr.trim().split('\n').at(-1)}`);
+        runners[name] = spawnRunner({ name, args: argsOf(name) });
+        break;
+      }
     }
     expect(done, `only ${done} kills landed before the workload finished (seed ${seed})`).toBe(kills);
 
