@@ -48,7 +48,7 @@ export async function runChaosNode(options: ChaosNodeOptions, write: (line: Chao
     storePath: path.join(options.dataDir, 'node.sqlite'),
     durability: options.durability,
     logger: options.logger,
-    transport: { kind: 'libp2p', listen: options.listen },
+    transport: { kind: 'libp2p', listen: options.listen, keyFile: path.join(options.dataDir, 'node.key') },
     crashPoints: new CrashPoints(options.crashAt),
     // The checker counts every committed send as owed: none may be refused for a full outbox.
     session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, options.messagesPerPeer + 1_000) },

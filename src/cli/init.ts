@@ -3,16 +3,29 @@ import { Command } from 'commander';
 import { ensureAdminToken } from '../admin/token.js';
 import { dataDirFiles } from '../config/dataDir.js';
 import { makeDataDirPrivate } from '../config/dataDirModes.js';
+import { ConfigError } from '../config/errors.js';
 import { resolveConfig, writeConfigFile } from '../config/load.js';
-import { ensureIdentity } from '../node/identity.js';
+import { ensureKeyFile } from '../node/identity.js';
+import { createStore } from '../node/storeFile.js';
+import { bundleVat } from '../vats/bundles.js';
 import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
+
+/** A bootstrap source that `start` could not load is refused now, not at the first start. */
+async function checkBootstrapSource(source: string): Promise<void> {
+  if (!existsSync(source)) throw new ConfigError(`bootstrap: ${source} does not exist`);
+  try {
+    await bundleVat(source);
+  } catch (error) {
+    throw new ConfigError(`bootstrap: ${source} does not bundle: ${(error as Error).message}`);
+  }
+}
 
 /** `ken-node init`: a new node's data directory. */
 export function initCommand(): Command {
   const command = new Command('init')
     .description(
-      'create a node\'s data directory: the store with the node\'s key (its peer id), an admin token, ' +
+      'create a node\'s data directory: the node\'s key (its peer id), its store, an admin token, ' +
         'and ken-node.json holding the settings given here and every default. The directory is made mode 0700 and ' +
         'these files 0600 (the owner alone), even if the directory existed. Refuses a directory that has a config; ' +
         'an interrupted init can be run again.',
@@ -32,9 +45,11 @@ async function runInit(command: Command): Promise<number> {
   }
   // Judged before anything is written: a bad flag leaves no half-made directory.
   const config = resolveConfig({}, overridesOf(command), { origin: 'defaults', baseDirectory: files.directory, cwd: process.cwd() });
+  if (config.bootstrap !== undefined) await checkBootstrapSource(config.bootstrap.source);
   // Before the key is made: the store is then created 0600 (openDatabase) in a directory only the owner can enter.
   makeDataDirPrivate(files);
-  const peerId = await ensureIdentity(files.store, config.durability);
+  const peerId = await ensureKeyFile(files.key);
+  createStore(files.store, config.durability, peerId);
   ensureAdminToken(files.adminToken);
   // Last: its presence is what marks the directory as initialized.
   writeConfigFile(files.config, config);
@@ -42,6 +57,7 @@ async function runInit(command: Command): Promise<number> {
     [
       `initialized ${files.directory}`,
       `  peer id      ${peerId}`,
+      `  key          ${files.key}`,
       `  config       ${files.config}`,
       `  admin token  ${files.adminToken}`,
       `start it with: ken-node start --data-dir ${files.directory}`,

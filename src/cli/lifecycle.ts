@@ -1,4 +1,6 @@
 import { constants } from 'node:os';
+import type { KernelPanic } from '../kernel/kernel.js';
+import { StorageError } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 
 /** What a node may spend, after a stop signal, writing the frames its last commit released. */
@@ -38,10 +40,11 @@ export function stopOnSignal(stop: () => Promise<void>, logger: Logger): Promise
   });
 }
 
-/** For the kernel's observer: a panicked kernel cannot go on, so the process ends (exit 1) and is to be restarted. */
-export function exitOnPanic(logger: Logger): (error: Error) => void {
+/** For the kernel's observer: a stopped kernel cannot go on, so the process ends (exit 1), to be restarted once the cause is fixed. */
+export function exitOnKernelStop(logger: Logger): (error: KernelPanic | StorageError) => void {
   return (error) => {
-    logger.error({ err: error }, 'exiting: the kernel panicked; restart the node (the store holds the last commit)');
+    const what = error instanceof StorageError ? 'the storage failed; fix it, then restart the node' : 'the kernel panicked; restart the node';
+    logger.error({ err: error }, `exiting: ${what} (the store holds the last commit)`);
     setImmediate(() => process.exit(1));
   };
 }

@@ -73,7 +73,7 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
     storePath: path.join(options.dataDir, 'kernel.sqlite'),
     durability: options.durability,
     logger: makeLogger({ level: options.logLevel, name: 'ken-node' }),
-    transport: { kind: 'libp2p', listen: options.listen },
+    transport: { kind: 'libp2p', listen: options.listen, keyFile: path.join(options.dataDir, 'node.key') },
     // The workload measures and checks delivery: room for every message it sends, so none is refused for a full outbox.
     session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, (options.send ?? options.messages) + options.rttRounds + 1_000) },
   });

@@ -10,11 +10,12 @@ import { loadConfig } from '../config/load.js';
 import type { NodeConfig } from '../config/schema.js';
 import { ensureBootstrapVat, introducePeers } from '../node/bootstrapVat.js';
 import { KenNode } from '../node/node.js';
+import { checkStorePresence, newIncarnationFlag } from '../node/storeFile.js';
 import { lockExclusively, LockedError } from '../store/processLock.js';
 import { makeLogger, type Logger } from '../util/logger.js';
 import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
-import { exitOnPanic, shutdownFlushMs, stopOnSignal } from './lifecycle.js';
+import { exitOnKernelStop, shutdownFlushMs, stopOnSignal } from './lifecycle.js';
 
 /** `ken-node start`: runs a node from its data directory until a signal stops it. */
 export function startCommand(): Command {
@@ -25,6 +26,12 @@ export function startCommand(): Command {
         'to it, and serve the admin endpoint on 127.0.0.1. SIGTERM or SIGINT stops it cleanly (exit 0); a second one at once.',
     )
     .addOption(dataDirOption())
+    .option(
+      newIncarnationFlag,
+      'start with an empty store under the node\'s key, as a new incarnation: for a data directory whose store was lost ' +
+        '(missing or emptied), which start otherwise refuses. Its peers learn that it forgot everything, reject what they ' +
+        'were owed by it and drop what they owed it (docs/protocol.md, amnesia)',
+    )
     .addHelpText('after', exitCodesHelp.start);
   return addConfigOptions(command, 'overrides').action(async (_options: unknown, self: Command) => {
     process.exitCode = await withUserErrors(() => runStart(self));
@@ -32,12 +39,14 @@ export function startCommand(): Command {
 }
 
 async function runStart(command: Command): Promise<number> {
-  const files = dataDirFiles(command.opts<{ dataDir: string }>().dataDir);
+  const { dataDir, newIncarnation } = command.opts<{ dataDir: string; newIncarnation?: boolean }>();
+  const files = dataDirFiles(dataDir);
   const config = loadConfig(files, overridesOf(command));
   // Before the node runs with secrets others could read (its key, the token), not after.
   refuseExposedDataDir(files);
   const token = tokenOf(files);
   const lock = lockDataDir(files);
+  checkStorePresence(files, newIncarnation === true);
   const logger = makeLogger({ level: config.logLevel, name: 'ken-node' });
   const metrics = new NodeMetrics();
   const node = await KenNode.start({
@@ -47,6 +56,7 @@ async function runStart(command: Command): Promise<number> {
     transport: {
       kind: 'libp2p',
       listen: config.listen,
+      keyFile: files.key,
       maxFrameBytes: config.maxFrameBytes,
       allowPeers: config.allowPeers,
       maxConnectionsPerPeer: config.limits.maxConnectionsPerPeer,
@@ -57,7 +67,7 @@ async function runStart(command: Command): Promise<number> {
     },
     commit: config.commit,
     session: { maxUnackedPerPeer: config.limits.maxUnackedPerPeer, inboundFramesPerSecond: config.limits.inboundFramesPerSecond, inboundFrameBurst: config.limits.inboundFrameBurst },
-    observer: { ...metrics.kernelObserver, panicked: exitOnPanic(logger) },
+    observer: { ...metrics.kernelObserver, stopped: exitOnKernelStop(logger) },
   });
   let admin: AdminServer;
   try {

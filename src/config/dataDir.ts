@@ -1,14 +1,16 @@
 import path from 'node:path';
 
 /**
- * What a node keeps in its data directory. The store holds all of its
- * state, its key included; the rest is how to run it and how to reach it.
+ * What a node keeps in its data directory. The key is who the node is; the
+ * store holds all of its state; the rest is how to run it and how to reach it.
  */
 export interface DataDirFiles {
   directory: string;
+  /** The node's libp2p private key: its peer id, kept apart from the store so that a lost store does not change who the node is. */
+  key: string;
   /** The configuration (`ken-node init` writes it). */
   config: string;
-  /** The SQLite store: the node's key and every commit. WAL mode adds `-wal` and `-shm` files beside it. */
+  /** The SQLite store: every commit. WAL mode adds `-wal` and `-shm` files beside it. */
   store: string;
   /** The admin endpoint's bearer token. */
   adminToken: string;
@@ -23,6 +25,7 @@ export function dataDirFiles(directory: string): DataDirFiles {
   const absolute = path.resolve(directory);
   return {
     directory: absolute,
+    key: path.join(absolute, 'node.key'),
     config: path.join(absolute, 'ken-node.json'),
     store: path.join(absolute, 'kernel.sqlite'),
     adminToken: path.join(absolute, 'admin-token'),
@@ -33,13 +36,13 @@ export function dataDirFiles(directory: string): DataDirFiles {
 
 /**
  * The files of a data directory that hold a secret, for the owner alone
- * (0600): `init` makes them so and `start` refuses them otherwise. The store
- * and its WAL hold the node's private key and every state (the `-shm` index
+ * (0600): `init` makes them so and `start` refuses them otherwise. The key
+ * file is the node's identity; the store and its WAL hold every state (the `-shm` index
  * is part of the store too: who may write it may corrupt it); the admin
  * token is the node's admin authority; the config holds `peers`, ocap URLs,
  * which are bearer capabilities. `admin.json` (an address and a pid) and
  * `node.lock` (empty) are not secrets.
  */
 export function secretFiles(files: DataDirFiles): string[] {
-  return [files.config, files.store, `${files.store}-wal`, `${files.store}-shm`, files.adminToken];
+  return [files.key, files.config, files.store, `${files.store}-wal`, `${files.store}-shm`, files.adminToken];
 }

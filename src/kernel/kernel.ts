@@ -1,4 +1,4 @@
-import type { KernelStore } from '../store/index.js';
+import { storageErrorOf, StorageError, type KernelStore } from '../store/index.js';
 import type { VatState } from '../store/vats.js';
 import { kernelOwner, type CapData, type GcAction, type KObjectRef, type KRef, type RunQueueItem, type VatId } from '../store/types.js';
 import type { KernelService } from './services.js';
@@ -41,8 +41,12 @@ export interface KernelObserver {
   crankAborted?(event: { vatId: VatId; reason: string }): void;
   /** A COMMIT that wrote something returned after `ns` nanoseconds (a latency histogram observes it). */
   committed?(ns: bigint): void;
-  /** The kernel panicked: every later call fails, and the process must restart from the store. */
-  panicked?(error: Error): void;
+  /**
+   * The kernel stopped: on a broken invariant (a {@link KernelPanic}) or a
+   * failed storage (a {@link StorageError}). Every later call fails; the
+   * process must restart from the store, which holds the last commit.
+   */
+  stopped?(error: KernelPanic | StorageError): void;
 }
 
 /** Counters since the kernel started; the benchmarks and metrics read them. */
@@ -120,7 +124,7 @@ export class Kernel {
   #syscall: VatSyscall | undefined;
   #running: Promise<number> | undefined;
   #followUp: Promise<number> | undefined;
-  #panic: Error | undefined;
+  #panic: KernelPanic | StorageError | undefined;
   #halted = false;
 
   private constructor(options: KernelOptions) {
@@ -328,12 +332,36 @@ export class Kernel {
         this.#commit();
       } while (this.#rerun && cranks < maxCranks && !this.#halted);
     } catch (error) {
-      this.#panic = error instanceof Error ? error : new Error(String(error));
-      this.#logger.error({ err: this.#panic }, 'kernel panic: restart the node; the store holds the last commit');
-      this.#observer.panicked?.(this.#panic);
-      throw new KernelPanic(`kernel panic: ${this.#panic.message}`, { cause: this.#panic });
+      throw this.#stopOn(error);
     }
     return cranks;
+  }
+
+  /**
+   * The run loop met an error that is nobody's input: the kernel stops, with
+   * nothing of its open transaction committed (rolled back here, if SQLite
+   * did not already) and nothing it released sent. A storage error says so;
+   * anything else is a broken invariant, a panic.
+   */
+  #stopOn(error: unknown): KernelPanic | StorageError {
+    const storage = storageErrorOf(error);
+    const stop = storage ?? new KernelPanic(`kernel panic: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    this.#panic = stop;
+    this.#afterCommit.length = 0;
+    this.#context.buffer.clear();
+    this.#context.refs.reset();
+    try {
+      this.#store.tx.rollback();
+    } catch (rollbackError) {
+      this.#logger.error({ err: rollbackError }, 'rolling back after the kernel stopped failed; the store holds the last commit');
+    }
+    if (storage !== undefined) {
+      this.#logger.error({ err: storage.cause ?? storage, code: storage.code }, 'storage error: the kernel stopped, committing nothing of its open transaction; fix the storage and restart the node');
+    } else {
+      this.#logger.error({ err: error }, 'kernel panic: restart the node; the store holds the last commit');
+    }
+    this.#observer.stopped?.(stop);
+    return stop;
   }
 
   /** Host inputs enter between cranks, each in its own savepoint, so no vat failure can undo them. */
@@ -447,6 +475,8 @@ export class Kernel {
       this.#syscall = undefined;
     }
     this.stats.deliveries += 1;
+    // Not the vat's fault: the run loop stops the kernel on it.
+    if (record.kernelFault !== null) throw record.kernelFault;
     let fault: string | undefined;
     if (record.illegal !== null) fault = `illegal syscall: ${record.illegal}`;
     else if (!outcome.ok) fault = `delivery failed: ${outcome.reason}`;
@@ -621,6 +651,7 @@ export class Kernel {
   }
 
   #assertHealthy(): void {
+    if (this.#panic instanceof StorageError) throw new StorageError(`the kernel stopped earlier: ${this.#panic.message}`, this.#panic.code, { cause: this.#panic });
     if (this.#panic !== undefined) throw new KernelPanic(`kernel panicked earlier: ${this.#panic.message}`);
   }
 
@@ -629,8 +660,12 @@ export class Kernel {
     assert(this.#running === undefined && !this.#store.tx.inCrank, `${what} while the kernel is running`);
   }
 
-  /** Commits what is pending and closes the store. */
+  /** Commits what is pending and closes the store; after a stop (panic, storage error), closes it as it is. */
   close(): void {
+    if (this.#panic !== undefined) {
+      this.#store.close();
+      return;
+    }
     this.#assertIdle('close');
     this.#commit();
     this.#store.close();

@@ -10,6 +10,12 @@ import type { VatTranslator } from './vatTranslator.js';
 export interface SyscallRecord {
   /** Set by the first illegal syscall: the crank is undone and the vat fails. */
   illegal: string | null;
+  /**
+   * Set by the first syscall that failed for the kernel's own reason (a
+   * storage error, a broken invariant), not the vat's: the vat may catch
+   * it, but the kernel stops on it, and the vat is not blamed.
+   */
+  kernelFault: Error | null;
   /** Set by `exit`: the vat asked to be terminated. */
   exit: { failure: boolean; info: CapData<KRef> } | null;
   /** Time spent answering syscalls (kernel work inside the delivery), nanoseconds. */
@@ -28,7 +34,7 @@ export function makeSyscallHandler(
   translator: VatTranslator,
 ): { syscall: VatSyscall; record: SyscallRecord } {
   const { store, buffer, refs } = context;
-  const record: SyscallRecord = { illegal: null, exit: null, syscallNs: 0n };
+  const record: SyscallRecord = { illegal: null, kernelFault: null, exit: null, syscallNs: 0n };
 
   function illegal(message: string): never {
     throw new IllegalSyscallError(message);
@@ -39,12 +45,15 @@ export function makeSyscallHandler(
       if (record.illegal !== null) {
         illegal(`vat ${vatId} is failing: ${record.illegal}`);
       }
+      if (record.kernelFault !== null) throw record.kernelFault;
       const started = process.hrtime.bigint();
       try {
         return body(...args);
       } catch (error) {
         if (error instanceof IllegalSyscallError) {
           record.illegal = `syscall.${name}: ${error.message}`;
+        } else {
+          record.kernelFault ??= error instanceof Error ? error : new Error(String(error));
         }
         throw error;
       } finally {

@@ -11,6 +11,7 @@ import { defaultSessionOptions, PeerSessions, type SessionOptions } from '../rem
 import { openStore, type Durability, type KernelStore } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 import { loadIdentity } from './identity.js';
+import { refuseForeignStore } from './storeFile.js';
 import type { CrashPoints } from '../fault/crashPoints.js';
 import type { Sabotage } from '../fault/sabotage.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
@@ -21,10 +22,11 @@ export const defaultMaxFrameBytes = 1024 * 1024;
 
 export type TransportChoice =
   /**
+   * `keyFile`: the node's key (its peer id), made there if missing.
    * `allowPeers`: the only peers a connection may be with; unset, any peer.
    * The limits are {@link Libp2pLimits}; unset, their defaults.
    */
-  | ({ kind: 'libp2p'; listen: string[]; maxFrameBytes?: number; allowPeers?: readonly string[] } & Libp2pLimits)
+  | ({ kind: 'libp2p'; listen: string[]; keyFile: string; maxFrameBytes?: number; allowPeers?: readonly string[] } & Libp2pLimits)
   | { kind: 'memory'; network: MemoryNetwork; peerId: string }
   /** A transport built by the caller (a simulation's faulty one); the node stops it on stop(). */
   | { kind: 'given'; transport: Transport };
@@ -71,9 +73,11 @@ export class KenNode {
   static async start(options: NodeOptions): Promise<KenNode> {
     const store = openStore({ path: options.storePath, durability: options.durability });
     const entropy = options.entropy ?? systemEntropy;
+    let transport: Transport | undefined;
     try {
       store.meta.incarnation(entropy); // made now if the store is new
-      const transport = await openTransport(store, options);
+      transport = await openTransport(store, options);
+      refuseForeignStore(store, transport.peerId);
       // A restarted node must be able to dial the peers it learned of before.
       for (const peer of store.peers.all()) {
         if (peer.addresses.length === 0) continue;
@@ -102,6 +106,8 @@ export class KenNode {
       );
       return new KenNode(store, kernel, transport, sessions, entropy, clock);
     } catch (error) {
+      // Whatever was started stops: a listening transport would keep the process alive.
+      await transport?.stop().catch(() => {});
       store.close();
       throw error;
     }
@@ -191,7 +197,7 @@ async function openTransport(store: KernelStore, options: NodeOptions): Promise<
   if (choice.kind === 'memory') return choice.network.transport(choice.peerId);
   if (choice.kind === 'given') return choice.transport;
   return Libp2pTransport.start({
-    privateKey: await loadIdentity(store),
+    privateKey: await loadIdentity(store, choice.keyFile),
     listen: choice.listen,
     maxFrameBytes: choice.maxFrameBytes ?? defaultMaxFrameBytes,
     allowPeers: choice.allowPeers,

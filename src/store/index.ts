@@ -9,6 +9,7 @@ import { makeVatstoreStore } from './vatstore.js';
 import { makeVatStore } from './vats.js';
 
 export { durabilities, StoreVersionError, type Durability } from './db.js';
+export { StorageError, storageErrorOf } from './storageError.js';
 export type * from './types.js';
 
 export interface StoreOptions {

@@ -13,6 +13,7 @@ export function makeMetaStore(db: SqliteDatabase) {
      RETURNING value`,
   );
   const read = db.prepare<[string], { value: string }>('SELECT value FROM kernel_meta WHERE key = ?');
+  const remove = db.prepare<[string]>('DELETE FROM kernel_meta WHERE key = ?');
   const write = db.prepare<[string, string]>(
     'INSERT INTO kernel_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   );
@@ -48,6 +49,14 @@ export function makeMetaStore(db: SqliteDatabase) {
     },
 
     provide,
+
+    /**
+     * Deletes `key`, at open time, before any crank, in a transaction of
+     * its own (the caller has made sure that nothing needs it any more).
+     */
+    removeAtOpen(key: string): void {
+      db.transaction(() => remove.run(key))();
+    },
 
     /**
      * The store's incarnation: random, made once when the store is created.

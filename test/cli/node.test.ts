@@ -3,9 +3,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readAdminEndpoint } from '../../src/admin/endpointFile.js';
 import { dataDirFiles } from '../../src/config/dataDir.js';
-import { freePort } from '../../src/util/ports.js';
 import { eventually, tempDirs } from '../support/nodes.js';
-import { ask, askWithToken, counterVat, countsOf, nodeProcesses } from '../support/nodeCli.js';
+import { ask, askWithToken, countsOf, nodeProcesses } from '../support/nodeCli.js';
 
 const dirs = tempDirs();
 const nodes = nodeProcesses();
@@ -16,8 +15,7 @@ afterEach(() => {
 
 /** `init` a node listening on a free loopback port, with the counter vat as its bootstrap vat; its peer id. */
 async function init(dir: string): Promise<string> {
-  const port = await freePort();
-  const exit = await nodes.run(['init', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--bootstrap', counterVat]);
+  const exit = await nodes.initCounter(dir);
   expect(exit.stderr).toBe('');
   expect(exit.code).toBe(0);
   const peerId = /peer id +(\S+)/.exec(exit.stdout)?.[1];

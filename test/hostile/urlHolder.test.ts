@@ -97,7 +97,7 @@ describe('hostile: a holder of an ocap URL, over libp2p', () => {
 
     // A restart on the same store: the vat comes back and answers.
     await victim.stop();
-    victim = await KenNode.start({ storePath: path.join(dir, 'kernel.sqlite'), durability: 'process', logger: recordingLogger(), transport: { kind: 'libp2p', listen } });
+    victim = await KenNode.start({ storePath: path.join(dir, 'kernel.sqlite'), durability: 'process', logger: recordingLogger(), transport: { kind: 'libp2p', listen, keyFile: path.join(dir, 'node.key') } });
     expect(victim.store.vats.getByName('bootstrap')?.state).toBe('live');
     expect(await victim.kernel.call(victim.kernel.rootOf('bootstrap'), 'echo', ['after restart'])).toBe('after restart');
   }, 120_000);

@@ -5,6 +5,7 @@ import { readAdminEndpoint } from '../../src/admin/endpointFile.js';
 import { readAdminToken } from '../../src/admin/token.js';
 import { dataDirFiles } from '../../src/config/dataDir.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
+import { freePort } from '../../src/util/ports.js';
 import { exitOf, spawnCli, type Exit } from './cli.js';
 import { eventually } from './nodes.js';
 
@@ -42,6 +43,16 @@ export function nodeProcesses() {
         return (await statusOf(dir)) !== undefined;
       }, 60_000);
       return { dir, child, exited };
+    },
+    /** `init` on `dir`: the counter vat as its bootstrap vat, listening on a free loopback port. */
+    async initCounter(dir: string, args: string[] = []): Promise<Exit> {
+      const port = await freePort();
+      return this.run(['init', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--bootstrap', counterVat, ...args]);
+    },
+    /** The depth of the outbox of the node on `dir` to `peerId`, as `ken-node peers` shows it; undefined if it has no such peer. */
+    async outboxTo(dir: string, peerId: string): Promise<number | undefined> {
+      const peers = JSON.parse((await this.run(['peers', '--data-dir', dir])).stdout) as { peerId: string; outboxDepth: number }[];
+      return peers.find((peer) => peer.peerId === peerId)?.outboxDepth;
     },
     killAll(): void {
       for (const child of children) child.kill('SIGKILL');

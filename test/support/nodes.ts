@@ -21,9 +21,14 @@ export function tempDirs() {
   };
 }
 
+/** A node's transport, whose libp2p key file is the one in `dir` unless given. */
+type TestTransport =
+  | Exclude<TransportChoice, { kind: 'libp2p' }>
+  | (Omit<Extract<TransportChoice, { kind: 'libp2p' }>, 'keyFile'> & { keyFile?: string });
+
 export async function startNode(options: {
   dir: string;
-  transport: TransportChoice;
+  transport: TestTransport;
   durability?: Durability;
   commit?: { maxCranks: number; maxDelayMs: number };
   session?: Partial<SessionOptions>;
@@ -33,7 +38,7 @@ export async function startNode(options: {
     storePath: path.join(options.dir, 'kernel.sqlite'),
     durability: options.durability ?? 'process',
     logger,
-    transport: options.transport,
+    transport: options.transport.kind === 'libp2p' ? { keyFile: path.join(options.dir, 'node.key'), ...options.transport } : options.transport,
     commit: options.commit,
     session: { resendMs: 200, maxResendMs: 1000, ...options.session },
   });
