@@ -13,8 +13,10 @@ export interface PeerState {
   peerId: string;
   /** The transport has a connection with it. */
   connected: boolean;
-  /** Where it is dialled (learned from ocap URLs). */
+  /** Where it is dialled (learned from ocap URLs and its hellos). */
   addresses: string[];
+  /** Why the operator forgot it (`ken-node peers --forget`); null if not. */
+  forgotten: string | null;
   /** Messages this node sent it (the last sequence number used). */
   sent: number;
   /** Messages it acknowledged (cumulative). */
@@ -62,6 +64,7 @@ export function peerStates(node: KenNode, nowMs = Date.now()): PeerState[] {
       peerId: peer.peerId,
       connected: node.sessions.isConnected(peer.peerId),
       addresses: peer.addresses,
+      forgotten: peer.forgotten,
       sent: peer.nextSendSeq - 1,
       acked: peer.ackedSeq,
       received: peer.receivedSeq,

@@ -30,10 +30,13 @@ export interface AdminContext {
   started: Date;
   /** The vat a request names when it names none. */
   bootstrapVat: string | undefined;
+  /** The configured peers' names and the peer ids their URLs name, so that an operator can name a peer as the config does. */
+  peerNames: ReadonlyMap<string, string>;
 }
 
 const urlRequest = z.strictObject({ vat: nameSchema.optional() });
 const peerRequest = z.strictObject({ name: nameSchema, url: ocapUrlSchema });
+const forgetRequest = z.strictObject({ peer: z.string().min(1).max(128) });
 const callRequest = z.strictObject({
   vat: nameSchema.optional(),
   method: z.string().min(1).max(256),
@@ -76,6 +79,19 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
       } catch (failure) {
         return { status: 422, json: { error: failure instanceof Error ? failure.message : String(failure) } };
       }
+    },
+    /**
+     * Forgets a peer for good (by its configured name or its peer id): the
+     * promises it decided are rejected, its outbox dropped, its frames
+     * refused from now on. Answers with what was dropped.
+     */
+    'POST /peers/forget': async (body) => {
+      const request = parse(forgetRequest, body);
+      const peerId = context.peerNames.get(request.peer) ?? request.peer;
+      const peer = node.store.peers.get(peerId);
+      if (peer === undefined) throw new AdminRequestError(404, `no peer named ${JSON.stringify(request.peer)} in the config, and no peer with that id`);
+      if (peer.forgotten !== null) throw new AdminRequestError(409, `peer ${peerId} is forgotten already`);
+      return { status: 200, json: await node.sessions.forget(peerId) };
     },
     /** Calls `method(...args)` on a vat's root and answers with the result once committed (422 if it rejects). */
     'POST /call': async (body) => {

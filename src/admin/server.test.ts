@@ -45,7 +45,7 @@ beforeEach(async () => {
   ({ node, logger } = await startNode({ dir: dirs.make('ken-admin-'), transport: { kind: 'memory', network: new MemoryNetwork(), peerId: 'peerA' } }));
   await ensureBootstrapVat(node, { vat: 'bootstrap', source: counterVat, parameters: {} }, logger);
   metrics.watch(node);
-  server = await AdminServer.start({ node, metrics, started: new Date(), bootstrapVat: 'bootstrap', token, port: 0, logger });
+  server = await AdminServer.start({ node, metrics, started: new Date(), bootstrapVat: 'bootstrap', peerNames: new Map(), token, port: 0, logger });
 });
 
 afterEach(async () => {

@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { askNode } from '../admin/client.js';
 import { dataDirFiles } from '../config/dataDir.js';
 import { splitPeerEntry } from '../config/overrides.js';
@@ -12,14 +12,23 @@ export function peersCommand(): Command {
     .description(
       'print the running node\'s peers as JSON (GET /peers): per peer, whether it is connected, messages sent, acked ' +
         'and received, the outbox depth and the age of the oldest unacked message. With --add name=url, introduce a ' +
-        'peer to the bootstrap vat now (POST /peers: hasPeer, redeem, addPeer), as the config\'s peers are at start',
+        'peer to the bootstrap vat now (POST /peers: hasPeer, redeem, addPeer), as the config\'s peers are at start. ' +
+        'With --forget, give up on a peer for good (POST /peers/forget): the promises it decided and the results of ' +
+        'messages to it are rejected, its outbox is dropped, its frames are refused from then on',
     )
     .addOption(dataDirOption())
     .option('--add <name=url>', 'introduce the peer with this ocap URL under this name (waits for the peer to answer)', peerArgument)
+    .addOption(
+      new Option('--forget <name|peer-id>', 'forget the peer with this name in the config\'s peers, or with this peer id; prints what was dropped').conflicts('add'),
+    )
     .addHelpText('after', exitCodesHelp.client)
-    .action(async (options: { dataDir: string; add?: { name: string; url: string } }) => {
+    .action(async (options: { dataDir: string; add?: { name: string; url: string }; forget?: string }) => {
       process.exitCode = await withUserErrors(async () => {
         const files = dataDirFiles(options.dataDir);
+        if (options.forget !== undefined) {
+          process.stdout.write(`${JSON.stringify(await askNode(files, 'POST', '/peers/forget', { peer: options.forget }), null, 2)}\n`);
+          return 0;
+        }
         if (options.add === undefined) {
           process.stdout.write(`${JSON.stringify(await askNode(files, 'GET', '/peers'), null, 2)}\n`);
           return 0;

@@ -11,6 +11,7 @@ import type { NodeConfig } from '../config/schema.js';
 import { ensureBootstrapVat, introducePeers } from '../node/bootstrapVat.js';
 import { KenNode } from '../node/node.js';
 import { checkStorePresence, newIncarnationFlag } from '../node/storeFile.js';
+import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { lockExclusively, LockedError } from '../store/processLock.js';
 import { makeLogger, type Logger } from '../util/logger.js';
 import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
@@ -92,7 +93,8 @@ async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, tok
   // Work committed before the last stop (or crash) and not yet done.
   await node.kernel.run();
   metrics.watch(node);
-  const admin = await AdminServer.start({ node, metrics, started, bootstrapVat: config.bootstrap?.vat, token, port: config.admin.port, logger });
+  const peerNames = new Map(Object.entries(config.peers).map(([name, url]) => [name, parseOcapUrl(url).peerId]));
+  const admin = await AdminServer.start({ node, metrics, started, bootstrapVat: config.bootstrap?.vat, peerNames, token, port: config.admin.port, logger });
   writeAdminEndpoint(files.adminEndpoint, { url: admin.url, pid: process.pid });
   logger.info({ peerId: node.peerId, addresses: node.transport.addresses(), admin: admin.url, dataDir: files.directory }, 'node started');
   const peers = Object.keys(config.peers);

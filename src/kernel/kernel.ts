@@ -2,7 +2,7 @@ import { storageErrorOf, StorageError, type KernelStore } from '../store/index.j
 import type { VatState } from '../store/vats.js';
 import { kernelOwner, type CapData, type GcAction, type KObjectRef, type KRef, type RunQueueItem, type VatId } from '../store/types.js';
 import type { KernelService } from './services.js';
-import { assert } from '../util/assert.js';
+import { assert, AssertionError } from '../util/assert.js';
 import type { CrashPoints } from '../fault/crashPoints.js';
 import type { VatBundle } from '../vats/bundles.js';
 import type { VatDelivery, VatSyscall } from '../vats/types.js';
@@ -70,7 +70,11 @@ export interface KernelStats {
  * writes): it runs in a crank of its own, between vat deliveries.
  */
 export interface ExternalWork {
-  /** Runs inside the crank; throwing rolls the crank back and calls `failed`. */
+  /**
+   * Runs inside the crank; throwing rolls the crank back and calls
+   * `failed`, unless what it threw is a storage error or a failed
+   * assertion: those are nobody's input and stop the kernel as what they are.
+   */
   apply(context: KernelContext): void;
   failed?(error: Error): void;
 }
@@ -421,6 +425,7 @@ export class Kernel {
     try {
       work.apply(this.#context);
     } catch (error) {
+      if (error instanceof AssertionError || storageErrorOf(error) !== undefined) throw error;
       this.#abortCrank();
       work.failed?.(error instanceof Error ? error : new Error(String(error)));
       return;

@@ -13,7 +13,7 @@ import { PeerWarnings } from '../util/peerWarnings.js';
 import type { PeerId, Transport, TransportHandlers } from './transport.js';
 
 /** The libp2p protocol id of ken-node's frame stream; its major version is the frame format's (2: frames carry `window`). */
-export const kenProtocol = '/ken-node/frames/2.0.0';
+export const kenProtocol = '/ken-node/frames/3.0.0';
 
 /** What one peer, or one address, may cost the transport; each unset is its default. */
 export interface Libp2pLimits {

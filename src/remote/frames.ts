@@ -10,13 +10,17 @@ import { z } from 'zod';
  *
  * Every frame carries `window`: the highest seq of the receiver's messages
  * the sender will take now (flow control, `inboundCredit.ts`). Version 2 of
- * the protocol (`/ken-node/frames/2.0.0`) added it.
+ * the protocol (`/ken-node/frames/2.0.0`) added it; version 3 added the
+ * dial addresses to `hello`.
  */
 
 const wireRef = z.string().regex(/^[op][+-][1-9][0-9]{0,15}$/, 'a ref like o+1, o-2, p+3 or p-4');
 const capData = z.object({ body: z.string(), slots: z.array(wireRef) }).strict();
 const incarnation = z.string().regex(/^[0-9a-f]{32}$/);
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** How many dial addresses a hello may name: as many as a node keeps per peer. */
+export const maxHelloAddresses = 16;
+const dialAddress = z.string().min(1).max(256);
 
 const deliverBody = z
   .object({ kind: z.literal('deliver'), target: wireRef, methargs: capData, result: wireRef.nullable() })
@@ -39,6 +43,11 @@ export const frameSchema = z.discriminatedUnion('type', [
       yourIncarnation: incarnation.nullable(),
       receivedSeq: seq,
       window: seq,
+      /**
+       * Where the sender can be dialled (its listen multiaddrs), so that a
+       * peer that owes it frames can reconnect whoever dialled first.
+       */
+      addresses: z.array(dialAddress).max(maxHelloAddresses),
     })
     .strict(),
   z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, window: seq, body: messageBody }).strict(),

@@ -40,6 +40,10 @@ export function redeemOcapUrl(context: KernelContext, url: OcapUrl, result: KPro
     return;
   }
   const peer = store.peers.ensure(url.peerId);
+  if (peer.forgotten !== null) {
+    rejectPromise(context, result, `cannot redeem the ocap URL: ${peer.forgotten}`);
+    return;
+  }
   store.peers.addAddresses(url.peerId, url.addresses);
   store.promises.setDecider(result, peer.endpoint);
   const wireResult = makeRemoteTranslator(context, peer.endpoint).toWire(result);

@@ -1,7 +1,5 @@
 import type { KernelContext, RemoteRouter } from '../kernel/context.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { errorCapData } from '../kernel/kmarshal.js';
-import { resolvePromise } from '../kernel/resolve.js';
 import type { KernelStore } from '../store/index.js';
 import type { PeerRecord } from '../store/peers.js';
 import type { RemoteId } from '../store/types.js';
@@ -10,13 +8,19 @@ import type { CrashPoints } from '../fault/crashPoints.js';
 import type { Sabotage } from '../fault/sabotage.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
-import { BadFrameError, decodeFrame, encodeFrame, encodeMsgFrame, type Frame } from './frames.js';
+import { BadFrameError, decodeFrame, encodeFrame, encodeMsgFrame, maxHelloAddresses, type Frame } from './frames.js';
 import { consumeMessage } from './inbound.js';
+import { dropPeerState, type DroppedPeerState } from './peerState.js';
 import { ProtocolError } from './remoteTranslator.js';
 import { makeRemoteRouter } from './router.js';
 import { InboundCredit } from './inboundCredit.js';
 import { TokenBucket } from './tokenBucket.js';
 import { PeerWarnings } from '../util/peerWarnings.js';
+
+/** A peer this node does not have (or no longer has) to act on. */
+export class UnknownPeerError extends Error {
+  override name = 'UnknownPeerError';
+}
 
 export interface SessionOptions {
   /** Most `msg` frames sent and not yet acked, per peer. */
@@ -35,6 +39,11 @@ export interface SessionOptions {
   /** First resend delay while rows stay unacked; doubles up to `maxResendMs`. */
   resendMs: number;
   maxResendMs: number;
+  /**
+   * Most rows kept for peers that never shared anything with this node
+   * (every peer id that says hello gets one); beyond, the oldest go.
+   */
+  maxIdlePeers: number;
 }
 
 // A connection is ordered and reliable until it breaks, and a break makes
@@ -48,6 +57,7 @@ export const defaultSessionOptions: SessionOptions = {
   inboundFrameBurst: 10_000,
   resendMs: 1_000,
   maxResendMs: 30_000,
+  maxIdlePeers: 1_024,
 };
 
 /** What the sessions run on: real time in a node, virtual time and armed faults in a simulation. */
@@ -99,6 +109,8 @@ interface Session {
   peerAcksValid: boolean;
   /** The incarnation the peer's last hello announced (null before one). */
   peerIncarnation: string | null;
+  /** The dial addresses the peer's last hello announced, as one key (`\n`-joined). */
+  peerAddresses: string;
   resendTimer: TimerHandle | undefined;
   backoffMs: number;
   /** How far the peer may send to us (receiver side of flow control). */
@@ -145,12 +157,14 @@ export class PeerSessions {
   readonly #refusing = new Set<PeerId>();
   /** Messages refused per peer since start (for metrics). */
   readonly #refusals = new Map<PeerId, number>();
-  /** Peers whose connection is being closed for a bad frame, and how many bad frames came meanwhile (one log line per close). */
+  /** Peers whose connection is being closed, why, and how many frames came meanwhile (one log line per close). */
   readonly #closing = new Map<PeerId, { reason: string; frames: number }>();
   readonly #warnings: PeerWarnings;
   /** Writes handed to the transport and not yet settled (a shutdown waits for them). */
   readonly #inFlight = new Set<Promise<void>>();
   readonly #incarnation: string;
+  /** Peers the operator forgot (their rows stay in the store, as tombstones): their frames are refused. */
+  readonly #forgotten = new Set<PeerId>();
   #stopped = false;
 
   constructor(
@@ -162,6 +176,7 @@ export class PeerSessions {
     private readonly environment: SessionEnvironment = { clock: systemClock },
   ) {
     this.#incarnation = store.meta.incarnation();
+    for (const peer of store.peers.all()) if (peer.forgotten !== null) this.#forgotten.add(peer.peerId);
     this.#warnings = new PeerWarnings(logger, environment.clock, environment.peerWarningIntervalMs);
     const router = makeRemoteRouter(options.maxUnackedPerPeer, (peerId, unacked) => this.#sendRefused(peerId, unacked));
     kernel.setRemoteRouter(environment.sabotage === 'transmit-before-commit' ? this.#transmittingRouter(router) : router);
@@ -211,6 +226,7 @@ export class PeerSessions {
       yourIncarnation: this.store.peers.get(peerId)?.incarnation ?? null,
       receivedSeq: session?.committedReceivedSeq ?? 0,
       window,
+      addresses: this.transport.addresses().slice(0, maxHelloAddresses),
     });
   }
 
@@ -245,6 +261,7 @@ export class PeerSessions {
   /** After every COMMIT: learn what is now durable, then send what may now be sent. */
   #afterCommit(): void {
     for (const peer of this.store.peers.all()) {
+      if (peer.forgotten !== null) continue;
       const session = this.#sessionFor(peer);
       session.committedSendSeq = peer.nextSendSeq - 1;
       session.committedReceivedSeq = peer.receivedSeq;
@@ -279,6 +296,7 @@ export class PeerSessions {
         helloOwed: false,
         peerAcksValid: false,
         peerIncarnation: null,
+        peerAddresses: '',
         resendTimer: undefined,
         backoffMs: this.options.resendMs,
         credit: new InboundCredit(grants, this.options.windowFrames, peer.receivedSeq),
@@ -407,6 +425,10 @@ export class PeerSessions {
 
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
     this.stats.framesReceived += 1;
+    if (this.#forgotten.has(peerId)) {
+      this.#closeForgotten(peerId);
+      return;
+    }
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -430,7 +452,14 @@ export class PeerSessions {
       session.peerWindow = frame.window;
       if (grew) this.#transmit(session);
     }
-    if (frame.type === 'hello' && !this.#helloIsNews(session, frame)) return;
+    if (frame.type === 'hello') {
+      const refusal = this.#dialAddressRefusal(peerId, frame.addresses);
+      if (refusal !== undefined) {
+        this.#refuse(peerId, refusal);
+        return;
+      }
+      if (!this.#helloIsNews(session, frame)) return;
+    }
     if (frame.type === 'ack' && !(session.peerAcksValid && frame.ack > session.ackedSeq)) return;
     if (frame.type === 'msg' && this.#screenMessage(session, frame)) return;
     if (this.environment.sabotage === 'ack-before-commit' && frame.type === 'msg') queueMicrotask(() => this.#reack(peerId));
@@ -466,9 +495,22 @@ export class PeerSessions {
   #helloIsNews(session: Session, frame: Extract<Frame, { type: 'hello' }>): boolean {
     return (
       session.peerIncarnation !== frame.incarnation ||
+      session.peerAddresses !== frame.addresses.join('\n') ||
       session.peerAcksValid !== (frame.yourIncarnation === this.#incarnation) ||
       frame.receivedSeq > session.ackedSeq
     );
+  }
+
+  /**
+   * Why the dial addresses of a peer's hello are refused: one this
+   * transport cannot parse, or one that names another peer (dialling it
+   * would reach that peer, not this one). Undefined if they are fine.
+   */
+  #dialAddressRefusal(peerId: PeerId, addresses: readonly string[]): string | undefined {
+    const foreign = addresses.find((address) => address.includes('/p2p/') && !address.endsWith(`/p2p/${peerId}`));
+    if (foreign !== undefined) return `hello names the dial address ${JSON.stringify(foreign)}, which is another peer's`;
+    const refusal = this.transport.checkPeer(peerId, addresses);
+    return refusal === undefined ? undefined : `hello names a dial address this node cannot use: ${refusal}`;
   }
 
   /**
@@ -508,6 +550,20 @@ export class PeerSessions {
    */
   #refuse(peerId: PeerId, reason: string): void {
     this.stats.badFrames += 1;
+    this.#closeConnection(peerId, reason, (entry) =>
+      this.#warnings.warn(peerId, 'bad-frame', { reason: entry.reason, badFrames: entry.frames }, 'bad frame from peer: closed its connection'),
+    );
+  }
+
+  /** A forgotten peer came back: nothing it says is read, and its connection is closed. */
+  #closeForgotten(peerId: PeerId): void {
+    this.#closeConnection(peerId, 'this node\'s operator forgot the peer', () =>
+      this.#warnings.warn(peerId, 'forgotten', {}, 'a forgotten peer connected: closed its connection'),
+    );
+  }
+
+  /** Closes the peer's connection once, however many frames come meanwhile (counted); `closed` runs when it is done. */
+  #closeConnection(peerId: PeerId, reason: string, closed: (entry: { reason: string; frames: number }) => void): void {
     const closing = this.#closing.get(peerId);
     if (closing !== undefined) {
       closing.frames += 1;
@@ -520,8 +576,51 @@ export class PeerSessions {
       .catch((error: unknown) => this.logger.debug({ peerId, err: error }, 'closing a peer failed'))
       .finally(() => {
         this.#closing.delete(peerId);
-        this.#warnings.warn(peerId, 'bad-frame', { reason: entry.reason, badFrames: entry.frames }, 'bad frame from peer: closed its connection');
+        closed(entry);
       });
+  }
+
+  /**
+   * The operator gives up on a peer for good (`ken-node peers --forget`):
+   * in a crank, the promises it decided are rejected with the reason (the
+   * results of every message sent to it and not answered among them), the
+   * objects it exported marked lost, its outbox dropped, and its row kept
+   * as a tombstone, so that nothing is exchanged with it again. Logs what
+   * was dropped; settles once that is committed.
+   */
+  forget(peerId: PeerId): Promise<DroppedPeerState & { peerId: PeerId }> {
+    const peer = this.store.peers.get(peerId);
+    if (peer === undefined) return Promise.reject(new UnknownPeerError(`this node has no peer ${peerId}`));
+    if (peer.forgotten !== null) return Promise.reject(new UnknownPeerError(`peer ${peerId} is forgotten already: ${peer.forgotten}`));
+    return new Promise((resolve, reject) => {
+      this.kernel.queueExternal({
+        apply: (context) => {
+          const current = context.store.peers.get(peerId);
+          if (current === undefined || current.forgotten !== null) throw new UnknownPeerError(`peer ${peerId} is gone or forgotten already`);
+          const reason = `peer ${peerId} was forgotten by this node's operator`;
+          const dropped = dropPeerState(context, current, reason);
+          context.store.peers.markForgotten(peerId, reason);
+          context.buffer.postCommit.push(() => {
+            this.#forgotten.add(peerId);
+            this.#endSession(peerId);
+            this.logger.warn({ peerId, ...dropped }, `${reason}: its promises were rejected and its outbox dropped`);
+            this.#closeConnection(peerId, reason, () => {});
+            resolve({ peerId, ...dropped });
+          });
+        },
+        failed: reject,
+      });
+      this.kernel.run().catch(reject);
+    });
+  }
+
+  /** This node keeps nothing in memory of the peer any more: its next frame starts afresh (a hello) or is refused. */
+  #endSession(peerId: PeerId): void {
+    const session = this.#sessions.get(peerId);
+    if (session === undefined) return;
+    this.environment.clock.clearTimeout(session.resendTimer);
+    this.environment.clock.clearTimeout(session.refillTimer);
+    this.#sessions.delete(peerId);
   }
 
   /**
@@ -538,9 +637,11 @@ export class PeerSessions {
   /** The receive rule, inside a crank of its own. */
   #receive(context: KernelContext, peerId: PeerId, frame: Frame): void {
     const peers = context.store.peers;
+    const known = peers.get(peerId) !== undefined;
     let peer = peers.ensure(peerId);
     switch (frame.type) {
       case 'hello': {
+        if (!known) this.#pruneIdlePeers(context);
         const learned = peer.incarnation !== frame.incarnation;
         if (peer.incarnation !== null && learned) {
           this.#forgetPeerState(context, peer, frame.incarnation);
@@ -557,6 +658,8 @@ export class PeerSessions {
         const session = this.#sessionFor(peer);
         session.peerAcksValid = acksValid;
         session.peerIncarnation = frame.incarnation;
+        session.peerAddresses = frame.addresses.join('\n');
+        this.#learnAddresses(context, peer, frame.addresses);
         // Tell the peer what it lacks: our incarnation, or that we know its new one.
         if (!acksValid || learned) session.helloOwed = true;
         context.buffer.postCommit.push(() => this.#resendFromAcked(peerId));
@@ -585,6 +688,25 @@ export class PeerSessions {
       default:
         throw new ProtocolError(`unknown frame ${JSON.stringify(frame satisfies never)}`);
     }
+  }
+
+  /** A new peer's row: the rows of the oldest peers that never shared anything go, beyond {@link SessionOptions.maxIdlePeers}. */
+  #pruneIdlePeers(context: KernelContext): void {
+    const pruned = context.store.peers.pruneIdle(this.options.maxIdlePeers);
+    if (pruned.length > 0) context.buffer.postCommit.push(() => pruned.forEach((peerId) => this.#endSession(peerId)));
+  }
+
+  /**
+   * Keeps the dial addresses a peer announced, in the store, so that this
+   * node can reach it to deliver what it owes even if the peer dialled in
+   * and then went idle, and after this node restarts.
+   */
+  #learnAddresses(context: KernelContext, peer: PeerRecord, addresses: string[]): void {
+    if (addresses.every((address) => peer.addresses.includes(address))) return;
+    context.store.peers.addAddresses(peer.peerId, addresses);
+    context.buffer.postCommit.push(() => {
+      this.transport.addPeerAddresses(peer.peerId, addresses).catch((error: unknown) => this.logger.debug({ peerId: peer.peerId, err: error }, 'could not add a peer\'s addresses'));
+    });
   }
 
   #acksValid(peerId: PeerId): boolean {
@@ -617,29 +739,11 @@ export class PeerSessions {
    * sequence state starts over. The one case exactly-once cannot cover.
    */
   #forgetPeerState(context: KernelContext, peer: PeerRecord, incarnation: string): void {
-    const { store } = context;
     const reason = `peer ${peer.peerId} lost its state (incarnation ${peer.incarnation} -> ${incarnation})`;
-    let rejected = 0;
-    for (const kpid of store.promises.decidedBy(peer.endpoint)) {
-      resolvePromise(context, kpid, true, errorCapData(`promise ${kpid} was lost: ${reason}`));
-      rejected += 1;
-    }
-    // The pair's c-list starts over too: the new incarnation will reuse ref numbers.
-    for (const entry of store.clist.entriesOf(peer.endpoint)) {
-      store.clist.delete(peer.endpoint, entry.kref);
-      const object = entry.kref.startsWith('ko') ? store.objects.get(entry.kref as `ko${number}`) : undefined;
-      if (object?.owner === peer.endpoint) {
-        store.objects.markLost(object.kref, `object ${object.kref} was lost: ${reason}`);
-        context.refs.collectLater(object.kref);
-      } else {
-        context.refs.decref(entry.kref);
-      }
-    }
-    const dropped = store.peers.outboxDepth(peer.peerId);
-    store.peers.resetSequences(peer.peerId);
-    store.peers.setIncarnation(peer.peerId, incarnation);
+    const dropped = dropPeerState(context, peer, reason);
+    context.store.peers.setIncarnation(peer.peerId, incarnation);
     context.buffer.postCommit.push(() => {
-      this.logger.warn({ peerId: peer.peerId, rejectedPromises: rejected, droppedMessages: dropped }, reason);
+      this.logger.warn({ peerId: peer.peerId, ...dropped }, reason);
       const session = this.#sessions.get(peer.peerId);
       if (session !== undefined) {
         Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1, windowSent: -1 });

@@ -33,12 +33,17 @@ export type RefusalListener = (peerId: string, unacked: number) => void;
  * never acks cannot make this node hold more than `maxUnacked` messages
  * (and the sending vats their pending results) for it. Notifications are
  * never refused: each answers a message the peer sent, and refusing one
- * would leave the peer's promise unsettled for good.
+ * would leave the peer's promise unsettled for good. Nothing goes to a
+ * peer the operator forgot: a send's result is rejected with the reason.
  */
 export function makeRemoteRouter(maxUnacked: number, refused: RefusalListener = () => {}): RemoteRouter {
   return {
     send(context: KernelContext, endpoint: RemoteId, target: KRef, message: KernelMessage): void {
       const peer = peerOf(context, endpoint);
+      if (peer.forgotten !== null) {
+        if (message.result !== null) rejectPromise(context, message.result, `not sent: ${peer.forgotten}`);
+        return;
+      }
       const unacked = peer.nextSendSeq - 1 - peer.ackedSeq;
       if (unacked >= maxUnacked) {
         if (message.result !== null) {
@@ -70,8 +75,11 @@ export function makeRemoteRouter(maxUnacked: number, refused: RefusalListener = 
     notify(context: KernelContext, endpoint: RemoteId, kpid: KPromiseRef): void {
       const promise = context.store.promises.get(kpid);
       assert(promise !== undefined && promise.state !== 'unresolved', `notify of unresolved ${kpid}`);
+      const peer = peerOf(context, endpoint);
+      // A forgotten peer hears nothing more; what it was owed went with it.
+      if (peer.forgotten !== null) return;
       const translator = makeRemoteTranslator(context, endpoint);
-      appendToOutbox(context, peerOf(context, endpoint).peerId, {
+      appendToOutbox(context, peer.peerId, {
         kind: 'notify',
         resolutions: [[translator.toWire(kpid), promise.state === 'rejected', translator.dataToWire(promise.data)]],
       });

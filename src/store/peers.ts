@@ -10,8 +10,10 @@ export interface PeerRecord {
   nextSendSeq: number;
   ackedSeq: number;
   receivedSeq: number;
-  /** Multiaddrs the peer can be dialled at, as learned from ocap URLs. */
+  /** Multiaddrs the peer can be dialled at, as learned from ocap URLs and its hellos. */
   addresses: string[];
+  /** Why the operator forgot the peer (`ken-node peers --forget`); null for a peer not forgotten. */
+  forgotten: string | null;
 }
 
 interface Row {
@@ -22,6 +24,7 @@ interface Row {
   acked_seq: number;
   received_seq: number;
   addresses: string;
+  forgotten_reason: string | null;
 }
 
 const toRecord = (row: Row): PeerRecord => ({
@@ -32,6 +35,7 @@ const toRecord = (row: Row): PeerRecord => ({
   ackedSeq: row.acked_seq,
   receivedSeq: row.received_seq,
   addresses: JSON.parse(row.addresses) as string[],
+  forgotten: row.forgotten_reason,
 });
 
 /** Remote peers (their endpoint and the pair's sequence state), their outboxes, and issued ocap URLs. */
@@ -50,6 +54,15 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
   const resetSequences = db.prepare<[string]>(
     'UPDATE peers SET next_send_seq = 1, acked_seq = 0, received_seq = 0 WHERE peer_id = ?',
   );
+  const setForgotten = db.prepare<[string, string]>('UPDATE peers SET forgotten_reason = ? WHERE peer_id = ?');
+  // Peers that never shared anything with this node: no message either way, no c-list entry.
+  const idle = db.prepare<[], { peer_id: string }>(
+    `SELECT peer_id FROM peers
+     WHERE next_send_seq = 1 AND received_seq = 0 AND forgotten_reason IS NULL
+       AND NOT EXISTS (SELECT 1 FROM clist WHERE clist.endpoint = peers.endpoint)
+     ORDER BY CAST(SUBSTR(endpoint, 2) AS INTEGER)`,
+  );
+  const deletePeer = db.prepare<[string]>('DELETE FROM peers WHERE peer_id = ?');
   const nextObject = db.prepare<[string], { n: number }>(
     'UPDATE peers SET next_object_id = next_object_id + 1 WHERE endpoint = ? RETURNING next_object_id - 1 AS n',
   );
@@ -121,6 +134,22 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
     resetSequences(peerId: string): void {
       resetSequences.run(peerId);
       clearOutbox.run(peerId);
+    },
+    /** The operator forgot the peer: its row stays, with the reason, so that nothing is exchanged with it again. */
+    markForgotten(peerId: string, reason: string): void {
+      setForgotten.run(reason, peerId);
+    },
+    /**
+     * Deletes the oldest rows of peers that never shared anything with this
+     * node (every peer id that says hello gets one), beyond the newest
+     * `keep`; returns their peer ids. Nothing is lost with them: such a
+     * peer's next hello starts it afresh.
+     */
+    pruneIdle(keep: number): string[] {
+      const rows = idle.all();
+      const pruned = rows.slice(0, Math.max(0, rows.length - keep)).map((row) => row.peer_id);
+      for (const peerId of pruned) deletePeer.run(peerId);
+      return pruned;
     },
     /** Next ref number this node allocates in the peer's c-list (`o+N` / `p+N`). */
     allocateRefNumber(endpoint: RemoteId, kind: 'object' | 'promise'): number {

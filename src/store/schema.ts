@@ -36,8 +36,11 @@
  *   stopped by a fault of its own keeps its state and is retried at the
  *   next start); `terminated_reason` becomes `state_reason`, the reason of
  *   either.
+ * - `peers.forgotten_reason` (v7): set when the operator forgot the peer
+ *   (`ken-node peers --forget`): the row stays, as a tombstone, so that the
+ *   peer's frames are refused and nothing is sent to it again.
  */
-export const schemaVersion = 6;
+export const schemaVersion = 7;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -196,5 +199,9 @@ export const migrations: readonly string[] = [
     SELECT vat_id, name, bundle_hash, parameters, state, terminated_reason, next_object_id, next_promise_id, deliveries_since_reap FROM vats;
   DROP TABLE vats;
   ALTER TABLE vats_v6 RENAME TO vats;
+  `,
+  // v7: peers the operator forgot.
+  `
+  ALTER TABLE peers ADD COLUMN forgotten_reason TEXT;
   `,
 ];

@@ -21,7 +21,7 @@ const tinyFilesystem = '3m';
 const canMount = process.getuid?.() === 0;
 
 async function init(dir: string): Promise<void> {
-  const exit = await nodes.initCounter(dir);
+  const exit = await nodes.init(dir);
   expect(exit.code, exit.stderr).toBe(0);
 }
 

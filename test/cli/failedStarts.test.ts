@@ -23,7 +23,7 @@ const failedStartMs = 30_000;
 /** A data directory made by `init`, started once and stopped (so its store holds a vat and a commit). */
 async function initializedDir(): Promise<string> {
   const dir = path.join(dirs.make('ken-failed-start-'), 'node');
-  const init = await nodes.initCounter(dir);
+  const init = await nodes.init(dir);
   expect(init.code, init.stderr).toBe(0);
   const started = await nodes.start(dir);
   started.child.kill('SIGTERM');

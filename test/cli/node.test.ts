@@ -15,7 +15,7 @@ afterEach(() => {
 
 /** `init` a node listening on a free loopback port, with the counter vat as its bootstrap vat; its peer id. */
 async function init(dir: string): Promise<string> {
-  const exit = await nodes.initCounter(dir);
+  const exit = await nodes.init(dir);
   expect(exit.stderr).toBe('');
   expect(exit.code).toBe(0);
   const peerId = /peer id +(\S+)/.exec(exit.stdout)?.[1];

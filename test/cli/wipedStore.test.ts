@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 async function init(dir: string): Promise<void> {
-  const exit = await nodes.initCounter(dir);
+  const exit = await nodes.init(dir);
   expect(exit.code, exit.stderr).toBe(0);
 }
 

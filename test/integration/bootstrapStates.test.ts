@@ -32,7 +32,7 @@ describe('a node starts whatever state its bootstrap vat is in', () => {
       vat: 'bootstrap',
       reason: 'it exited: "on purpose"',
     });
-    const routes = adminRoutes({ node: again, metrics: new NodeMetrics(), started: new Date(), bootstrapVat: 'bootstrap' });
+    const routes = adminRoutes({ node: again, metrics: new NodeMetrics(), started: new Date(), bootstrapVat: 'bootstrap', peerNames: new Map() });
     await expect(routes['POST /call']!({ method: 'writes' })).rejects.toMatchObject({ status: 409, message: expect.stringContaining('was terminated: it exited') });
     expect(nodeStatus(again, new Date(), 'bootstrap').vats).toEqual([{ name: 'bootstrap', vatId: 'v1', state: 'terminated', reason: 'it exited: "on purpose"' }]);
     await again.stop();

@@ -33,7 +33,7 @@ async function nodeAndEvilPeer() {
   evil.setHandlers({
     frame: () => {},
     // Naming A's incarnation makes evil's acks count: a forged one is then refused, not ignored.
-    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, window: 1000 }),
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, window: 1000, addresses: [] }),
     connected: () => {},
     disconnected: () => void (seen.disconnects += 1),
   });

@@ -44,10 +44,10 @@ export function nodeProcesses() {
       }, 60_000);
       return { dir, child, exited };
     },
-    /** `init` on `dir`: the counter vat as its bootstrap vat, listening on a free loopback port. */
-    async initCounter(dir: string, args: string[] = []): Promise<Exit> {
+    /** `init` on `dir`, listening on a free loopback port, with `bootstrap` (the counter vat unless given) as its bootstrap vat. */
+    async init(dir: string, { bootstrap = counterVat, args = [] }: { bootstrap?: string; args?: string[] } = {}): Promise<Exit> {
       const port = await freePort();
-      return this.run(['init', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--bootstrap', counterVat, ...args]);
+      return this.run(['init', '--data-dir', dir, '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--bootstrap', bootstrap, ...args]);
     },
     /** The depth of the outbox of the node on `dir` to `peerId`, as `ken-node peers` shows it; undefined if it has no such peer. */
     async outboxTo(dir: string, peerId: string): Promise<number | undefined> {
