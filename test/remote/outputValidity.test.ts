@@ -1,6 +1,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CrashPoints, type CrashPointName } from '../../src/fault/crashPoints.js';
 import { MemoryNetwork, type WireRecord } from '../../src/net/memoryTransport.js';
 import type { KenNode } from '../../src/node/node.js';
 import { exampleVat, testVat } from '../support/harness.js';
@@ -19,11 +20,11 @@ function crash(node: KenNode, network: MemoryNetwork): void {
   node.store.close();
 }
 
-async function pair(commit?: { maxCranks: number; maxDelayMs: number }) {
+async function pair(commit?: { maxCranks: number; maxDelayMs: number }, crashPointsOfA?: CrashPoints) {
   const network = new MemoryNetwork();
   const dirA = dirs.make('ken-A-');
   const dirB = dirs.make('ken-B-');
-  const a = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'A' }, commit });
+  const a = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'A' }, commit, crashPoints: crashPointsOfA });
   const b = await startNode({ dir: dirB, transport: { kind: 'memory', network, peerId: 'B' }, commit });
   await b.node.kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
   const remoteRecorder = await a.node.redeemUrl(await b.node.issueUrl(b.node.kernel.rootOf('recorder')));
@@ -115,6 +116,60 @@ describe('output validity (G2)', () => {
     network.onSend = undefined;
     committed.A.close();
     committed.B.close();
+    await a.stop();
+    await b.stop();
+  });
+
+  it('keeps an open group\'s rows off the wire when a transmit runs between its cranks: the committedSendSeq guard', async () => {
+    // A seam, not a crash: the crank points call `between` instead of dying.
+    let between: (() => void) | undefined;
+    class Between extends CrashPoints {
+      override pass(point: CrashPointName): void {
+        super.pass(point);
+        if (point === 'crank-before-flush') between?.();
+      }
+    }
+    // One group for the whole batch: COMMIT only once the run queue is empty.
+    const { network, dirA, a, b, remoteRecorder } = await pair({ maxCranks: 1_000, maxDelayMs: 60_000 }, new Between());
+    await a.kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+    const committedA = new Database(path.join(dirA, 'kernel.sqlite'), { readonly: true });
+    const committedSendSeq = () => committedA.prepare<[], { seq: number }>("SELECT next_send_seq - 1 AS seq FROM peers WHERE peer_id = 'B'").get()!.seq;
+    const liveSendSeq = () => a.store.peers.get('B')!.nextSendSeq - 1;
+    const violations: string[] = [];
+    let framesFromA = 0;
+    network.onSend = (record) => {
+      const frame = parsed(record);
+      if (record.from === 'A') framesFromA += 1;
+      if (record.from === 'A' && frame.type === 'msg' && frame.seq! > committedSendSeq()) violations.push(`A sent seq ${frame.seq}, committed up to ${committedSendSeq()}`);
+    };
+    // Between cranks 10 and 30 of the group, the connection drops: the
+    // session resends from its first unacked row at once, mid-group, while
+    // the transaction holds rows that are not yet committed.
+    let cranks = 0;
+    const mid: { live: number; committed: number; framesSent: number }[] = [];
+    between = () => {
+      cranks += 1;
+      if (cranks < 10 || cranks > 30 || cranks % 5 !== 0) return;
+      const framesBefore = framesFromA;
+      network.reset('A', 'B');
+      mid.push({ live: liveSendSeq(), committed: committedSendSeq(), framesSent: framesFromA - framesBefore });
+    };
+    const before = liveSendSeq();
+    expect(await a.kernel.call(a.kernel.rootOf('sender'), 'sendBatch', [remoteRecorder, 50, 50])).toBe(50);
+    between = undefined;
+    // The resends ran while the live counter was ahead of the committed one: read live, they would have sent the open group's rows.
+    expect(mid.length).toBeGreaterThanOrEqual(3);
+    for (const moment of mid) {
+      expect(moment.live).toBeGreaterThan(moment.committed);
+      expect(moment.framesSent).toBeGreaterThan(0);
+    }
+    expect(mid.at(-1)!.live - before).toBeGreaterThan(10);
+    expect(violations).toEqual([]);
+    const recorder = b.kernel.rootOf('recorder');
+    await eventually('B consumed the 50', async () => (await b.kernel.call(recorder, 'count')) === 50);
+    expect(await b.kernel.call(recorder, 'entries')).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    network.onSend = undefined;
+    committedA.close();
     await a.stop();
     await b.stop();
   });

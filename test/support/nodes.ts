@@ -1,3 +1,4 @@
+import type { CrashPoints } from '../../src/fault/crashPoints.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,6 +33,7 @@ export async function startNode(options: {
   durability?: Durability;
   commit?: { maxCranks: number; maxDelayMs: number };
   session?: Partial<SessionOptions>;
+  crashPoints?: CrashPoints;
 }) {
   const logger = recordingLogger();
   const node = await KenNode.start({
@@ -40,6 +42,7 @@ export async function startNode(options: {
     logger,
     transport: options.transport.kind === 'libp2p' ? { keyFile: path.join(options.dir, 'node.key'), ...options.transport } : options.transport,
     commit: options.commit,
+    crashPoints: options.crashPoints,
     session: { resendMs: 200, maxResendMs: 1000, ...options.session },
   });
   return { node, logger };
