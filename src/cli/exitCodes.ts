@@ -36,5 +36,9 @@ export const exitCodesHelp = {
     'permission on the data directory or a secret file in it (node.key, ken-node.json, kernel.sqlite and its -wal and -shm, ' +
     'admin-token; the message names the chmod that fixes it); 128 + n a second signal n during the stop (143, 130).',
   init: '\nExit codes: 0 initialized; 1 failed (the directory already has a config, an error); 2 bad usage or a refused setting (a bootstrap source that is missing or does not bundle among them).',
+  backup: '\nExit codes: 0 backed up; 1 failed (the store could not be read or the copy written: the message says why); 2 bad usage (no store in the data directory, a --to file that exists).',
+  restore:
+    '\nExit codes: 0 restored; 1 failed (a node runs on the data directory, the backup is damaged or belongs to another key, the key file is missing); ' +
+    '2 bad usage (not a data directory, no such backup file).',
   client: '\nExit codes: 0 done; 1 failed (no node answers, the node refused the request, the call rejected); 2 bad usage.',
 };

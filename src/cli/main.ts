@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { backupCommand } from './backup.js';
 import { callCommand } from './call.js';
 import { chaosCommand, chaosNodeCommand } from './chaos.js';
 import { clusterCommand } from './cluster.js';
@@ -7,6 +8,7 @@ import { demoCommand } from './demo.js';
 import { initCommand } from './init.js';
 import { peersCommand } from './peers.js';
 import { peerWorkloadCommand } from './peerWorkload.js';
+import { restoreCommand } from './restore.js';
 import { startCommand } from './start.js';
 import { statusCommand } from './status.js';
 import { urlCommand } from './url.js';
@@ -22,6 +24,8 @@ export function cliProgram(): Command {
     .addCommand(statusCommand())
     .addCommand(peersCommand())
     .addCommand(urlCommand())
+    .addCommand(backupCommand())
+    .addCommand(restoreCommand())
     .addCommand(callCommand())
     .addCommand(clusterCommand())
     .addCommand(clusterDemoCommand())

@@ -12,7 +12,7 @@ import { ensureBootstrapVat, introducePeers } from '../node/bootstrapVat.js';
 import { KenNode } from '../node/node.js';
 import { checkStorePresence, newIncarnationFlag } from '../node/storeFile.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
-import { lockExclusively, LockedError } from '../store/processLock.js';
+import { lockDataDir } from '../store/processLock.js';
 import { makeLogger, type Logger } from '../util/logger.js';
 import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
@@ -101,16 +101,6 @@ async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, tok
   if (root !== undefined) void introducePeers(node, root, config.peers, logger);
   else if (peers.length > 0) logger.warn({ peers }, 'peers are configured but there is no bootstrap vat to introduce them to');
   return admin;
-}
-
-/** Held until the node stops or the process dies: a second node on the same store would break exactly-once. */
-function lockDataDir(files: DataDirFiles): { release(): void } {
-  try {
-    return lockExclusively(files.lock);
-  } catch (error) {
-    if (!(error instanceof LockedError)) throw error;
-    throw new LockedError(`a node is already running on ${files.directory} (it holds ${files.lock})`);
-  }
 }
 
 function tokenOf(files: DataDirFiles): string {

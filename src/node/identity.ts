@@ -49,6 +49,13 @@ async function newEncodedKey(): Promise<string> {
   return Buffer.from(privateKeyToProtobuf(await generateKeyPair('Ed25519'))).toString('base64');
 }
 
+/** The peer id of the key in `keyFile`; refused (StartRefusedError) if there is none. */
+export function peerIdOfKeyFile(keyFile: string): string {
+  const encoded = readKeyFile(keyFile);
+  if (encoded === undefined) throw new StartRefusedError(`${keyFile} is missing: the node's key is gone; put it back from a copy`);
+  return peerIdFromPrivateKey(decodeKey(keyFile, encoded)).toString();
+}
+
 function readKeyFile(keyFile: string): string | undefined {
   if (!existsSync(keyFile)) return undefined;
   return readFileSync(keyFile, 'utf8').trim();

@@ -102,8 +102,9 @@ export class KenNode {
         transport,
         options.logger,
         { ...defaultSessionOptions, ...options.session },
-        { clock, crashPoints: options.crashPoints, sabotage: options.sabotage },
+        { clock, entropy, crashPoints: options.crashPoints, sabotage: options.sabotage },
       );
+      await sessions.start();
       return new KenNode(store, kernel, transport, sessions, entropy, clock);
     } catch (error) {
       // Whatever was started stops: a listening transport would keep the process alive.

@@ -10,8 +10,8 @@ import { z } from 'zod';
  *
  * Every frame carries `window`: the highest seq of the receiver's messages
  * the sender will take now (flow control, `inboundCredit.ts`). Version 2 of
- * the protocol (`/ken-node/frames/2.0.0`) added it; version 3 added the
- * dial addresses to `hello`.
+ * the protocol (`/ken-node/frames/2.0.0`) added it; version 3 added to
+ * `hello` the dial addresses and the sequence numbers that show a rollback.
  */
 
 const wireRef = z.string().regex(/^[op][+-][1-9][0-9]{0,15}$/, 'a ref like o+1, o-2, p+3 or p-4');
@@ -21,6 +21,9 @@ const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 /** How many dial addresses a hello may name: as many as a node keeps per peer. */
 export const maxHelloAddresses = 16;
 const dialAddress = z.string().min(1).max(256);
+const seqRange = z.tuple([seq, seq]);
+/** What a node that found its store rolled back tells the peer it starts the pair over with: what each side lost (`rollback.ts`). */
+const startedOverSchema = z.object({ forgottenSends: seqRange.nullable(), lostReceives: seqRange.nullable() }).strict();
 
 const deliverBody = z
   .object({ kind: z.literal('deliver'), target: wireRef, methargs: capData, result: wireRef.nullable() })
@@ -42,12 +45,17 @@ export const frameSchema = z.discriminatedUnion('type', [
       /** The receiver's incarnation as the sender knows it: acks count only if it is current. */
       yourIncarnation: incarnation.nullable(),
       receivedSeq: seq,
+      /** The highest seq the sender committed to send the receiver, and the highest the receiver acked: with `receivedSeq`, what shows a rolled-back store. */
+      sentSeq: seq,
+      ackedSeq: seq,
       window: seq,
       /**
        * Where the sender can be dialled (its listen multiaddrs), so that a
        * peer that owes it frames can reconnect whoever dialled first.
        */
       addresses: z.array(dialAddress).max(maxHelloAddresses),
+      /** Set while the sender presents a new incarnation to the receiver because it found its own store rolled back; null otherwise. */
+      startedOver: startedOverSchema.nullable(),
     })
     .strict(),
   z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, window: seq, body: messageBody }).strict(),

@@ -1,16 +1,18 @@
 import type { KernelContext, RemoteRouter } from '../kernel/context.js';
 import type { Kernel } from '../kernel/kernel.js';
 import type { KernelStore } from '../store/index.js';
-import type { PeerRecord } from '../store/peers.js';
+import type { PeerRecord, StartedOver } from '../store/peers.js';
 import type { RemoteId } from '../store/types.js';
 import type { PeerId, Transport } from '../net/transport.js';
 import type { CrashPoints } from '../fault/crashPoints.js';
 import type { Sabotage } from '../fault/sabotage.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { systemEntropy, type Entropy } from '../util/random.js';
 import type { Logger } from '../util/logger.js';
 import { BadFrameError, decodeFrame, encodeFrame, encodeMsgFrame, maxHelloAddresses, type Frame } from './frames.js';
 import { consumeMessage } from './inbound.js';
 import { dropPeerState, type DroppedPeerState } from './peerState.js';
+import { describeRollback, rollbackOf, type Rollback } from './rollback.js';
 import { ProtocolError } from './remoteTranslator.js';
 import { makeRemoteRouter } from './router.js';
 import { InboundCredit } from './inboundCredit.js';
@@ -68,6 +70,8 @@ export interface SessionEnvironment {
   peerWarningIntervalMs?: number;
   /** Test-only: a deliberate bug the checker must catch (src/fault/sabotage.ts). */
   sabotage?: Sabotage;
+  /** Where a pair that starts over after a rollback gets its new incarnation. */
+  entropy: Entropy;
 }
 
 /** Counters for metrics and tests. */
@@ -85,6 +89,8 @@ export interface SessionStats {
   /** Messages from peers dropped for coming past the window this node granted (a sender breaking the rule, or one that has not heard yet). */
   framesBeyondWindow: number;
   framesReceived: number;
+  /** Messages and acks not read because the pair's state did not match (a rolled-back store, an old incarnation), until a hello that matches. */
+  framesOfMismatchedPair: number;
 }
 
 /** What this node knows, in memory, of the pair's state; the store holds the truth. */
@@ -107,6 +113,13 @@ interface Session {
   helloOwed: boolean;
   /** The peer's last hello named our current incarnation: its acks are about this store. */
   peerAcksValid: boolean;
+  /**
+   * Why the peer's messages and acks are not read now, though its
+   * connection stays: its last hello showed its store behind ours (a
+   * rollback it has yet to find), or named an incarnation of ours that is
+   * gone. Its next hello that shows neither ends it.
+   */
+  pairMismatch: 'peer-behind' | 'names-old-incarnation' | null;
   /** The incarnation the peer's last hello announced (null before one). */
   peerIncarnation: string | null;
   /** The dial addresses the peer's last hello announced, as one key (`\n`-joined). */
@@ -148,6 +161,7 @@ export class PeerSessions {
     sendsRefused: 0,
     framesBeyondWindow: 0,
     framesReceived: 0,
+    framesOfMismatchedPair: 0,
   };
 
   readonly #sessions = new Map<PeerId, Session>();
@@ -162,7 +176,8 @@ export class PeerSessions {
   readonly #warnings: PeerWarnings;
   /** Writes handed to the transport and not yet settled (a shutdown waits for them). */
   readonly #inFlight = new Set<Promise<void>>();
-  readonly #incarnation: string;
+  /** The store's incarnation: what this node presents to every peer but those whose pair started over (`localIncarnation`). */
+  #incarnation: string;
   /** Peers the operator forgot (their rows stay in the store, as tombstones): their frames are refused. */
   readonly #forgotten = new Set<PeerId>();
   #stopped = false;
@@ -173,7 +188,7 @@ export class PeerSessions {
     private readonly transport: Transport,
     private readonly logger: Logger,
     private readonly options: SessionOptions = defaultSessionOptions,
-    private readonly environment: SessionEnvironment = { clock: systemClock },
+    private readonly environment: SessionEnvironment = { clock: systemClock, entropy: systemEntropy },
   ) {
     this.#incarnation = store.meta.incarnation();
     for (const peer of store.peers.all()) if (peer.forgotten !== null) this.#forgotten.add(peer.peerId);
@@ -193,8 +208,39 @@ export class PeerSessions {
         this.#resendFromAcked(peerId);
       },
     });
-    // Rows committed before a restart go out now.
+  }
+
+  /**
+   * Starts the sessions: rows committed before a restart go out now. A
+   * store restored from a backup (`ken-node restore`) first becomes a new
+   * incarnation, in a crank that starts every pair over: peers remember
+   * more than the copy does, and will treat it as a node that lost its state.
+   */
+  async start(): Promise<void> {
+    const restoredFrom = this.store.meta.restoredFrom();
+    if (restoredFrom !== undefined) await this.#startOverAfterRestore(restoredFrom);
     this.#afterCommit();
+  }
+
+  #startOverAfterRestore(restoredFrom: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.kernel.queueExternal({
+        apply: (context) => {
+          const reason = `this node was restored from a backup (${restoredFrom}) and started as a new incarnation`;
+          const peers = context.store.peers.all().filter((peer) => peer.forgotten === null);
+          const dropped = peers.map((peer) => ({ peerId: peer.peerId, ...dropPeerState(context, peer, reason) }));
+          for (const peer of peers) context.store.peers.startOver(peer.peerId, null, null);
+          const incarnation = context.store.meta.becomeNewIncarnation(this.environment.entropy);
+          context.buffer.postCommit.push(() => {
+            this.#incarnation = incarnation;
+            this.logger.warn({ peers: dropped }, `${reason}: every pair starts over; its peers reject what it decided and drop what they owed it`);
+            resolve();
+          });
+        },
+        failed: reject,
+      });
+      this.kernel.run().catch(reject);
+    });
   }
 
   /** A send refused for a full outbox: counted; logged when a run of refusals starts, not for each one. */
@@ -220,14 +266,23 @@ export class PeerSessions {
     if (session !== undefined) session.helloOwed = false;
     const window = session === undefined ? 0 : this.#grantedWindow(session);
     if (session !== undefined) session.windowSent = window;
+    const peer = this.store.peers.get(peerId);
     return encodeFrame({
       type: 'hello',
-      incarnation: this.#incarnation,
-      yourIncarnation: this.store.peers.get(peerId)?.incarnation ?? null,
+      incarnation: this.#incarnationFor(peer),
+      yourIncarnation: peer?.incarnation ?? null,
       receivedSeq: session?.committedReceivedSeq ?? 0,
+      sentSeq: session?.committedSendSeq ?? 0,
+      ackedSeq: session?.ackedSeq ?? 0,
       window,
       addresses: this.transport.addresses().slice(0, maxHelloAddresses),
+      startedOver: peer?.startedOver ?? null,
     });
+  }
+
+  /** The incarnation this node presents to `peer`. */
+  #incarnationFor(peer: PeerRecord | undefined): string {
+    return peer?.localIncarnation ?? this.#incarnation;
   }
 
   /** Frames this node has not had acked, per peer (outbox depth). */
@@ -295,6 +350,7 @@ export class PeerSessions {
         again: false,
         helloOwed: false,
         peerAcksValid: false,
+        pairMismatch: null,
         peerIncarnation: null,
         peerAddresses: '',
         resendTimer: undefined,
@@ -460,6 +516,10 @@ export class PeerSessions {
       }
       if (!this.#helloIsNews(session, frame)) return;
     }
+    if (frame.type !== 'hello' && session.pairMismatch !== null) {
+      this.stats.framesOfMismatchedPair += 1;
+      return;
+    }
     if (frame.type === 'ack' && !(session.peerAcksValid && frame.ack > session.ackedSeq)) return;
     if (frame.type === 'msg' && this.#screenMessage(session, frame)) return;
     if (this.environment.sabotage === 'ack-before-commit' && frame.type === 'msg') queueMicrotask(() => this.#reack(peerId));
@@ -496,7 +556,7 @@ export class PeerSessions {
     return (
       session.peerIncarnation !== frame.incarnation ||
       session.peerAddresses !== frame.addresses.join('\n') ||
-      session.peerAcksValid !== (frame.yourIncarnation === this.#incarnation) ||
+      session.peerAcksValid !== (frame.yourIncarnation === this.#incarnationFor(this.store.peers.get(session.peerId))) ||
       frame.receivedSeq > session.ackedSeq
     );
   }
@@ -644,19 +704,32 @@ export class PeerSessions {
         if (!known) this.#pruneIdlePeers(context);
         const learned = peer.incarnation !== frame.incarnation;
         if (peer.incarnation !== null && learned) {
-          this.#forgetPeerState(context, peer, frame.incarnation);
+          this.#forgetPeerState(context, peer, frame.incarnation, frame.startedOver);
           peer = peers.ensure(peerId);
         } else if (learned) {
           peers.setIncarnation(peerId, frame.incarnation);
         }
+        const session = this.#sessionFor(peer);
         // Acks count only from a peer that knows which incarnation of this store it talks to.
-        const acksValid = frame.yourIncarnation === this.#incarnation;
+        let acksValid = frame.yourIncarnation === this.#incarnationFor(peer);
+        let mismatch: Session['pairMismatch'] = acksValid || frame.yourIncarnation === null ? null : 'names-old-incarnation';
+        const rollback = acksValid && !learned ? rollbackOf(peer, frame) : undefined;
+        if (rollback?.behind === 'self') {
+          this.#startPairOver(context, peer, rollback);
+          acksValid = false;
+          mismatch = 'names-old-incarnation';
+        } else if (rollback?.behind === 'peer') {
+          this.#peerBehind(context, peer, rollback);
+          acksValid = false;
+          mismatch = 'peer-behind';
+        }
         if (acksValid) this.#applyAck(context, peer, frame.receivedSeq);
+        if (acksValid && peer.startedOver !== null) peers.clearStartedOver(peerId);
         // Memory, set now: the frames after this hello in the same group of
         // cranks must be judged by it. A rollback closes the connection, and
         // the next connection starts with a new hello.
-        const session = this.#sessionFor(peer);
         session.peerAcksValid = acksValid;
+        session.pairMismatch = mismatch;
         session.peerIncarnation = frame.incarnation;
         session.peerAddresses = frame.addresses.join('\n');
         this.#learnAddresses(context, peer, frame.addresses);
@@ -669,6 +742,13 @@ export class PeerSessions {
         if (this.#acksValid(peerId)) this.#applyAck(context, peer, frame.ack);
         return;
       case 'msg': {
+        const session = this.#sessions.get(peerId);
+        if (session?.pairMismatch !== null && session?.pairMismatch !== undefined) {
+          // Screened before the hello that set it was applied: not read, and the screen starts again from the store.
+          this.stats.framesOfMismatchedPair += 1;
+          session.queuedSeq = peer.receivedSeq;
+          return;
+        }
         if (this.#acksValid(peerId)) this.#applyAck(context, peer, frame.ack);
         const redelivered = this.environment.sabotage === 'skip-dedup' && frame.seq <= peer.receivedSeq;
         if (frame.seq === peer.receivedSeq + 1 || redelivered) {
@@ -738,17 +818,62 @@ export class PeerSessions {
    * decided will never be settled and what it exported is gone; the pair's
    * sequence state starts over. The one case exactly-once cannot cover.
    */
-  #forgetPeerState(context: KernelContext, peer: PeerRecord, incarnation: string): void {
-    const reason = `peer ${peer.peerId} lost its state (incarnation ${peer.incarnation} -> ${incarnation})`;
+  #forgetPeerState(context: KernelContext, peer: PeerRecord, incarnation: string, startedOver: StartedOver | null): void {
+    const change = `(incarnation ${peer.incarnation} -> ${incarnation})`;
+    const reason =
+      startedOver === null
+        ? `peer ${peer.peerId} lost its state ${change}`
+        : `peer ${peer.peerId} found its store rolled back to an older copy and started the pair over ${change}`;
     const dropped = dropPeerState(context, peer, reason);
     context.store.peers.setIncarnation(peer.peerId, incarnation);
     context.buffer.postCommit.push(() => {
-      this.logger.warn({ peerId: peer.peerId, ...dropped }, reason);
-      const session = this.#sessions.get(peer.peerId);
-      if (session !== undefined) {
-        Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1, windowSent: -1 });
-        session.credit.reset(0);
-      }
+      // What the old incarnation had consumed of this node's messages, and this node of its: gone with its state.
+      if (startedOver === null) this.logger.warn({ peerId: peer.peerId, consumedByIt: peer.ackedSeq, consumedHere: peer.receivedSeq, ...dropped }, reason);
+      else this.logger.warn({ peerId: peer.peerId, ...startedOver, ...dropped }, `${reason}: ${describeRollback({ behind: 'peer', ...startedOver })}`);
+      this.#startSequencesOver(peer.peerId);
+    });
+  }
+
+  /** The pair's sequences start over from zero (its store state already has): the session's memory of them follows. */
+  #startSequencesOver(peerId: PeerId): void {
+    const session = this.#sessions.get(peerId);
+    if (session === undefined) return;
+    Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1, windowSent: -1 });
+    session.credit.reset(0);
+  }
+
+  /**
+   * This node's store is behind the peer's: it was rolled back (restored
+   * from an older copy) since the pair last spoke. The pair starts over as
+   * a new incarnation of this node, for this peer alone: what the peer
+   * decided is rejected here and what this node owed it dropped (its
+   * senders' results rejected), as for amnesia; the peer sees the new
+   * incarnation in the next hello and does the same on its side. What
+   * either side consumed that the other forgot is logged, with its range.
+   */
+  #startPairOver(context: KernelContext, peer: PeerRecord, rollback: Rollback): void {
+    const losses = describeRollback(rollback);
+    const reason = `this node's store is behind peer ${peer.peerId}'s: it was rolled back to an older copy; the pair starts over as a new incarnation of this node`;
+    const dropped = dropPeerState(context, peer, reason);
+    context.store.peers.startOver(peer.peerId, this.environment.entropy(16), { forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives });
+    context.buffer.postCommit.push(() => {
+      this.logger.error({ peerId: peer.peerId, forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives, ...dropped }, `${reason}: ${losses}`);
+      this.#startSequencesOver(peer.peerId);
+    });
+  }
+
+  /**
+   * The peer's store is behind this node's: it was rolled back. Nothing it
+   * sends is read until it finds out (from this node's hello, which shows
+   * it the numbers) and comes back as a new incarnation; its connection is
+   * closed so that whatever it sends next starts with a fresh hello (a
+   * hello from before a reconnect could look behind too, and this ends it).
+   */
+  #peerBehind(context: KernelContext, peer: PeerRecord, rollback: Rollback): void {
+    context.buffer.postCommit.push(() => {
+      this.#warnings.warn(peer.peerId, 'peer-behind', { forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives },
+        `peer ${peer.peerId}'s store is behind this node's: it was rolled back to an older copy; its messages are not read until it starts the pair over: ${describeRollback(rollback)}`);
+      this.#closeConnection(peer.peerId, 'its store is behind this node\'s (rolled back)', () => {});
     });
   }
 }

@@ -5,6 +5,9 @@ import type { SqliteDatabase } from './db.js';
 /** Names of the kernel's id counters. */
 export type CounterName = 'ko' | 'kp' | 'vat' | 'remote';
 
+/** The key of a store restored from a backup and not yet started. */
+const restoreMark = 'restore.pending';
+
 /** Kernel-wide counters and the store's incarnation. */
 export function makeMetaStore(db: SqliteDatabase) {
   const bump = db.prepare<[string], { value: string }>(
@@ -64,6 +67,28 @@ export function makeMetaStore(db: SqliteDatabase) {
      */
     incarnation(entropy: Entropy = systemEntropy): string {
       return provide('incarnation', () => entropy(16));
+    },
+
+    /** What `ken-node restore` wrote into a store it put back from a backup; undefined once the node started from it as a new incarnation. */
+    restoredFrom(): string | undefined {
+      return read.get(restoreMark)?.value;
+    },
+
+    /**
+     * Marks a store just restored from a backup (`ken-node restore`, before
+     * any node opens it), in a transaction of its own: its next start makes
+     * it a new incarnation.
+     */
+    markRestored(note: string): void {
+      db.transaction(() => write.run(restoreMark, note))();
+    },
+
+    /** The restored store is a new incarnation now; part of the caller's transaction (the crank that starts every pair over). */
+    becomeNewIncarnation(entropy: Entropy): string {
+      const incarnation = entropy(16);
+      write.run('incarnation', incarnation);
+      remove.run(restoreMark);
+      return incarnation;
     },
   };
 }

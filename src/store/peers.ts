@@ -2,6 +2,12 @@ import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
 import type { RemoteId } from './types.js';
 
+/** What a pair that started over after this node's rollback lost on each side (sequence ranges, first and last). */
+export interface StartedOver {
+  forgottenSends: [number, number] | null;
+  lostReceives: [number, number] | null;
+}
+
 export interface PeerRecord {
   peerId: string;
   endpoint: RemoteId;
@@ -14,6 +20,10 @@ export interface PeerRecord {
   addresses: string[];
   /** Why the operator forgot the peer (`ken-node peers --forget`); null for a peer not forgotten. */
   forgotten: string | null;
+  /** The incarnation this node presents to the peer if not the store's (the pair started over after a rollback); null: the store's. */
+  localIncarnation: string | null;
+  /** Set from the start over until the peer names `localIncarnation`: told to it in hellos. */
+  startedOver: StartedOver | null;
 }
 
 interface Row {
@@ -25,6 +35,8 @@ interface Row {
   received_seq: number;
   addresses: string;
   forgotten_reason: string | null;
+  local_incarnation: string | null;
+  started_over: string | null;
 }
 
 const toRecord = (row: Row): PeerRecord => ({
@@ -36,6 +48,8 @@ const toRecord = (row: Row): PeerRecord => ({
   receivedSeq: row.received_seq,
   addresses: JSON.parse(row.addresses) as string[],
   forgotten: row.forgotten_reason,
+  localIncarnation: row.local_incarnation,
+  startedOver: row.started_over === null ? null : (JSON.parse(row.started_over) as StartedOver),
 });
 
 /** Remote peers (their endpoint and the pair's sequence state), their outboxes, and issued ocap URLs. */
@@ -54,6 +68,8 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
   const resetSequences = db.prepare<[string]>(
     'UPDATE peers SET next_send_seq = 1, acked_seq = 0, received_seq = 0 WHERE peer_id = ?',
   );
+  const setLocalIncarnation = db.prepare<[string | null, string | null, string]>('UPDATE peers SET local_incarnation = ?, started_over = ? WHERE peer_id = ?');
+  const clearStartedOver = db.prepare<[string]>('UPDATE peers SET started_over = NULL WHERE peer_id = ?');
   const setForgotten = db.prepare<[string, string]>('UPDATE peers SET forgotten_reason = ? WHERE peer_id = ?');
   // Peers that never shared anything with this node: no message either way, no c-list entry.
   const idle = db.prepare<[], { peer_id: string }>(
@@ -134,6 +150,18 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
     resetSequences(peerId: string): void {
       resetSequences.run(peerId);
       clearOutbox.run(peerId);
+    },
+    /**
+     * The pair starts over: this node presents `incarnation` to the peer
+     * from now on (null: the store's), and tells it `startedOver` until it
+     * names it.
+     */
+    startOver(peerId: string, incarnation: string | null, startedOver: StartedOver | null): void {
+      setLocalIncarnation.run(incarnation, startedOver === null ? null : JSON.stringify(startedOver), peerId);
+    },
+    /** The peer named this node's new incarnation: it knows the pair started over. */
+    clearStartedOver(peerId: string): void {
+      clearStartedOver.run(peerId);
     },
     /** The operator forgot the peer: its row stays, with the reason, so that nothing is exchanged with it again. */
     markForgotten(peerId: string, reason: string): void {

@@ -32,3 +32,17 @@ export function lockExclusively(file: string): { release(): void } {
     },
   };
 }
+
+/**
+ * The data directory's lock (its `node.lock`): held by a running node until
+ * it stops or dies (a second node on the same store would break
+ * exactly-once), and by the commands that replace its store.
+ */
+export function lockDataDir(files: { directory: string; lock: string }): { release(): void } {
+  try {
+    return lockExclusively(files.lock);
+  } catch (error) {
+    if (!(error instanceof LockedError)) throw error;
+    throw new LockedError(`a node is already running on ${files.directory} (it holds ${files.lock})`);
+  }
+}

@@ -39,6 +39,12 @@
  * - `peers.forgotten_reason` (v7): set when the operator forgot the peer
  *   (`ken-node peers --forget`): the row stays, as a tombstone, so that the
  *   peer's frames are refused and nothing is sent to it again.
+ * - `peers.local_incarnation` (v7): the incarnation this node presents to
+ *   the peer, when it is not the store's: a pair whose state this node
+ *   found rolled back (its store restored from an older copy) starts over
+ *   under a new one, which the peer treats as this node's amnesia;
+ *   `peers.started_over` (JSON) says what each side lost, for the hellos
+ *   that tell the peer, until the peer names the new incarnation.
  */
 export const schemaVersion = 7;
 
@@ -200,8 +206,10 @@ export const migrations: readonly string[] = [
   DROP TABLE vats;
   ALTER TABLE vats_v6 RENAME TO vats;
   `,
-  // v7: peers the operator forgot.
+  // v7: peers the operator forgot; pairs that start over after a rollback.
   `
   ALTER TABLE peers ADD COLUMN forgotten_reason TEXT;
+  ALTER TABLE peers ADD COLUMN local_incarnation TEXT;
+  ALTER TABLE peers ADD COLUMN started_over TEXT;
   `,
 ];

@@ -20,10 +20,20 @@ export function writeFileAtomically(file: string, text: string, mode?: number): 
     closeSync(fd);
   }
   renameSync(temporary, file);
-  const directory = openSync(path.dirname(file), 'r');
+  syncDirectoryOf(file);
+}
+
+/** Makes the entry of `file` in its directory durable (a rename or a creation), as `fsync` of the file makes its contents. */
+export function syncDirectoryOf(file: string): void {
+  syncPath(path.dirname(file));
+}
+
+/** fsync of a file (or a directory) by its path. */
+export function syncPath(file: string): void {
+  const fd = openSync(file, 'r');
   try {
-    fsyncSync(directory);
+    fsyncSync(fd);
   } finally {
-    closeSync(directory);
+    closeSync(fd);
   }
 }
