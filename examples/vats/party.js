@@ -1,7 +1,8 @@
 // A party in the fault-injection workload: it sends numbered, tagged messages
-// to the parties on other nodes and records, durably, every message it sends
-// and every message it consumes. The checker compares the two records: what
-// a committed crank sent must be consumed exactly once, in order, unchanged.
+// to the parties on other nodes and records, durably, every message it sends,
+// every message it consumes, and every send whose result was rejected. The
+// checker compares the records: what a committed crank sent must be consumed
+// exactly once, in order, unchanged, or its rejection must have reached it.
 import { E, Far } from '@endo/far';
 
 export function buildRootObject(_vatPowers, parameters, baggage) {
@@ -15,6 +16,9 @@ export function buildRootObject(_vatPowers, parameters, baggage) {
     // `${peer}:${n}` -> [seq, tag] of the n-th message sent to / consumed from that peer
     baggage.init('sent', VatData.makeScalarBigMapStore('sent', { durable: true }));
     baggage.init('received', VatData.makeScalarBigMapStore('received', { durable: true }));
+    // `${peer}:${seq}:${tag}` -> [seq, tag] of a send whose result was rejected (the message may or may not have been consumed)
+    baggage.init('rejected', VatData.makeScalarBigMapStore('rejected', { durable: true }));
+    baggage.init('watcherKind', VatData.makeKindHandle('SendWatcher'));
   }
   const name = baggage.get('name');
   const peers = baggage.get('peers');
@@ -22,6 +26,15 @@ export function buildRootObject(_vatPowers, parameters, baggage) {
   const receivedCount = baggage.get('receivedCount');
   const sent = baggage.get('sent');
   const received = baggage.get('received');
+  const rejected = baggage.get('rejected');
+  // Durable, so that a rejection that comes after a restart of this vat is still recorded.
+  const watchSend = VatData.defineDurableKind(baggage.get('watcherKind'), (peerName, seq, tag) => ({ peerName, seq, tag }), {
+    onFulfilled() {},
+    onRejected({ state }) {
+      const key = `${state.peerName}:${state.seq}:${state.tag}`;
+      if (!rejected.has(key)) rejected.init(key, harden([state.seq, state.tag]));
+    },
+  });
 
   const bump = (counts, key) => {
     const next = (counts.has(key) ? counts.get(key) : 0) + 1;
@@ -47,7 +60,7 @@ export function buildRootObject(_vatPowers, parameters, baggage) {
       for (let i = 0; i < count; i += 1) {
         const seq = bump(sentCount, peerName);
         sent.init(`${peerName}:${seq}`, harden([seq, tag]));
-        void E(party).receive(name, seq, tag);
+        VatData.watchPromise(E(party).receive(name, seq, tag), watchSend(peerName, seq, tag));
       }
       return sentCount.get(peerName);
     },
@@ -64,11 +77,15 @@ export function buildRootObject(_vatPowers, parameters, baggage) {
       for (const [from, count] of receivedCount.entries()) result.received[from] = count;
       return harden(result);
     },
-    /** Everything this party sent and consumed, per peer, in order. */
+    /** Everything this party sent and consumed, per peer, in order, and the sends whose results were rejected. */
     report() {
-      const result = { name, sent: {}, received: {} };
+      const result = { name, sent: {}, received: {}, rejected: {} };
       for (const peerName of peers.keys()) result.sent[peerName] = log(sent, sentCount, peerName);
       for (const from of receivedCount.keys()) result.received[from] = log(received, receivedCount, from);
+      for (const [key, entry] of rejected.entries()) {
+        const peerName = key.slice(0, key.indexOf(':'));
+        result.rejected[peerName] = [...(result.rejected[peerName] ?? []), entry];
+      }
       return harden(result);
     },
   });

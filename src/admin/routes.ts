@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { nameSchema, ocapUrlSchema } from '../config/schema.js';
-import { TerminatedVatError } from '../kernel/errors.js';
+import { TerminatedVatError, UnknownVatError, VatStateError } from '../kernel/errors.js';
 import { krefOf } from '../kernel/kmarshal.js';
 import { introducePeer } from '../node/bootstrapVat.js';
 import type { KenNode } from '../node/node.js';
 import type { NodeMetrics } from './metrics.js';
-import { nodeStatus, peerStates } from './nodeStatus.js';
+import { nodeStatus, peerStates, vatStatesOf } from './nodeStatus.js';
 
 /** An answer: JSON, or text with its content type. */
 export type Reply = { status: number; json: unknown } | { status: number; text: string; contentType: string };
@@ -36,6 +36,7 @@ export interface AdminContext {
 
 const urlRequest = z.strictObject({ vat: nameSchema.optional() });
 const peerRequest = z.strictObject({ name: nameSchema, url: ocapUrlSchema });
+const terminateRequest = z.strictObject({ vat: nameSchema });
 const forgetRequest = z.strictObject({ peer: z.string().min(1).max(128) });
 const callRequest = z.strictObject({
   vat: nameSchema.optional(),
@@ -60,6 +61,19 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
   return {
     'GET /status': async () => ({ status: 200, json: nodeStatus(node, context.started, context.bootstrapVat) }),
     'GET /peers': async () => ({ status: 200, json: peerStates(node) }),
+    'GET /vats': async () => ({ status: 200, json: vatStatesOf(node) }),
+    /** Terminates a failed vat for good, deleting its state: the operator's decision, never the kernel's. */
+    'POST /vats/terminate': async (body) => {
+      const request = parse(terminateRequest, body);
+      try {
+        await node.kernel.terminateFailedVat(request.vat, 'terminated by the operator');
+      } catch (error) {
+        if (error instanceof UnknownVatError) throw new AdminRequestError(404, error.message);
+        if (error instanceof VatStateError) throw new AdminRequestError(409, error.message);
+        throw error;
+      }
+      return { status: 200, json: vatStatesOf(node).find((vat) => vat.name === request.vat) };
+    },
     'GET /metrics': async () => ({ status: 200, text: await context.metrics.render(), contentType: context.metrics.contentType }),
     /** Issues a new ocap URL for a vat's root object (the bootstrap vat's unless `vat` names another). */
     'POST /url': async (body) => {

@@ -12,6 +12,7 @@ import { restoreCommand } from './restore.js';
 import { startCommand } from './start.js';
 import { statusCommand } from './status.js';
 import { urlCommand } from './url.js';
+import { vatsCommand } from './vats.js';
 
 /** Every command of `ken-node` (tests check scripts and compose files against it). */
 export function cliProgram(): Command {
@@ -24,6 +25,7 @@ export function cliProgram(): Command {
     .addCommand(statusCommand())
     .addCommand(peersCommand())
     .addCommand(urlCommand())
+    .addCommand(vatsCommand())
     .addCommand(backupCommand())
     .addCommand(restoreCommand())
     .addCommand(callCommand())

@@ -12,7 +12,11 @@ export function nodeEndOf(name: string, store: KernelStore, nameOf: (peerId: str
   return { name, outboxDepth, unsettledFromPeers };
 }
 
-/** True when the node has nothing left to deliver: an empty run queue and every outbox row acked. */
+/**
+ * True when the node has nothing left to deliver or to hear: an empty run
+ * queue, every outbox row acked, and every result it awaits from a peer
+ * settled (a pair that started over settles them with the hello that says so).
+ */
 export function isDrained(end: NodeEnd, runQueueLength: number): boolean {
-  return runQueueLength === 0 && Object.values(end.outboxDepth).every((depth) => depth === 0);
+  return runQueueLength === 0 && Object.values(end.outboxDepth).every((depth) => depth === 0) && end.unsettledFromPeers === 0;
 }

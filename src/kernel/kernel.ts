@@ -12,7 +12,7 @@ import type { KernelContext, RemoteRouter } from './context.js';
 import type { Logger } from '../util/logger.js';
 import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
 import { routeGcAction, routeRunItem, type Routing } from './deliveries.js';
-import { TerminatedVatError, UnknownVatError, VatCreationError } from './errors.js';
+import { TerminatedVatError, UnknownVatError, VatCreationError, VatStateError } from './errors.js';
 import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
 import { makeRefcounts } from './refcounts.js';
 import { rejectPromise } from './resolve.js';
@@ -233,6 +233,50 @@ export class Kernel {
     if (record === undefined) throw new UnknownVatError(`no vat named ${JSON.stringify(name)}`);
     if (record.state === 'terminated') throw new TerminatedVatError(`vat ${JSON.stringify(name)} was terminated: ${record.reason}`);
     return presenceOf(rootOf(this.#context, record.vatId));
+  }
+
+  /**
+   * The operator ends a failed vat for good: its state (vatstore, c-list,
+   * durable objects) is deleted, what it decided is rejected, messages to it
+   * are rejected from then on. Only a failed vat: a live one is not the
+   * operator's to end, and a terminated one is gone already.
+   */
+  terminateFailedVat(name: string, reason: string): Promise<void> {
+    const record = this.#store.vats.getByName(name);
+    if (record === undefined) return Promise.reject(new UnknownVatError(`no vat named ${JSON.stringify(name)}`));
+    if (record.state !== 'failed') return Promise.reject(new VatStateError(`vat ${JSON.stringify(name)} is ${record.state}: only a failed vat can be terminated`));
+    return this.runInCrank<void>((context, done) => {
+      this.#terminateVat(record.vatId, reason);
+      context.buffer.postCommit.push(() => done());
+    });
+  }
+
+  /**
+   * A failed vat restarts, at the next start, from `bundle` instead of the
+   * source that failed (the fix of a vat whose restart fails), keeping its
+   * durable state. What an upgrade command will build on; until then, tests.
+   */
+  replaceFailedVatBundle(name: string, bundle: VatBundle): Promise<void> {
+    const record = this.#store.vats.getByName(name);
+    if (record === undefined) return Promise.reject(new UnknownVatError(`no vat named ${JSON.stringify(name)}`));
+    if (record.state !== 'failed') return Promise.reject(new VatStateError(`vat ${JSON.stringify(name)} is ${record.state}: only a failed vat takes a new bundle`));
+    return this.runInCrank<void>((context, done) => {
+      context.store.vats.putBundle(bundle.hash, bundle.json);
+      context.store.vats.setBundle(record.vatId, bundle.hash);
+      context.buffer.postCommit.push(() => done());
+    });
+  }
+
+  /**
+   * Runs `apply` in a crank of its own, and the run loop; settles with what
+   * `apply` passes to `done` (from a post-commit action, if it must wait for
+   * the commit), or rejects with what `apply` threw (the crank rolled back).
+   */
+  runInCrank<T>(apply: (context: KernelContext, done: (value: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queueExternal({ apply: (context) => apply(context, resolve), failed: reject });
+      this.run().catch(reject);
+    });
   }
 
   /** The state of the vat called `name` (live, failed, terminated) and why, if it is not live; undefined if there is none. */

@@ -122,7 +122,7 @@ export class KenNode {
   issueUrl(target: object): Promise<string> {
     const kref = krefOf(target);
     if (kref === undefined) return Promise.reject(new TypeError('issueUrl needs a kernel presence'));
-    return this.#inCrank((context, done) => {
+    return this.kernel.runInCrank((context, done) => {
       const url = issueOcapUrl(context, kref, this.transport, this.entropy);
       context.buffer.postCommit.push(() => done(url));
     });
@@ -131,7 +131,7 @@ export class KenNode {
   /** Redeems an ocap URL: an exactly-once `redeem` message to its peer; settles with a presence or a clear rejection. */
   async redeemUrl(url: string): Promise<object> {
     const parsed = parseOcapUrl(url);
-    const settled = await this.#inCrank<Promise<unknown>>((context, done) => {
+    const settled = await this.kernel.runInCrank<Promise<unknown>>((context, done) => {
       const kpid = context.store.promises.create(null);
       context.refs.incref(kpid); // held by the host until it settles
       redeemOcapUrl(context, parsed, kpid, this.transport);
@@ -156,13 +156,6 @@ export class KenNode {
     return (await settled) as object;
   }
 
-  /** Runs `apply` in a crank of its own; settles with what it passes to `done` (after the commit, if it says so). */
-  #inCrank<T>(apply: (context: KernelContext, done: (value: T) => void) => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.kernel.queueExternal({ apply: (context) => apply(context, resolve), failed: reject });
-      this.kernel.run().catch(reject);
-    });
-  }
 
   /** Finishes the current work, commits, stops the network, closes the store. */
   async stop(): Promise<void> {

@@ -45,6 +45,8 @@ export const frameSchema = z.discriminatedUnion('type', [
       /** The receiver's incarnation as the sender knows it: acks count only if it is current. */
       yourIncarnation: incarnation.nullable(),
       receivedSeq: seq,
+      /** The digest of the body of the sender's message #receivedSeq from the receiver (`bodyDigest`); null before one. */
+      receivedDigest: z.string().regex(/^[0-9a-f]{32}$/).nullable(),
       /** The highest seq the sender committed to send the receiver, and the highest the receiver acked: with `receivedSeq`, what shows a rolled-back store. */
       sentSeq: seq,
       ackedSeq: seq,

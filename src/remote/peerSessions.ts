@@ -1,7 +1,8 @@
+import { assert } from '../util/assert.js';
 import type { KernelContext, RemoteRouter } from '../kernel/context.js';
 import type { Kernel } from '../kernel/kernel.js';
 import type { KernelStore } from '../store/index.js';
-import type { PeerRecord, StartedOver } from '../store/peers.js';
+import { bodyDigest, type PeerRecord, type StartedOver } from '../store/peers.js';
 import type { RemoteId } from '../store/types.js';
 import type { PeerId, Transport } from '../net/transport.js';
 import type { CrashPoints } from '../fault/crashPoints.js';
@@ -100,11 +101,15 @@ interface Session {
   committedSendSeq: number;
   /** Highest seq consumed in a committed crank (the only value an ack may name). */
   committedReceivedSeq: number;
+  /** The digest of that message's body (told in hellos, with the seq). */
+  committedReceivedDigest: string | null;
   /** Highest seq handed to the kernel for consumption (queued or consumed): the cheap duplicate filter. */
   queuedSeq: number;
   ackedSeq: number;
   /** Highest seq written on the current connection. */
   sentUpTo: number;
+  /** How many times the pair's sequences started over (amnesia, rollback) in this process: a write's outcome counts only for the ones it was made of. */
+  sequences: number;
   /** Highest ack written on the current connection; -1 forces a re-ack. */
   ackSent: number;
   sending: boolean;
@@ -125,7 +130,18 @@ interface Session {
   /** The dial addresses the peer's last hello announced, as one key (`\n`-joined). */
   peerAddresses: string;
   resendTimer: TimerHandle | undefined;
+  /** While nothing is unacked: when to look whether results from the peer are still awaited ({@link PeerSessions.#armAwaitCheck}). */
+  awaitTimer: TimerHandle | undefined;
   backoffMs: number;
+  /**
+   * This node presents a new incarnation to the peer (it started the pair
+   * over, or was restored) and the peer has not named it yet: the hello
+   * that tells it is resent on the resend timer, even with nothing else to
+   * send, since the peer may await results that only that hello settles.
+   */
+  helloUntilNamed: boolean;
+  /** When a gap or a mismatched pair last made this node send a hello (clock ms): at most one per `resendMs`. */
+  unaskedHelloAt: number;
   /** How far the peer may send to us (receiver side of flow control). */
   credit: InboundCredit;
   /** The window last written to the peer; -1 forces an update. */
@@ -140,7 +156,7 @@ interface Session {
 }
 
 /** The sequence state a session starts from: the store's, or all zero for a peer the store does not know yet. */
-type SequenceState = Pick<PeerRecord, 'peerId' | 'nextSendSeq' | 'ackedSeq' | 'receivedSeq'>;
+type SequenceState = Pick<PeerRecord, 'peerId' | 'nextSendSeq' | 'ackedSeq' | 'receivedSeq'> & Partial<Pick<PeerRecord, 'receivedDigest' | 'startedOver'>>;
 
 /**
  * The sessions with every peer: they transmit committed outbox rows (never
@@ -223,23 +239,22 @@ export class PeerSessions {
   }
 
   #startOverAfterRestore(restoredFrom: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.kernel.queueExternal({
-        apply: (context) => {
-          const reason = `this node was restored from a backup (${restoredFrom}) and started as a new incarnation`;
-          const peers = context.store.peers.all().filter((peer) => peer.forgotten === null);
-          const dropped = peers.map((peer) => ({ peerId: peer.peerId, ...dropPeerState(context, peer, reason) }));
-          for (const peer of peers) context.store.peers.startOver(peer.peerId, null, null);
-          const incarnation = context.store.meta.becomeNewIncarnation(this.environment.entropy);
-          context.buffer.postCommit.push(() => {
-            this.#incarnation = incarnation;
-            this.logger.warn({ peers: dropped }, `${reason}: every pair starts over; its peers reject what it decided and drop what they owed it`);
-            resolve();
-          });
-        },
-        failed: reject,
+    return this.kernel.runInCrank<void>((context, done) => {
+      const reason = `this node was restored from a backup (${restoredFrom}) and started as a new incarnation`;
+      const peers = context.store.peers.all().filter((peer) => peer.forgotten === null);
+      const dropped = peers.map((peer) => ({ peerId: peer.peerId, ...dropPeerState(context, peer, reason) }));
+      for (const peer of peers) context.store.peers.startOver(peer.peerId, null, null);
+      const incarnation = context.store.meta.becomeNewIncarnation(this.environment.entropy);
+      context.buffer.postCommit.push(() => {
+        this.#incarnation = incarnation;
+        for (const peer of peers) {
+          this.#startSequencesOver(peer.peerId);
+          // Every peer must hear of the new incarnation: it may await what the old one decided.
+          Object.assign(this.#sessionFor(context.store.peers.get(peer.peerId) ?? peer), { helloUntilNamed: true, helloOwed: true });
+        }
+        this.logger.warn({ peers: dropped }, `${reason}: every pair starts over; its peers reject what it decided and drop what they owed it`);
+        done();
       });
-      this.kernel.run().catch(reject);
     });
   }
 
@@ -272,6 +287,7 @@ export class PeerSessions {
       incarnation: this.#incarnationFor(peer),
       yourIncarnation: peer?.incarnation ?? null,
       receivedSeq: session?.committedReceivedSeq ?? 0,
+      receivedDigest: session?.committedReceivedDigest ?? null,
       sentSeq: session?.committedSendSeq ?? 0,
       ackedSeq: session?.ackedSeq ?? 0,
       window,
@@ -310,6 +326,7 @@ export class PeerSessions {
     for (const session of this.#sessions.values()) {
       this.environment.clock.clearTimeout(session.resendTimer);
       this.environment.clock.clearTimeout(session.refillTimer);
+      this.environment.clock.clearTimeout(session.awaitTimer);
     }
   }
 
@@ -320,6 +337,7 @@ export class PeerSessions {
       const session = this.#sessionFor(peer);
       session.committedSendSeq = peer.nextSendSeq - 1;
       session.committedReceivedSeq = peer.receivedSeq;
+      session.committedReceivedDigest = peer.receivedDigest;
       session.queuedSeq = Math.max(session.queuedSeq, peer.receivedSeq);
       if (peer.ackedSeq > session.ackedSeq) {
         // Progress: the resend clock starts over.
@@ -329,6 +347,11 @@ export class PeerSessions {
         session.resendTimer = undefined;
       }
       session.sentUpTo = Math.max(session.sentUpTo, session.ackedSeq);
+      // What the pair's sequences are, as far as this node can break them: acked <= sent <= committed.
+      assert(
+        session.ackedSeq <= session.sentUpTo && session.sentUpTo <= session.committedSendSeq,
+        `peer ${peer.peerId}: acked ${session.ackedSeq}, sent ${session.sentUpTo}, committed ${session.committedSendSeq}`,
+      );
       this.#transmit(session);
     }
   }
@@ -342,9 +365,12 @@ export class PeerSessions {
         peerId: peer.peerId,
         committedSendSeq: peer.nextSendSeq - 1,
         committedReceivedSeq: peer.receivedSeq,
+        committedReceivedDigest: peer.receivedDigest ?? null,
         queuedSeq: peer.receivedSeq,
         ackedSeq: peer.ackedSeq,
         sentUpTo: peer.ackedSeq,
+        sequences: 0,
+        helloUntilNamed: (peer.startedOver ?? null) !== null,
         ackSent: -1,
         sending: false,
         again: false,
@@ -354,7 +380,9 @@ export class PeerSessions {
         peerIncarnation: null,
         peerAddresses: '',
         resendTimer: undefined,
+        awaitTimer: undefined,
         backoffMs: this.options.resendMs,
+        unaskedHelloAt: Number.NEGATIVE_INFINITY,
         credit: new InboundCredit(grants, this.options.windowFrames, peer.receivedSeq),
         windowSent: -1,
         refillTimer: undefined,
@@ -422,9 +450,12 @@ export class PeerSessions {
     this.#armResend(session);
     if (frames.length === 0) return;
     const last = rows.at(-1)?.seq ?? session.sentUpTo;
+    const sequences = session.sequences;
     session.sending = true;
     const write = this.transport.send(session.peerId, frames).then(
       () => {
+        // A write of the pair's old sequences (it started over meanwhile) says nothing of the new ones.
+        if (session.sequences !== sequences) return;
         session.sentUpTo = Math.max(session.sentUpTo, last);
         session.ackSent = ack;
         session.windowSent = Math.max(session.windowSent, window);
@@ -448,18 +479,37 @@ export class PeerSessions {
 
   /** While rows stay unacked, resend from the first unacked row after a growing delay. */
   #armResend(session: Session): void {
-    const unacked = session.committedSendSeq > session.ackedSeq;
+    const unacked = session.committedSendSeq > session.ackedSeq || session.helloUntilNamed;
     if (!unacked) {
       this.environment.clock.clearTimeout(session.resendTimer);
       session.resendTimer = undefined;
+      this.#armAwaitCheck(session);
       return;
     }
     if (session.resendTimer !== undefined) return;
     session.resendTimer = this.environment.clock.setTimeout(() => {
       session.resendTimer = undefined;
       session.backoffMs = Math.min(session.backoffMs * 2, this.options.maxResendMs);
+      if (session.helloUntilNamed) session.helloOwed = true;
       this.#resendFromAcked(session.peerId);
     }, session.backoffMs);
+  }
+
+  /**
+   * With nothing unacked, a node may still await results from the peer;
+   * if the peer's store was rolled back, they will never come, and only a
+   * hello (which shows the peer the numbers) ends the wait. So every
+   * `maxResendMs`, while results from the peer are awaited, a hello.
+   */
+  #armAwaitCheck(session: Session): void {
+    if (session.awaitTimer !== undefined || this.#stopped) return;
+    session.awaitTimer = this.environment.clock.setTimeout(() => {
+      session.awaitTimer = undefined;
+      const peer = this.store.peers.get(session.peerId);
+      if (peer === undefined || peer.forgotten !== null || this.store.promises.decidedBy(peer.endpoint).length === 0) return;
+      session.helloOwed = true;
+      this.#transmit(session);
+    }, this.options.maxResendMs);
   }
 
   /**
@@ -518,6 +568,8 @@ export class PeerSessions {
     }
     if (frame.type !== 'hello' && session.pairMismatch !== null) {
       this.stats.framesOfMismatchedPair += 1;
+      // The hello that would end it may have been lost: say it again, now and then.
+      this.#helloNowAndThen(session);
       return;
     }
     if (frame.type === 'ack' && !(session.peerAcksValid && frame.ack > session.ackedSeq)) return;
@@ -556,6 +608,11 @@ export class PeerSessions {
     return (
       session.peerIncarnation !== frame.incarnation ||
       session.peerAddresses !== frame.addresses.join('\n') ||
+      // Numbers that show a rollback, on either side (rollback.ts judges them in the crank).
+      frame.sentSeq < session.committedReceivedSeq ||
+      frame.receivedSeq < session.ackedSeq ||
+      frame.receivedSeq > session.committedSendSeq ||
+      frame.ackedSeq > session.committedReceivedSeq ||
       session.peerAcksValid !== (frame.yourIncarnation === this.#incarnationFor(this.store.peers.get(session.peerId))) ||
       frame.receivedSeq > session.ackedSeq
     );
@@ -595,12 +652,29 @@ export class PeerSessions {
       this.#transmit(session);
     } else {
       this.stats.gapsDropped += 1;
+      this.#helloNowAndThen(session);
     }
     // Its ack may still be news.
     if (session.peerAcksValid && frame.ack > session.ackedSeq) {
       this.#queueReceive(session.peerId, (context) => this.#applyAck(context, context.store.peers.ensure(session.peerId), frame.ack));
     }
     return true;
+  }
+
+  /**
+   * A message past the next one, or one of a mismatched pair: frames were
+   * lost, or the peer's numbers are not this store's (it missed the hello
+   * that told it this node's new incarnation: a stream's first frame that
+   * a fault took). The sender's resend covers the first case; a hello, at
+   * most one per `resendMs`, the second: the peer compares it with what it
+   * knows and starts over if it must.
+   */
+  #helloNowAndThen(session: Session): void {
+    const now = this.environment.clock.now();
+    if (now - session.unaskedHelloAt < this.options.resendMs) return;
+    session.unaskedHelloAt = now;
+    session.helloOwed = true;
+    this.#transmit(session);
   }
 
   /**
@@ -652,25 +726,19 @@ export class PeerSessions {
     const peer = this.store.peers.get(peerId);
     if (peer === undefined) return Promise.reject(new UnknownPeerError(`this node has no peer ${peerId}`));
     if (peer.forgotten !== null) return Promise.reject(new UnknownPeerError(`peer ${peerId} is forgotten already: ${peer.forgotten}`));
-    return new Promise((resolve, reject) => {
-      this.kernel.queueExternal({
-        apply: (context) => {
-          const current = context.store.peers.get(peerId);
-          if (current === undefined || current.forgotten !== null) throw new UnknownPeerError(`peer ${peerId} is gone or forgotten already`);
-          const reason = `peer ${peerId} was forgotten by this node's operator`;
-          const dropped = dropPeerState(context, current, reason);
-          context.store.peers.markForgotten(peerId, reason);
-          context.buffer.postCommit.push(() => {
-            this.#forgotten.add(peerId);
-            this.#endSession(peerId);
-            this.logger.warn({ peerId, ...dropped }, `${reason}: its promises were rejected and its outbox dropped`);
-            this.#closeConnection(peerId, reason, () => {});
-            resolve({ peerId, ...dropped });
-          });
-        },
-        failed: reject,
+    return this.kernel.runInCrank((context, done: (dropped: DroppedPeerState & { peerId: PeerId }) => void) => {
+      const current = context.store.peers.get(peerId);
+      if (current === undefined || current.forgotten !== null) throw new UnknownPeerError(`peer ${peerId} is gone or forgotten already`);
+      const reason = `peer ${peerId} was forgotten by this node's operator`;
+      const dropped = dropPeerState(context, current, reason);
+      context.store.peers.markForgotten(peerId, reason);
+      context.buffer.postCommit.push(() => {
+        this.#forgotten.add(peerId);
+        this.#endSession(peerId);
+        this.logger.warn({ peerId, ...dropped }, `${reason}: its promises were rejected and its outbox dropped`);
+        this.#closeConnection(peerId, reason, () => {});
+        done({ peerId, ...dropped });
       });
-      this.kernel.run().catch(reject);
     });
   }
 
@@ -680,6 +748,7 @@ export class PeerSessions {
     if (session === undefined) return;
     this.environment.clock.clearTimeout(session.resendTimer);
     this.environment.clock.clearTimeout(session.refillTimer);
+    this.environment.clock.clearTimeout(session.awaitTimer);
     this.#sessions.delete(peerId);
   }
 
@@ -713,7 +782,7 @@ export class PeerSessions {
         // Acks count only from a peer that knows which incarnation of this store it talks to.
         let acksValid = frame.yourIncarnation === this.#incarnationFor(peer);
         let mismatch: Session['pairMismatch'] = acksValid || frame.yourIncarnation === null ? null : 'names-old-incarnation';
-        const rollback = acksValid && !learned ? rollbackOf(peer, frame) : undefined;
+        const rollback = acksValid && !learned ? rollbackOf(peer, frame, (seq) => peers.sentDigest(peer, seq)) : undefined;
         if (rollback?.behind === 'self') {
           this.#startPairOver(context, peer, rollback);
           acksValid = false;
@@ -730,6 +799,7 @@ export class PeerSessions {
         // the next connection starts with a new hello.
         session.peerAcksValid = acksValid;
         session.pairMismatch = mismatch;
+        if (acksValid) session.helloUntilNamed = false;
         session.peerIncarnation = frame.incarnation;
         session.peerAddresses = frame.addresses.join('\n');
         this.#learnAddresses(context, peer, frame.addresses);
@@ -754,7 +824,8 @@ export class PeerSessions {
         if (frame.seq === peer.receivedSeq + 1 || redelivered) {
           const refusals = consumeMessage(context, peer.endpoint, frame.body, redelivered);
           if (refusals.length > 0) context.buffer.postCommit.push(() => this.#messageRefused(peerId, refusals));
-          peers.setReceivedSeq(peerId, Math.max(frame.seq, peer.receivedSeq));
+          // The digest of what is consumed: with it a rolled-back sender's reuse of a number shows (rollback.ts).
+          if (frame.seq > peer.receivedSeq) peers.setReceived(peerId, frame.seq, bodyDigest(JSON.stringify(frame.body)));
           this.environment.crashPoints?.pass('after-receive-before-commit');
         } else if (frame.seq <= peer.receivedSeq) {
           this.stats.duplicatesDropped += 1;
@@ -762,6 +833,8 @@ export class PeerSessions {
           context.buffer.postCommit.push(() => this.#reack(peerId));
         } else {
           this.stats.gapsDropped += 1;
+          const session = this.#sessions.get(peerId);
+          if (session !== undefined) context.buffer.postCommit.push(() => this.#helloNowAndThen(session));
         }
         return;
       }
@@ -838,7 +911,8 @@ export class PeerSessions {
   #startSequencesOver(peerId: PeerId): void {
     const session = this.#sessions.get(peerId);
     if (session === undefined) return;
-    Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1, windowSent: -1 });
+    Object.assign(session, { committedSendSeq: 0, committedReceivedSeq: 0, committedReceivedDigest: null, queuedSeq: 0, ackedSeq: 0, sentUpTo: 0, ackSent: -1, windowSent: -1 });
+    session.sequences += 1;
     session.credit.reset(0);
   }
 
@@ -859,6 +933,8 @@ export class PeerSessions {
     context.buffer.postCommit.push(() => {
       this.logger.error({ peerId: peer.peerId, forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives, ...dropped }, `${reason}: ${losses}`);
       this.#startSequencesOver(peer.peerId);
+      const session = this.#sessions.get(peer.peerId);
+      if (session !== undefined) Object.assign(session, { helloUntilNamed: true, helloOwed: true });
     });
   }
 
@@ -873,7 +949,14 @@ export class PeerSessions {
     context.buffer.postCommit.push(() => {
       this.#warnings.warn(peer.peerId, 'peer-behind', { forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives },
         `peer ${peer.peerId}'s store is behind this node's: it was rolled back to an older copy; its messages are not read until it starts the pair over: ${describeRollback(rollback)}`);
-      this.#closeConnection(peer.peerId, 'its store is behind this node\'s (rolled back)', () => {});
+      // Then this node's hello, on a new connection: what the close cut off
+      // (the peer's own news, perhaps) is asked for again by it.
+      this.#closeConnection(peer.peerId, 'its store is behind this node\'s (rolled back)', () => {
+        const session = this.#sessions.get(peer.peerId);
+        if (session === undefined) return;
+        session.helloOwed = true;
+        this.#transmit(session);
+      });
     });
   }
 }

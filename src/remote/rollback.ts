@@ -23,14 +23,22 @@ const range = (first: number, last: number): [number, number] | null => (last >=
  * What a peer's hello, about a pair whose incarnations both sides agree on,
  * shows of a rollback. In a pair that was never rolled back, neither side
  * can have consumed more than the other sent, nor have seen an ack beyond
- * what the other consumed (acks name only committed consumption). Each
- * side checks both directions, so whichever hears the other first finds
- * it. Undefined: the numbers are consistent.
+ * what the other consumed (acks name only committed consumption), nor
+ * consumed a message under a number the other used for a different one
+ * (the digest of the last message consumed, against the sender's own).
+ * Each side checks both directions, so whichever hears the other first
+ * finds it. Undefined: the numbers are consistent.
  */
-export function rollbackOf(peer: PeerRecord, hello: Hello): Rollback | undefined {
+export function rollbackOf(peer: PeerRecord, hello: Hello, sentDigest: (seq: number) => string | undefined): Rollback | undefined {
   const sent = peer.nextSendSeq - 1;
   if (hello.receivedSeq > sent || hello.ackedSeq > peer.receivedSeq) {
     return { behind: 'self', forgottenSends: range(sent + 1, hello.receivedSeq), lostReceives: range(peer.receivedSeq + 1, hello.ackedSeq) };
+  }
+  // The peer consumed a message under a number this node has since used for
+  // another one: this node sent again after a rollback, past where it was.
+  const ours = hello.receivedSeq === 0 || hello.receivedDigest === null ? undefined : sentDigest(hello.receivedSeq);
+  if (ours !== undefined && ours !== hello.receivedDigest) {
+    return { behind: 'self', forgottenSends: range(peer.ackedSeq + 1, hello.receivedSeq), lostReceives: range(peer.receivedSeq + 1, hello.ackedSeq) };
   }
   if (hello.sentSeq < peer.receivedSeq || hello.receivedSeq < peer.ackedSeq) {
     return { behind: 'peer', forgottenSends: range(hello.sentSeq + 1, peer.receivedSeq), lostReceives: range(hello.receivedSeq + 1, peer.ackedSeq) };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import { copyFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { checkRun, type NodeEnd, type PartyReport, type Violation } from '../fault/checker.js';
+import { checkRun, type Discarded, type Entry, type NodeEnd, type PartyReport, type Violation } from '../fault/checker.js';
 import { isDrained, nodeEndOf } from '../fault/nodeEnd.js';
 import { CrashPoints, crashPointNames, type CrashArming, type CrashPointName } from '../fault/crashPoints.js';
 import type { Sabotage } from '../fault/sabotage.js';
@@ -8,6 +9,8 @@ import { FaultyTransport, noFaults, type FaultEvent, type FaultRates } from '../
 import { MemoryNetwork } from '../net/memoryTransport.js';
 import { KenNode } from '../node/node.js';
 import { defaultSessionOptions } from '../remote/peerSessions.js';
+import { backUpStore } from '../store/backup.js';
+import { openStore } from '../store/index.js';
 import { seededEntropy, seededRandom } from '../util/random.js';
 import { bundleVat, exampleVatPath } from '../vats/bundles.js';
 import { Scheduler } from './scheduler.js';
@@ -23,7 +26,7 @@ export interface SimulationOptions {
   dir: string;
   /** Network fault rates; drawn from the seed when absent. */
   rates?: FaultRates;
-  /** Partitions, kills and armed crash points drawn from the seed (default true). */
+  /** Partitions, kills, armed crash points and store faults (rollback, amnesia) drawn from the seed (default true). */
   chaos?: boolean;
   /** A scripted crash: node `node` (0-based) dies at `arming`, counted from the start of the workload. */
   crash?: { node: number; arming: CrashArming };
@@ -48,6 +51,8 @@ export interface SimulationResult {
     /** Crashes at each armed point that fired. */
     crashes: Partial<Record<CrashPointName, number>>;
     restarts: number;
+    /** Stores put back to an older copy: under their incarnation (`rollback`), or marked as `ken-node restore` marks them (`amnesia`: a new incarnation). */
+    storeFaults: Record<StoreFault, number>;
   };
   /** Virtual milliseconds from the heal until every outbox was empty (undefined: never). */
   drainedAfterMs: number | undefined;
@@ -82,6 +87,9 @@ interface SimNode {
 
 type Draw = () => number;
 
+/** A node's store put back to its last backup: as it was (`rollback`), or as a new incarnation (`amnesia`, what `ken-node restore` does). */
+export type StoreFault = 'rollback' | 'amnesia';
+
 /**
  * A whole cluster in one process: nodes on the in-memory transport under
  * the fault wrapper, a virtual clock, and crashes that throw away everything
@@ -105,7 +113,12 @@ export class Simulation {
     kills: 0,
     crashes: {},
     restarts: 0,
+    storeFaults: { rollback: 0, amnesia: 0 },
   };
+  /** Each node's latest backup (a copy of its store, taken while it ran). */
+  readonly #backups = new Map<SimNode, string>();
+  /** A party's report just before its store was put back: what it held then, for the checker's {@link Discarded}. */
+  readonly #reportsBeforeStoreFaults: PartyReport[] = [];
   #rates: FaultRates;
   #healed = false;
 
@@ -244,6 +257,14 @@ export class Simulation {
         const index = Math.floor(random() * count);
         this.#at(at(), () => this.#killNow(this.#nodes[index] as SimNode));
       }
+      if (random() < 0.3) {
+        const sim = this.#nodes[Math.floor(random() * count)] as SimNode;
+        const fault: StoreFault = random() < 0.5 ? 'rollback' : 'amnesia';
+        const backupAt = Math.floor(random() * (workloadMs / 2));
+        const faultAt = backupAt + 200 + Math.floor(random() * (workloadMs / 2 - 200));
+        this.#at(backupAt, () => this.#backUp(sim));
+        this.#at(faultAt, () => this.#putBack(sim, fault));
+      }
     }
     const scripted = this.#options.crash;
     if (scripted !== undefined) {
@@ -311,6 +332,44 @@ export class Simulation {
     if (this.#healed || sim.crashPoints === undefined) return;
     this.#note(`${sim.name} arm ${arming.point}:${arming.occurrence}`);
     sim.crashPoints.arm(arming);
+  }
+
+  #backUp(sim: SimNode): void {
+    if (this.#healed || sim.node === undefined) return;
+    const file = `${sim.storePath}.backup`;
+    rmSync(file, { force: true });
+    backUpStore(sim.storePath, file);
+    this.#backups.set(sim, file);
+    this.#note(`${sim.name} backup`);
+  }
+
+  /**
+   * Puts a node's store back to its last backup: the node dies, the copy
+   * takes the store's place (marked as `ken-node restore` marks it, for
+   * amnesia), and the node restarts from it. Its party's report from just
+   * before says what the run threw away.
+   */
+  #putBack(sim: SimNode, fault: StoreFault): void {
+    const node = sim.node;
+    const backup = this.#backups.get(sim);
+    if (this.#healed || node === undefined || backup === undefined) return;
+    this.#track(
+      node.kernel.call(node.kernel.rootOf('party'), 'report').then((report) => {
+        // At once, as the COMMIT that holds the report returns: nothing the
+        // node commits after it may go with the store without the checker knowing.
+        if (this.#healed || sim.node !== node) return;
+        this.#reportsBeforeStoreFaults.push(report as PartyReport);
+        this.#counts.storeFaults[fault] += 1;
+        this.#kill(sim, fault === 'rollback' ? 'rollback to its backup' : 'amnesia: restored from its backup as a new incarnation');
+        for (const file of [`${sim.storePath}-wal`, `${sim.storePath}-shm`]) rmSync(file, { force: true });
+        copyFileSync(backup, sim.storePath);
+        if (fault === 'amnesia') {
+          const store = openStore({ path: sim.storePath, durability: 'process' });
+          store.meta.markRestored('the simulation\'s backup');
+          store.close();
+        }
+      }),
+    );
   }
 
   #killNow(sim: SimNode): void {
@@ -437,7 +496,26 @@ export class Simulation {
     for (const report of reports) {
       for (const entries of Object.values(report.sent)) this.#counts.messages += entries.length;
     }
-    return checkRun(reports, ends);
+    return checkRun(reports, ends, this.#discarded(reports));
+  }
+
+  /** What each put-back store held before and its party's records no longer hold: sent or consumed by state the run threw away. */
+  #discarded(reports: readonly PartyReport[]): Discarded {
+    const discarded: Discarded = {};
+    const missing = (before: Record<string, Entry[]>, after: Record<string, Entry[]>, into: Record<string, Entry[]>) => {
+      for (const [peer, entries] of Object.entries(before)) {
+        const kept = new Set((after[peer] ?? []).map((entry) => `${entry[0]}:${entry[1]}`));
+        into[peer] = [...(into[peer] ?? []), ...entries.filter((entry) => !kept.has(`${entry[0]}:${entry[1]}`))];
+      }
+    };
+    for (const before of this.#reportsBeforeStoreFaults) {
+      const after = reports.find((report) => report.name === before.name);
+      if (after === undefined) continue;
+      const into = (discarded[before.name] ??= { sent: {}, received: {} });
+      missing(before.sent, after.sent, into.sent);
+      missing(before.received, after.received, into.received);
+    }
+    return discarded;
   }
 
   #note(text: string): void {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { historyFor, type Violation } from '../fault/checker.js';
 import type { CrashPointName } from '../fault/crashPoints.js';
 import type { FaultEvent } from '../net/faultyTransport.js';
-import { Simulation, type SimulationOptions, type SimulationResult } from './simulation.js';
+import { Simulation, type SimulationOptions, type SimulationResult, type StoreFault } from './simulation.js';
 
 /** What a sweep of seeds found, summed. */
 export interface SweepSummary {
@@ -13,6 +13,8 @@ export interface SweepSummary {
   kills: number;
   crashes: Partial<Record<CrashPointName, number>>;
   restarts: number;
+  /** Stores put back to an older copy (`rollback`), or restored as a new incarnation (`amnesia`). */
+  storeFaults: Record<StoreFault, number>;
   /** Each seed that broke a guarantee, with its violations and the history lines to read them by. */
   failures: { seed: number; violations: { violation: Violation; history: string[] }[] }[];
 }
@@ -25,6 +27,7 @@ export function emptySummary(): SweepSummary {
     kills: 0,
     crashes: {},
     restarts: 0,
+    storeFaults: { rollback: 0, amnesia: 0 },
     failures: [],
   };
 }
@@ -36,6 +39,7 @@ export function addToSummary(summary: SweepSummary, result: SimulationResult): v
   for (const [kind, count] of Object.entries(result.counts.faults)) summary.faults[kind as FaultEvent['kind']] += count;
   summary.kills += result.counts.kills;
   summary.restarts += result.counts.restarts;
+  for (const [fault, count] of Object.entries(result.counts.storeFaults)) summary.storeFaults[fault as StoreFault] += count;
   for (const [point, count] of Object.entries(result.counts.crashes)) {
     summary.crashes[point as CrashPointName] = (summary.crashes[point as CrashPointName] ?? 0) + count;
   }
@@ -79,6 +83,7 @@ export function describeSummary(summary: SweepSummary): string {
   const crashes = Object.entries(summary.crashes).map(([point, count]) => `${point} ${count}`).join(', ');
   return (
     `${summary.seeds} seeds, ${summary.messages} messages, faults: ${faults}; kills ${summary.kills}; ` +
-    `crashes: ${crashes || 'none'}; restarts ${summary.restarts}; seeds with violations: ${summary.failures.length}`
+    `crashes: ${crashes || 'none'}; restarts ${summary.restarts}; ` +
+    `store faults: rollback ${summary.storeFaults.rollback}, amnesia ${summary.storeFaults.amnesia}; seeds with violations: ${summary.failures.length}`
   );
 }

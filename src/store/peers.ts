@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
 import type { RemoteId } from './types.js';
@@ -24,6 +25,10 @@ export interface PeerRecord {
   localIncarnation: string | null;
   /** Set from the start over until the peer names `localIncarnation`: told to it in hellos. */
   startedOver: StartedOver | null;
+  /** Digest of the body of the last message consumed from the peer (#receivedSeq); null before one. */
+  receivedDigest: string | null;
+  /** Digest of the body of this node's message #ackedSeq, kept once its row is deleted; null before one. */
+  ackedDigest: string | null;
 }
 
 interface Row {
@@ -37,6 +42,8 @@ interface Row {
   forgotten_reason: string | null;
   local_incarnation: string | null;
   started_over: string | null;
+  received_digest: string | null;
+  acked_digest: string | null;
 }
 
 const toRecord = (row: Row): PeerRecord => ({
@@ -50,7 +57,14 @@ const toRecord = (row: Row): PeerRecord => ({
   forgotten: row.forgotten_reason,
   localIncarnation: row.local_incarnation,
   startedOver: row.started_over === null ? null : (JSON.parse(row.started_over) as StartedOver),
+  receivedDigest: row.received_digest,
+  ackedDigest: row.acked_digest,
 });
+
+/** The digest of a message body as both sides of a pair compute it: SHA-256 of its JSON, the first 16 bytes, hex. */
+export function bodyDigest(bodyJson: string): string {
+  return createHash('sha256').update(bodyJson, 'utf8').digest('hex').slice(0, 32);
+}
 
 /** Remote peers (their endpoint and the pair's sequence state), their outboxes, and issued ocap URLs. */
 export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: () => number) {
@@ -61,12 +75,16 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
   const takeSeq = db.prepare<[string], { seq: number }>(
     'UPDATE peers SET next_send_seq = next_send_seq + 1 WHERE peer_id = ? RETURNING next_send_seq - 1 AS seq',
   );
-  const setReceived = db.prepare<[number, string]>('UPDATE peers SET received_seq = ? WHERE peer_id = ?');
+  const setReceived = db.prepare<[number, string, string]>('UPDATE peers SET received_seq = ?, received_digest = ? WHERE peer_id = ?');
+  const setAckedDigest = db.prepare<[string, number, string]>(
+    'UPDATE peers SET acked_digest = (SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?) WHERE peer_id = ?',
+  );
+  const rowDigest = db.prepare<[string, number], { digest: string | null }>('SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?');
   const setAcked = db.prepare<[number, string]>('UPDATE peers SET acked_seq = MAX(acked_seq, ?) WHERE peer_id = ?');
   const setAddresses = db.prepare<[string, string]>('UPDATE peers SET addresses = ? WHERE peer_id = ?');
   const setIncarnation = db.prepare<[string, string]>('UPDATE peers SET incarnation = ? WHERE peer_id = ?');
   const resetSequences = db.prepare<[string]>(
-    'UPDATE peers SET next_send_seq = 1, acked_seq = 0, received_seq = 0 WHERE peer_id = ?',
+    'UPDATE peers SET next_send_seq = 1, acked_seq = 0, received_seq = 0, received_digest = NULL, acked_digest = NULL WHERE peer_id = ?',
   );
   const setLocalIncarnation = db.prepare<[string | null, string | null, string]>('UPDATE peers SET local_incarnation = ?, started_over = ? WHERE peer_id = ?');
   const clearStartedOver = db.prepare<[string]>('UPDATE peers SET started_over = NULL WHERE peer_id = ?');
@@ -85,8 +103,8 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
   const nextPromise = db.prepare<[string], { n: number }>(
     'UPDATE peers SET next_promise_id = next_promise_id + 1 WHERE endpoint = ? RETURNING next_promise_id - 1 AS n',
   );
-  const appendOutbox = db.prepare<[string, number, string, number]>(
-    'INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)',
+  const appendOutbox = db.prepare<[string, number, string, number, string]>(
+    'INSERT INTO outbox (peer_id, seq, frame, created_at, digest) VALUES (?, ?, ?, ?, ?)',
   );
   const readOutbox = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
     'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
@@ -131,8 +149,9 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
       assert(row !== undefined, `takeSendSeq of unknown peer ${peerId}`);
       return row.seq;
     },
-    setReceivedSeq(peerId: string, seq: number): void {
-      setReceived.run(seq, peerId);
+    /** The last message consumed from the peer: its seq and its body's digest ({@link bodyDigest}). */
+    setReceived(peerId: string, seq: number, digest: string): void {
+      setReceived.run(seq, digest, peerId);
     },
     setAckedSeq(peerId: string, seq: number): void {
       setAcked.run(seq, peerId);
@@ -190,13 +209,20 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
      * age of the oldest unacked row); nothing decides on it.
      */
     appendOutbox(peerId: string, seq: number, bodyJson: string): void {
-      appendOutbox.run(peerId, seq, bodyJson, now());
+      appendOutbox.run(peerId, seq, bodyJson, now(), bodyDigest(bodyJson));
+    },
+    /** The digest of this node's message #seq to the peer, while its row is there, or if it is the last one acked; undefined if unknown. */
+    sentDigest(peer: PeerRecord, seq: number): string | undefined {
+      if (seq === peer.ackedSeq) return peer.ackedDigest ?? undefined;
+      return rowDigest.get(peer.peerId, seq)?.digest ?? undefined;
     },
     /** Outbox rows with `from <= seq <= to`, at most `limit`, in order. */
     readOutbox(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
       return readOutbox.all(peerId, from, to, limit);
     },
+    /** Deletes the rows up to `seq` (acked), keeping the digest of row `seq`. */
     deleteOutboxUpTo(peerId: string, seq: number): number {
+      setAckedDigest.run(peerId, seq, peerId);
       return deleteOutbox.run(peerId, seq).changes;
     },
     outboxDepth(peerId: string): number {

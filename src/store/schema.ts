@@ -45,6 +45,11 @@
  *   under a new one, which the peer treats as this node's amnesia;
  *   `peers.started_over` (JSON) says what each side lost, for the hellos
  *   that tell the peer, until the peer names the new incarnation.
+ * - `outbox.digest`, `peers.acked_digest`, `peers.received_digest` (v7):
+ *   the digest of each message body sent (of the last one acked, once its
+ *   row is gone) and of the last one consumed: a rolled-back sender that
+ *   sent again under numbers its peer consumed is found by them
+ *   (`remote/rollback.ts`).
  */
 export const schemaVersion = 7;
 
@@ -211,5 +216,8 @@ export const migrations: readonly string[] = [
   ALTER TABLE peers ADD COLUMN forgotten_reason TEXT;
   ALTER TABLE peers ADD COLUMN local_incarnation TEXT;
   ALTER TABLE peers ADD COLUMN started_over TEXT;
+  ALTER TABLE peers ADD COLUMN received_digest TEXT;
+  ALTER TABLE peers ADD COLUMN acked_digest TEXT;
+  ALTER TABLE outbox ADD COLUMN digest TEXT;
   `,
 ];

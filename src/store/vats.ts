@@ -60,6 +60,7 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
     'UPDATE vats SET deliveries_since_reap = deliveries_since_reap + 1 WHERE vat_id = ? RETURNING deliveries_since_reap AS n',
   );
   const resetDeliveries = db.prepare<[string]>('UPDATE vats SET deliveries_since_reap = 0 WHERE vat_id = ?');
+  const setBundle = db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'");
 
   return {
     putBundle(hash: string, bundle: string): void {
@@ -96,6 +97,11 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
     markLive(vatId: VatId): void {
       const { changes } = revive.run(vatId);
       assert(changes === 1, `revival of ${vatId}, which is missing or not failed`);
+    },
+    /** A failed vat will restart from another bundle (a corrected source); the bundle must be stored. */
+    setBundle(vatId: VatId, bundleHash: string): void {
+      const { changes } = setBundle.run(bundleHash, vatId);
+      assert(changes === 1, `new bundle for ${vatId}, which is missing or not failed`);
     },
     /** Next import ref number for kernel refs entering the vat (`o-N` / `p-N`). */
     allocateImportNumber(vatId: VatId, kind: 'object' | 'promise'): number {

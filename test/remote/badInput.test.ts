@@ -18,7 +18,7 @@ async function rawPeer(network: MemoryNetwork, name: string, node: { store: { pe
   const seen = { disconnects: 0 };
   transport.setHandlers({
     frame: () => {},
-    helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
     connected: () => {},
     disconnected: () => void (seen.disconnects += 1),
   });
@@ -89,7 +89,7 @@ describe('hostile input from a peer', () => {
     });
     evil.setHandlers({
       frame: () => {},
-      helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
+      helloFrame: () => encodeFrame({ type: 'hello', incarnation, yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
       connected: () => {},
       disconnected: () => {},
     });

@@ -33,7 +33,7 @@ describe('fuzzing a live node with hostile frames', () => {
     const evilIncarnation = 'e'.repeat(32);
     evil.setHandlers({
       frame: () => {},
-      helloFrame: () => encodeFrame({ type: 'hello', incarnation: evilIncarnation, yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
+      helloFrame: () => encodeFrame({ type: 'hello', incarnation: evilIncarnation, yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
       connected: () => {},
       disconnected: () => {},
     });

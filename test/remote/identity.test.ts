@@ -86,7 +86,7 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
       type: 'hello',
       incarnation: b.node.store.meta.incarnation(),
       yourIncarnation: a.node.store.meta.incarnation(),
-      receivedSeq: 0,
+      receivedSeq: 0, receivedDigest: null,
       window: 1000,
       sentSeq: 0,
       ackedSeq: 0,
@@ -132,7 +132,7 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
     const ownKey = await generateKeyPair('Ed25519');
     const publicKeyOfB = peerIdFromString(b.node.peerId).publicKey!;
     const forged = Object.create(ownKey, { publicKey: { value: publicKeyOfB } }) as PrivateKey;
-    const c = await impostor(() => ({ type: 'hello', incarnation: b.node.store.meta.incarnation(), yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }), forged);
+    const c = await impostor(() => ({ type: 'hello', incarnation: b.node.store.meta.incarnation(), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }), forged);
     expect(c.transport.peerId).toBe(b.node.peerId);
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
     // A checks the signature with B's public key and drops the connection ("Invalid payload signature", in libp2p's log).
@@ -149,7 +149,7 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
 
   it('a URL that puts B\'s peer id at an impostor\'s address never reaches the impostor', async () => {
     const a = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'libp2p', listen } });
-    const c = await impostor(() => ({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }));
+    const c = await impostor(() => ({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }));
     const [addressOfC] = c.transport.addresses();
     const bare = addressOfC!.replace(/\/p2p\/.*$/, '');
     // With C's address bare, A dials it expecting B's key; with C's id in it, A has no address for B at all.
@@ -177,7 +177,7 @@ describe('identity: allowPeers', () => {
     const before = a.node.store.dump();
     const framesBefore = a.node.sessions.stats.framesReceived;
 
-    const c = await impostor(() => ({ type: 'hello', incarnation: 'ef'.repeat(16), yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }));
+    const c = await impostor(() => ({ type: 'hello', incarnation: 'ef'.repeat(16), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }));
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
     const sent = await c.transport.send(a.node.peerId, [bytes({ type: 'ack', ack: 0, window: 1000 })]).then(
       () => 'sent',
@@ -217,7 +217,7 @@ describe('identity: the dial addresses a hello announces', () => {
   it('naming another peer\'s address, close the connection and are not kept', async () => {
     const { a, b } = await talkingPair();
     const [addressOfB] = b.node.transport.addresses();
-    const c = await impostor(() => ({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [addressOfB!], startedOver: null }));
+    const c = await impostor(() => ({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [addressOfB!], startedOver: null }));
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
     await c.transport.send(a.node.peerId, [bytes({ type: 'ack', ack: 0, window: 1000 })]).catch(() => {});
     await eventually('A refuses C\'s hello', () => refusalsOf(a.logger.entries, c.transport.peerId).length > 0);

@@ -102,7 +102,7 @@ describe('a peer that floods', () => {
     const windows: number[] = [];
     flooder.setHandlers({
       frame: (_peer, bytes) => void windows.push(decodeFrame(bytes).window),
-      helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
+      helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
       connected: () => {},
       disconnected: () => {},
     });
@@ -120,7 +120,7 @@ describe('a peer that floods', () => {
 
     // Acks of nothing and repeated hellos: valid, and dropped before they cost a crank.
     const cranks = victim.kernel.stats.cranks;
-    const hello = encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null });
+    const hello = encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null });
     await flood(Array.from({ length: 5_000 }, (_, index) => (index % 2 === 0 ? encodeFrame({ type: 'ack', ack: 0, window: 1000 }) : hello)));
     expect(victim.kernel.stats.cranks).toBe(cranks);
     expect(victim.sessions.stats.badFrames).toBe(0);

@@ -33,7 +33,7 @@ async function nodeAndEvilPeer() {
   evil.setHandlers({
     frame: () => {},
     // Naming A's incarnation makes evil's acks count: a forged one is then refused, not ignored.
-    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
     connected: () => {},
     disconnected: () => void (seen.disconnects += 1),
   });

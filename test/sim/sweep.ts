@@ -39,6 +39,8 @@ export async function runSweepPart(part: number, parts: number): Promise<void> {
       expect(summary.crashes[point], point).toBeGreaterThan(0);
     }
     expect(summary.kills).toBeGreaterThan(0);
+    expect(summary.storeFaults.rollback, 'rollback').toBeGreaterThan(0);
+    expect(summary.storeFaults.amnesia, 'amnesia').toBeGreaterThan(0);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

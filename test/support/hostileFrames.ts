@@ -19,7 +19,7 @@ function wellFormed(random: () => number): Frame {
   const seq = 1 + Math.floor(random() * 5);
   switch (Math.floor(random() * 6)) {
     case 0:
-      return { type: 'hello', incarnation: hex(random, 32), yourIncarnation: random() < 0.5 ? null : hex(random, 32), receivedSeq: Math.floor(random() * 5), window: Math.floor(random() * 5), sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null };
+      return { type: 'hello', incarnation: hex(random, 32), yourIncarnation: random() < 0.5 ? null : hex(random, 32), receivedSeq: Math.floor(random() * 5), receivedDigest: null, window: Math.floor(random() * 5), sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null };
     case 1:
       return { type: 'ack', ack: Math.floor(random() * 5), window: Math.floor(random() * 5) };
     case 2:

@@ -36,7 +36,7 @@ export class RawPeer {
     transport.setHandlers({
       frame: (_peerId, bytes) => this.#onFrame(decodeFrame(bytes)),
       helloFrame: () =>
-        encodeFrame({ type: 'hello', incarnation: this.incarnation, yourIncarnation: nodeIncarnation, receivedSeq: this.#receivedFromNode, window: this.#receivedFromNode + windowAhead, sentSeq: this.#seq, ackedSeq: 0, addresses: [], startedOver: null }),
+        encodeFrame({ type: 'hello', incarnation: this.incarnation, yourIncarnation: nodeIncarnation, receivedSeq: this.#receivedFromNode, receivedDigest: null, window: this.#receivedFromNode + windowAhead, sentSeq: this.#seq, ackedSeq: 0, addresses: [], startedOver: null }),
       connected: () => {},
       disconnected: () => void (this.disconnects += 1),
     });

@@ -1,0 +1,2 @@
+import { Far } from '@endo/far';
+export const buildRootObject = () => Far('root', { hi: () => 'one' });
