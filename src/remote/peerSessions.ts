@@ -652,7 +652,8 @@ export class PeerSessions {
       this.#transmit(session);
     } else {
       this.stats.gapsDropped += 1;
-      this.#helloNowAndThen(session);
+      // Frames lost on the way are the sender's to resend; a hello only if this node never heard one from it.
+      if (session.peerIncarnation === null) this.#helloNowAndThen(session);
     }
     // Its ack may still be news.
     if (session.peerAcksValid && frame.ack > session.ackedSeq) {
@@ -834,7 +835,7 @@ export class PeerSessions {
         } else {
           this.stats.gapsDropped += 1;
           const session = this.#sessions.get(peerId);
-          if (session !== undefined) context.buffer.postCommit.push(() => this.#helloNowAndThen(session));
+          if (session?.peerIncarnation === null) context.buffer.postCommit.push(() => this.#helloNowAndThen(session));
         }
         return;
       }
@@ -876,6 +877,12 @@ export class PeerSessions {
   /** A cumulative ack: rows up to it are delivered and leave the outbox. */
   #applyAck(context: KernelContext, peer: PeerRecord, ack: number): void {
     if (ack >= peer.nextSendSeq) {
+      // A frame of the pair as it was before it started over in this process
+      // (on an older connection, read after the new one's hello): not the peer's error.
+      if ((this.#sessions.get(peer.peerId)?.sequences ?? 0) > 0) {
+        this.stats.framesOfMismatchedPair += 1;
+        return;
+      }
       throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
     }
     if (ack <= peer.ackedSeq) return;

@@ -30,10 +30,12 @@ async function nodeAndEvilPeer() {
   const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
   const evil = network.transport('evil');
   const seen = { disconnects: 0 };
+  // What evil has sent, as far as A consumed it: its hellos tell the truth there, or A would take it for a rolled-back peer.
+  const sentByEvil = () => node.store.peers.get('evil')?.receivedSeq ?? 0;
   evil.setHandlers({
     frame: () => {},
     // Naming A's incarnation makes evil's acks count: a forged one is then refused, not ignored.
-    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: sentByEvil(), ackedSeq: 0, addresses: [], startedOver: null }),
     connected: () => {},
     disconnected: () => void (seen.disconnects += 1),
   });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { exampleVat } from '../support/harness.js';
+import { defaultSessionOptions } from '../../src/remote/peerSessions.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
 
 const dirs = tempDirs();
@@ -13,7 +14,8 @@ const inboundBurst = 100;
 describe('a throttled link over libp2p TCP', () => {
   it(`delivers ${messages} messages exactly once at the receiver's rate, with retransmits under 10% of them: the sender waits for credit instead of being dropped`, async () => {
     const listen = ['/ip4/127.0.0.1/tcp/0'];
-    const sender = await startNode({ dir: dirs.make('ken-sender-'), transport: { kind: 'libp2p', listen } });
+    // The node's own resend timing (not the tests' quick one): a timer that fires while rows wait for credit would count as retransmits.
+    const sender = await startNode({ dir: dirs.make('ken-sender-'), transport: { kind: 'libp2p', listen }, session: { resendMs: defaultSessionOptions.resendMs, maxResendMs: defaultSessionOptions.maxResendMs } });
     const receiver = await startNode({
       dir: dirs.make('ken-receiver-'),
       transport: { kind: 'libp2p', listen },

@@ -1,2 +1,0 @@
-import { Far } from '@endo/far';
-export const buildRootObject = () => Far('root', { hi: () => 'one' });
