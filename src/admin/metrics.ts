@@ -46,6 +46,7 @@ export class NodeMetrics {
       counter('ken_duplicates_dropped_total', 'Messages from peers dropped as already consumed.', (node) => node.sessions.stats.duplicatesDropped),
       counter('ken_gaps_dropped_total', 'Messages from peers dropped because an earlier one had not arrived.', (node) => node.sessions.stats.gapsDropped),
       counter('ken_bad_frames_total', 'Frames from peers refused as malformed or forbidden (their connection was closed).', (node) => node.sessions.stats.badFrames),
+      counter('ken_frames_of_mismatched_pair_total', 'Messages and acks from peers not read because the pair did not match (a rolled-back store, an old incarnation).', (node) => node.sessions.stats.framesOfMismatchedPair),
       counter('ken_frames_beyond_window_total', 'Messages from peers dropped for coming past the window this node granted them (they are sent again).', (node) => node.sessions.stats.framesBeyondWindow),
       counter('ken_sends_refused_total', 'Sends to peers refused because the peer\'s outbox was full (their results were rejected).', (node) => node.sessions.stats.sendsRefused),
     ];
