@@ -248,9 +248,10 @@ export class PeerSessions {
       context.buffer.postCommit.push(() => {
         this.#incarnation = incarnation;
         for (const peer of peers) {
-          this.#startSequencesOver(peer.peerId);
           // Every peer must hear of the new incarnation: it may await what the old one decided.
           Object.assign(this.#sessionFor(context.store.peers.get(peer.peerId) ?? peer), { helloUntilNamed: true, helloOwed: true });
+          // After the session exists: its count of start-overs is what tells an old-pair ack from a peer's error.
+          this.#startSequencesOver(peer.peerId);
         }
         this.logger.warn({ peers: dropped }, `${reason}: every pair starts over; its peers reject what it decided and drop what they owed it`);
         done();
