@@ -13,6 +13,8 @@ import { Kernel, type KernelStats } from '../src/kernel/kernel.js';
 import { openStore, type Durability } from '../src/store/index.js';
 import { makeLogger } from '../src/util/logger.js';
 import { bundleVat, exampleVatPath, type VatBundle } from '../src/vats/bundles.js';
+import { CrankWatchdog, defaultCrankDeadlineMs } from '../src/vats/crankWatchdog.js';
+import { DeliveryMarker } from '../src/store/deliveryMarker.js';
 import { check, type Result } from './benchSupport.js';
 import { measureRemote } from './remoteBench.js';
 
@@ -45,16 +47,21 @@ const logger = makeLogger({ level: 'warn' });
 const tempDir = mkdtempSync(path.join(os.tmpdir(), 'ken-bench-'));
 let storeCount = 0;
 let bundles: Record<'sender' | 'recorder', VatBundle>;
+/** The crank deadline every kernel here runs under, as under `ken-node start`. */
+let watchdog: CrankWatchdog;
+const markers: DeliveryMarker[] = [];
 
 function progress(line: string): void {
   if (!options.json) process.stderr.write(`bench: ${line}\n`);
 }
 
-/** A kernel on a fresh store file in the temp dir, with a sender and a recorder vat. */
+/** A kernel on a fresh store file in the temp dir, with a sender and a recorder vat, the crank deadline and delivery marks on as `start` has them. */
 async function startPair(commit: CommitLimits, durability: Durability) {
   storeCount += 1;
   const store = openStore({ path: path.join(tempDir, `kernel-${storeCount}.sqlite`), durability });
-  const kernel = await Kernel.start({ store, logger, commit });
+  const deliveryMarks = new DeliveryMarker(path.join(tempDir, `delivery-${storeCount}.mark`));
+  markers.push(deliveryMarks);
+  const kernel = await Kernel.start({ store, logger, commit, guard: watchdog, deliveryMarks });
   await kernel.createVat({ name: 'sender', bundle: bundles.sender });
   await kernel.createVat({ name: 'recorder', bundle: bundles.recorder });
   return { kernel, sender: kernel.rootOf('sender'), recorder: kernel.rootOf('recorder') };
@@ -102,6 +109,31 @@ async function burst(commit: CommitLimits, durability: Durability, messages: num
   return { ...run, rate: run.delta.cranks / run.seconds, messageRate: messages / run.seconds };
 }
 
+/**
+ * What the crank deadline and the delivery mark add to each delivery:
+ * `watch` of a delivery that does nothing against awaiting it bare, and a
+ * begin/end pair of marks.
+ */
+async function guardCosts(): Promise<{ guardUs: number; markUs: number; rounds: number }> {
+  const rounds = 20_000;
+  const nothing = async () => ({ ok: true });
+  let started = performance.now();
+  for (let round = 0; round < rounds; round += 1) await nothing();
+  const bareMs = performance.now() - started;
+  started = performance.now();
+  for (let round = 0; round < rounds; round += 1) await watchdog.watch(nothing);
+  const guardedMs = performance.now() - started;
+  const marker = new DeliveryMarker(path.join(tempDir, 'costs.mark'));
+  started = performance.now();
+  for (let round = 0; round < rounds; round += 1) {
+    marker.begin(`v1 run ${round}`);
+    marker.end();
+  }
+  const markMs = performance.now() - started;
+  marker.close();
+  return { guardUs: ((guardedMs - bareMs) * 1000) / rounds, markUs: (markMs * 1000) / rounds, rounds };
+}
+
 /** Raw better-sqlite3 commits per second: WAL, synchronous=FULL, one ~100-byte INSERT per transaction. */
 function sqliteCommits(): { rate: number; commits: number } {
   const db = new Database(path.join(tempDir, 'raw.sqlite'));
@@ -128,6 +160,7 @@ const commitModes = { crank: strictCommit, group: defaultGroupCommit } as const;
 
 async function measure(emit: (result: Result) => void): Promise<void> {
   progress('bundling vats');
+  watchdog = await CrankWatchdog.start({ deadlineMs: defaultCrankDeadlineMs, logger });
   bundles = { sender: await bundleVat(exampleVatPath('sender')), recorder: await bundleVat(exampleVatPath('recorder')) };
 
   progress('warm-up');
@@ -174,9 +207,17 @@ async function measure(emit: (result: Result) => void): Promise<void> {
   emit({ name: 'kernel.crank.syscall_us', value: us(fsyncGroup.syscallNs, cranks), unit: 'us', note: `${split}: of which answering syscalls` });
   emit({ name: 'kernel.commit_us', value: us(fsyncGroup.commitNs, fsyncGroup.commits), unit: 'us', note: `${split}: per COMMIT` });
 
+  progress('kernel.delivery.guard_us, kernel.delivery.mark_us');
+  const costs = await guardCosts();
+  emit({ name: 'kernel.delivery.guard_us', value: costs.guardUs, unit: 'us', note: `the crank deadline's watch of an empty delivery, less a bare await (${costs.rounds} rounds)` });
+  emit({ name: 'kernel.delivery.mark_us', value: costs.markUs, unit: 'us', note: `a delivery's begin and end marks, two pwrites (${costs.rounds} rounds)` });
+
   progress('sqlite.commit.fsync');
   const raw = sqliteCommits();
   emit({ name: 'sqlite.commit.fsync', value: raw.rate, unit: 'commits/s', note: `raw better-sqlite3, WAL, synchronous=FULL, ${raw.commits} commits` });
+
+  await watchdog.stop();
+  for (const marker of markers) marker.close();
 
   await measureRemote(emit, { messages: options.remoteMessages, rounds: options.remoteRounds, tempDir, progress });
 }

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryNetwork } from '../net/memoryTransport.js';
 import type { KenNode } from '../node/node.js';
-import { ensureBootstrapVat } from '../node/bootstrapVat.js';
+import { ensureVat } from '../node/bootstrapVat.js';
 import type { recordingLogger } from '../../test/support/harness.js';
 import { counterVat } from '../../test/support/nodeCli.js';
 import { startNode, tempDirs } from '../../test/support/nodes.js';
@@ -43,7 +43,7 @@ let logger: ReturnType<typeof recordingLogger>;
 beforeEach(async () => {
   metrics = new NodeMetrics();
   ({ node, logger } = await startNode({ dir: dirs.make('ken-admin-'), transport: { kind: 'memory', network: new MemoryNetwork(), peerId: 'peerA' } }));
-  await ensureBootstrapVat(node, { vat: 'bootstrap', source: counterVat, parameters: {} }, logger);
+  await ensureVat(node, { vat: 'bootstrap', source: counterVat, parameters: {} }, logger);
   metrics.watch(node);
   server = await AdminServer.start({ node, metrics, started: new Date(), bootstrapVat: 'bootstrap', peerNames: new Map(), token, port: 0, logger });
 });

@@ -10,6 +10,7 @@ import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
 import { ensureWorkloadVats, verifyWorkload } from '../workload/localWorkload.js';
 import { durability, logLevel, positiveInteger, wholeNumber } from './options.js';
+import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';
 
 interface PeerWorkloadOptions {
   dataDir: string;
@@ -74,6 +75,9 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
     durability: options.durability,
     logger: makeLogger({ level: options.logLevel, name: 'ken-node' }),
     transport: { kind: 'libp2p', listen: options.listen, keyFile: path.join(options.dataDir, 'node.key') },
+    // As under `ken-node start`, so that what is measured is what runs.
+    crankDeadlineMs: defaultCrankDeadlineMs,
+    deliveryMarkFile: path.join(options.dataDir, 'delivery.mark'),
     // The workload measures and checks delivery: room for every message it sends, so none is refused for a full outbox.
     session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, (options.send ?? options.messages) + options.rttRounds + 1_000) },
   });

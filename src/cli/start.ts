@@ -8,7 +8,7 @@ import { refuseExposedDataDir } from '../config/dataDirModes.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { NodeConfig } from '../config/schema.js';
-import { ensureBootstrapVat, introducePeers } from '../node/bootstrapVat.js';
+import { ensureVat, introducePeers } from '../node/bootstrapVat.js';
 import { KenNode } from '../node/node.js';
 import { checkStorePresence, newIncarnationFlag } from '../node/storeFile.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
@@ -69,6 +69,8 @@ async function runStart(command: Command): Promise<number> {
     commit: config.commit,
     session: { maxUnackedPerPeer: config.limits.maxUnackedPerPeer, inboundFramesPerSecond: config.limits.inboundFramesPerSecond, inboundFrameBurst: config.limits.inboundFrameBurst },
     observer: { ...metrics.kernelObserver, stopped: exitOnKernelStop(logger) },
+    crankDeadlineMs: config.limits.crankDeadlineMs,
+    deliveryMarkFile: files.deliveryMark,
   });
   let admin: AdminServer;
   try {
@@ -86,10 +88,11 @@ async function runStart(command: Command): Promise<number> {
   }, logger);
 }
 
-/** Brings the started node into service: its bootstrap vat, the work left from the last run, the admin endpoint, its peers. */
+/** Brings the started node into service: its bootstrap vat and other vats, the work left from the last run, the admin endpoint, its peers. */
 async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, token: string, metrics: NodeMetrics, logger: Logger): Promise<AdminServer> {
   const started = new Date();
-  const root = config.bootstrap === undefined ? undefined : await ensureBootstrapVat(node, config.bootstrap, logger);
+  const root = config.bootstrap === undefined ? undefined : await ensureVat(node, config.bootstrap, logger);
+  for (const vat of config.vats) await ensureVat(node, { vat: vat.name, source: vat.source, parameters: vat.parameters }, logger);
   // Work committed before the last stop (or crash) and not yet done.
   await node.kernel.run();
   metrics.watch(node);

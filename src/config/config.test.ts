@@ -46,10 +46,12 @@ describe('config: defaults and overrides', () => {
         maxPendingInboundPerAddress: 4,
         inboundUpgradeTimeoutMs: 5_000,
         inboundConnectionsPerAddressPerSecond: 5,
+        crankDeadlineMs: 5_000,
       },
       maxFrameBytes: 1024 * 1024,
       admin: { port: 0 },
       logLevel: 'info',
+      vats: [],
       peers: {},
     });
   });
@@ -74,6 +76,24 @@ describe('config: defaults and overrides', () => {
     });
     const flagged = resolveConfig({ bootstrap: { source: 'vats/boot.js', vat: 'main' } }, [given('--bootstrap', 'other.js')], source);
     expect(flagged.bootstrap).toMatchObject({ source: '/work/other.js', vat: 'main' });
+  });
+
+  it('vats besides the bootstrap vat: sources relative to the data directory, each a name of its own', () => {
+    const config = resolveConfig({ bootstrap: { source: 'boot.js' }, vats: [{ name: 'ledger', source: 'vats/ledger.js', parameters: { size: 3 } }] }, [], source);
+    expect(config.vats).toEqual([{ name: 'ledger', source: '/data/vats/ledger.js', parameters: { size: 3 } }]);
+    const twice = [{ name: 'a', source: 'a.js' }, { name: 'a', source: 'b.js' }];
+    expect(refusal(() => resolveConfig({ vats: twice }, [], source))).toContain('expected each vat a different name');
+    expect(refusal(() => resolveConfig({ bootstrap: { source: 'boot.js' }, vats: [{ name: 'bootstrap', source: 'b.js' }] }, [], source))).toContain(
+      'expected vats other than the bootstrap vat (one has its name)',
+    );
+  });
+
+  it('the crank deadline: 0 for none, or 100 ms and up', () => {
+    expect(resolveConfig({}, [given('--crank-deadline-ms', '0')], source).limits.crankDeadlineMs).toBe(0);
+    expect(resolveConfig({ limits: { crankDeadlineMs: 250 } }, [], source).limits.crankDeadlineMs).toBe(250);
+    expect(refusal(() => resolveConfig({}, [given('--crank-deadline-ms', '50')], source))).toBe(
+      'bad config: limits.crankDeadlineMs = 50 (from --crank-deadline-ms): expected 0 (no deadline) or a whole number of milliseconds from 100 to 3600000',
+    );
   });
 });
 

@@ -18,6 +18,8 @@ export interface DataDirFiles {
   adminEndpoint: string;
   /** Held by the running node (an OS lock, dropped when the process dies), so that only one runs on the directory. */
   lock: string;
+  /** The delivery in progress (store/deliveryMarker.ts): what the next start blames if the process dies in one. */
+  deliveryMark: string;
 }
 
 /** The files of a node's data directory, by their usual names, with `directory` made absolute. */
@@ -31,6 +33,7 @@ export function dataDirFiles(directory: string): DataDirFiles {
     adminToken: path.join(absolute, 'admin-token'),
     adminEndpoint: path.join(absolute, 'admin.json'),
     lock: path.join(absolute, 'node.lock'),
+    deliveryMark: path.join(absolute, 'delivery.mark'),
   };
 }
 

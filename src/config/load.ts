@@ -51,6 +51,7 @@ export function resolveConfig(file: Record<string, unknown>, overrides: readonly
   if (config.bootstrap !== undefined) {
     config.bootstrap.source = path.resolve(source.baseDirectory, config.bootstrap.source);
   }
+  for (const vat of config.vats) vat.source = path.resolve(source.baseDirectory, vat.source);
   return config;
 }
 

@@ -13,6 +13,7 @@ import { defaultMaxFrameBytes } from '../node/node.js';
 import { defaultSessionOptions } from '../remote/peerSessions.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { durabilities } from '../store/index.js';
+import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';
 import { logLevels } from '../util/logger.js';
 
 /**
@@ -97,7 +98,9 @@ const commitSchema = z.strictObject(
   { error: 'an object with maxCranks and maxDelayMs' },
 );
 
-/** What one peer may cost this node (docs/security.md, Limits). */
+const crankDeadlineRule = '0 (no deadline) or a whole number of milliseconds from 100 to 3600000';
+
+/** What one peer may cost this node (docs/security.md, Limits), and one delivery (the crank deadline). */
 const limitsSchema = z
   .strictObject(
     {
@@ -111,11 +114,16 @@ const limitsSchema = z
       // Under 1 s an honest handshake over a long link would fail; over 2 min a stalled socket holds its slot too long.
       inboundUpgradeTimeoutMs: wholeNumber(1_000, 120_000).default(defaultInboundUpgradeTimeoutMs),
       inboundConnectionsPerAddressPerSecond: wholeNumber(1, 10_000).default(defaultInboundConnectionsPerAddressPerSecond),
+      // 0: no deadline. Under 100 ms an honest delivery on a loaded machine (a vat's start, a forced GC) would fail.
+      crankDeadlineMs: z
+        .int({ error: crankDeadlineRule })
+        .refine((ms) => ms === 0 || (ms >= 100 && ms <= 3_600_000), { error: crankDeadlineRule })
+        .default(defaultCrankDeadlineMs),
     },
     {
       error:
         'an object with maxUnackedPerPeer, inboundFramesPerSecond, inboundFrameBurst, maxConnectionsPerPeer, ' +
-        'maxPendingInboundConnections, maxPendingInboundPerAddress, inboundUpgradeTimeoutMs and inboundConnectionsPerAddressPerSecond',
+        'maxPendingInboundConnections, maxPendingInboundPerAddress, inboundUpgradeTimeoutMs, inboundConnectionsPerAddressPerSecond and crankDeadlineMs',
     },
   )
   // One address must not be able to take every pending slot, or it alone would lock new peers out.
@@ -142,6 +150,20 @@ const bootstrapSchema = z.strictObject(
   { error: 'an object with source, and optionally vat and parameters' },
 );
 
+/** A vat besides the bootstrap vat, created at the first start that finds it missing. */
+const vatSchema = z.strictObject(
+  {
+    name: nameSchema,
+    /** The vat's JavaScript module (bundled when the vat is created); relative paths are relative to the data directory. */
+    source: z.string({ error: 'the path of a vat module' }).min(1, { error: 'the path of a vat module' }),
+    /** Given to the vat's buildRootObject, with `ocapUrls` added. */
+    parameters: z.record(z.string(), z.json(), { error: 'a JSON object' }).default({}),
+  },
+  { error: 'an object with name and source, and optionally parameters' },
+);
+
+const vatsMax = 64;
+
 export const nodeConfigSchema = z.strictObject({
   version: z.literal(configVersion, { error: `${configVersion} (the only config format so far)` }).default(configVersion),
   /** libp2p listen multiaddrs (TCP, or WebSockets with /ws); peers dial what the node's ocap URLs carry. */
@@ -163,11 +185,20 @@ export const nodeConfigSchema = z.strictObject({
   admin: adminSchema.prefault({}),
   logLevel: z.enum(logLevels, { error: `one of ${logLevels.join(', ')}` }).default('info'),
   bootstrap: bootstrapSchema.optional(),
+  /** More vats, each reachable by name (`ken-node call --vat NAME`, `ken-node url --vat NAME`). */
+  vats: z
+    .array(vatSchema, { error: `a list of at most ${vatsMax} vats` })
+    .max(vatsMax, { error: `a list of at most ${vatsMax} vats` })
+    .refine((vats) => new Set(vats.map((vat) => vat.name)).size === vats.length, { error: 'each vat a different name' })
+    .default([]),
   /** Peers to introduce to the bootstrap vat: name -> ocap URL; each is redeemed and handed to `addPeer` once. */
   peers: z
     .record(nameSchema, ocapUrlSchema, { error: 'an object mapping peer names to ocap URLs' })
     .refine((peers) => Object.keys(peers).length <= peersMax, { error: `at most ${peersMax} peers` })
     .default({}),
+}).refine((config) => config.bootstrap === undefined || !config.vats.some((vat) => vat.name === config.bootstrap?.vat), {
+  path: ['vats'],
+  error: 'vats other than the bootstrap vat (one has its name)',
 });
 
 /** A valid configuration, every default filled in. */

@@ -7,6 +7,9 @@ import type { CrashPoints } from '../fault/crashPoints.js';
 import type { VatBundle } from '../vats/bundles.js';
 import type { VatDelivery, VatSyscall } from '../vats/types.js';
 import { makeVatInstance, type VatInstance } from '../vats/vatInstance.js';
+import { unguarded, type DeliveryGuard } from '../vats/deliveryGuard.js';
+import type { DeliveryMarks } from '../store/deliveryMarker.js';
+import { DeliveryCrashes, deliveryKey, poisonDeliveryLimit } from './deliveryCrashes.js';
 import { CommitPolicy, defaultGroupCommit, type CommitLimits } from './commitPolicy.js';
 import type { KernelContext, RemoteRouter } from './context.js';
 import type { Logger } from '../util/logger.js';
@@ -33,6 +36,10 @@ export interface KernelOptions {
   observer?: KernelObserver;
   /** Armed by fault tests to die at a named point; unarmed otherwise. */
   crashPoints?: CrashPoints;
+  /** What every delivery runs through: the crank deadline (a node's watchdog); unset, deliveries run unwatched. */
+  guard?: DeliveryGuard;
+  /** Where each delivery is marked while it runs, so that one a process died in is counted at the next start (and quarantined when it keeps killing it); unset, nothing is counted. */
+  deliveryMarks?: DeliveryMarks;
 }
 
 /** Events for metrics and tests; called synchronously, between store operations. */
@@ -118,6 +125,9 @@ export class Kernel {
   readonly #forcedGcIntervalMs: number;
   readonly #observer: KernelObserver;
   readonly #crashPoints: CrashPoints | undefined;
+  readonly #guard: DeliveryGuard;
+  readonly #marks: DeliveryMarks | undefined;
+  readonly #crashes: DeliveryCrashes;
   readonly #vats = new Map<VatId, VatInstance>();
   readonly #reapDue = new Set<VatId>();
   readonly #afterCommit: PostCommitAction[] = [];
@@ -126,6 +136,8 @@ export class Kernel {
   readonly #external: ExternalWork[] = [];
   #rerun = false;
   #syscall: VatSyscall | undefined;
+  /** The vat `#syscall` serves: a syscall from any other (an abandoned delivery's leftovers) is refused. */
+  #syscallVat: VatId | undefined;
   #running: Promise<number> | undefined;
   #followUp: Promise<number> | undefined;
   #panic: KernelPanic | StorageError | undefined;
@@ -138,6 +150,9 @@ export class Kernel {
     this.#forcedGcIntervalMs = options.forcedGcIntervalMs ?? 5000;
     this.#observer = options.observer ?? {};
     this.#crashPoints = options.crashPoints;
+    this.#guard = options.guard ?? unguarded;
+    this.#marks = options.deliveryMarks;
+    this.#crashes = new DeliveryCrashes(this.#store);
     assert(Number.isSafeInteger(this.#reapInterval) && this.#reapInterval >= 1, 'reapInterval must be an integer >= 1');
     this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, options.now ?? Date.now);
     this.#context = {
@@ -157,6 +172,7 @@ export class Kernel {
    */
   static async start(options: KernelOptions): Promise<Kernel> {
     const kernel = new Kernel(options);
+    kernel.#countUnfinishedDelivery();
     await kernel.#restartVats();
     return kernel;
   }
@@ -485,7 +501,14 @@ export class Kernel {
       return;
     }
     const { vatId, delivery } = routing;
-    const { fault, record } = await this.#deliver(vatId, delivery);
+    const key = deliveryKey(vatId, whatIsDelivered(work));
+    const deaths = this.#crashes.poison(key);
+    if (deaths !== undefined) {
+      this.#abortCrank();
+      this.#quarantine(vatId, work, key, deaths);
+      return;
+    }
+    const { fault, record } = await this.#deliver(vatId, delivery, key);
     if (fault !== undefined) {
       this.#abortCrank();
       this.#observer.crankAborted?.({ vatId, reason: fault });
@@ -509,26 +532,33 @@ export class Kernel {
    * could not complete. The kernel checks what it delivers (capdataCheck.ts),
    * so well-formed input cannot be the cause: the fault is the vat's.
    */
-  async #deliver(vatId: VatId, delivery: VatDelivery): Promise<{ fault: string | undefined; record: SyscallRecord }> {
+  async #deliver(vatId: VatId, delivery: VatDelivery, key: string): Promise<{ fault: string | undefined; record: SyscallRecord }> {
     const vat = this.#vats.get(vatId);
     assert(vat !== undefined, `delivery to ${vatId}, which is not running`);
     const { syscall, record } = makeSyscallHandler(this.#context, vatId, makeVatTranslator(this.#context, vatId));
     this.#syscall = syscall;
+    this.#syscallVat = vatId;
     const started = process.hrtime.bigint();
-    let outcome;
+    this.#marks?.begin(key);
+    let guarded;
     try {
-      outcome = await vat.deliver(delivery);
+      guarded = await this.#guard.watch(() => vat.deliver(delivery));
     } finally {
       this.stats.vatNs += process.hrtime.bigint() - started;
       this.stats.syscallNs += record.syscallNs;
       this.#syscall = undefined;
+      this.#syscallVat = undefined;
     }
+    // Only a delivery that settled clears its mark: one the guard could not vouch for stops the process in it.
+    this.#marks?.end();
     this.stats.deliveries += 1;
     // Not the vat's fault: the run loop stops the kernel on it.
     if (record.kernelFault !== null) throw record.kernelFault;
     let fault: string | undefined;
-    if (record.illegal !== null) fault = `illegal syscall: ${record.illegal}`;
-    else if (!outcome.ok) fault = `delivery failed: ${outcome.reason}`;
+    if ('abandoned' in guarded) fault = `delivery abandoned: ${guarded.abandoned}`;
+    else if (record.illegal !== null) fault = `illegal syscall: ${record.illegal}`;
+    else if (!guarded.done.ok) fault = `delivery failed: ${guarded.done.reason}`;
+    else this.#crashes.clear(key);
     if (fault === undefined && record.exit === null && delivery[0] !== 'bringOutYourDead' && delivery[0] !== 'startVat') {
       if (this.#store.vats.countDelivery(vatId) >= this.#reapInterval) this.#reapDue.add(vatId);
     }
@@ -559,6 +589,28 @@ export class Kernel {
       if (end === 'failed') this.#failVat(vatId, reason);
       else this.#terminateVat(vatId, reason);
     });
+  }
+
+  /**
+   * A delivery the process died in {@link poisonDeliveryLimit} times is not
+   * delivered again. A message or notification is consumed (a message's
+   * result rejected with the reason) and the vat goes on; the vat's own
+   * bookkeeping (a GC action, a reap) cannot be skipped that way, so the
+   * vat fails instead, keeping its state.
+   */
+  #quarantine(vatId: VatId, work: Exclude<WorkItem, { type: 'external' }>, key: string, deaths: number): void {
+    const name = this.#store.vats.get(vatId)?.name ?? vatId;
+    const reason = `quarantined: the process died ${deaths} times while this delivery was in progress`;
+    this.#logger.error({ vatId, vat: name, delivery: key, deaths }, 'a delivery that kept killing the process is quarantined: it is not delivered again');
+    this.#inCrank(() => this.#crashes.clear(key));
+    if (work.type === 'run') {
+      this.#inCrank(() => {
+        this.#store.queues.removeRun(work.item.id);
+        this.#consumeFailedItem(work.item, `vat ${vatId} (${name}) was not given this message: ${reason}`);
+      });
+    } else {
+      this.#endVatAfterAbort(vatId, work, 'failed', reason);
+    }
   }
 
   #consumeFailedItem(item: RunQueueItem, rejection: string): void {
@@ -598,12 +650,15 @@ export class Kernel {
   async #startVat(vatId: VatId, name: string, bundleJson: string): Promise<{ fault: string | undefined }> {
     const record = this.#store.vats.get(vatId);
     assert(record !== undefined, `start of missing ${vatId}`);
-    const instance = makeVatInstance({
+    const instance: VatInstance = makeVatInstance({
       vatId,
       name,
       bundleJson,
       currentSyscall: () => {
-        if (this.#syscall === undefined) throw new Error(`vat ${name} made a syscall outside a crank`);
+        // An instance that is not the vat's any more (its delivery was abandoned) may still have code queued: it reaches nothing.
+        if (this.#syscall === undefined || this.#syscallVat !== vatId || this.#vats.get(vatId) !== instance) {
+          throw new Error(`vat ${name} made a syscall outside a delivery to it`);
+        }
         return this.#syscall;
       },
       logger: this.#logger,
@@ -611,7 +666,8 @@ export class Kernel {
     });
     this.#vats.set(vatId, instance);
     const parameters = makeVatTranslator(this.#context, vatId).dataToVat(record.parameters);
-    const { fault, record: syscalls } = await this.#deliver(vatId, ['startVat', parameters]);
+    const key = deliveryKey(vatId, `start ${record.bundleHash}`);
+    const { fault, record: syscalls } = await this.#deliver(vatId, ['startVat', parameters], key);
     if (fault === undefined && syscalls.exit !== null) return { fault: `it exited while starting: ${describe(syscalls.exit.info)}` };
     return { fault };
   }
@@ -630,7 +686,11 @@ export class Kernel {
       let forgotten = { lostObjects: 0, rejectedPromises: 0 };
       this.#inCrank(() => (forgotten = forgetHeap(this.#context, record.vatId, 'restarted')));
       this.#beginCrank();
-      const { fault } = await this.#startVat(record.vatId, record.name, bundleJson);
+      const deaths = this.#crashes.poison(deliveryKey(record.vatId, `start ${record.bundleHash}`));
+      const { fault } =
+        deaths === undefined
+          ? await this.#startVat(record.vatId, record.name, bundleJson)
+          : { fault: `quarantined: the process died ${deaths} times while it was restarting; not tried again until its bundle changes` };
       if (fault === undefined) {
         if (record.state === 'failed') this.#store.vats.markLive(record.vatId);
         this.#endCrank();
@@ -647,6 +707,24 @@ export class Kernel {
       }
       this.#commit();
     }
+  }
+
+  /**
+   * The process died in a delivery: one more count against it. In a
+   * transaction of its own, before any vat runs: it records a death, not a
+   * vat's state, and must hold even if what follows fails.
+   */
+  #countUnfinishedDelivery(): void {
+    const key = this.#marks?.unfinished;
+    if (key === undefined) return;
+    let deaths = 0;
+    this.#inCrank(() => (deaths = this.#crashes.add(key)));
+    this.#commit();
+    const quarantined = deaths >= poisonDeliveryLimit;
+    this.#logger.warn(
+      { delivery: key, deaths, limit: poisonDeliveryLimit },
+      quarantined ? 'the process died during this delivery again: it is quarantined, not delivered again' : 'the process died during a delivery: it is delivered again, and quarantined if that keeps happening',
+    );
   }
 
   #beginCrank(): void {
@@ -718,6 +796,20 @@ export class Kernel {
     this.#assertIdle('close');
     this.#commit();
     this.#store.close();
+  }
+}
+
+/** The part of a delivery's key (deliveryCrashes.ts) that says what it delivers. */
+function whatIsDelivered(work: Exclude<WorkItem, { type: 'external' }>): string {
+  switch (work.type) {
+    case 'run':
+      return `run ${work.item.id}`;
+    case 'gc':
+      return `gc ${work.action.id}`;
+    case 'reap':
+      return 'reap';
+    default:
+      throw new Error(`unknown work ${JSON.stringify(work satisfies never)}`);
   }
 }
 

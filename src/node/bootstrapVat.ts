@@ -25,24 +25,26 @@ export interface BootstrapSpec {
 }
 
 /**
- * Creates the bootstrap vat at the first start (later starts find it
- * restarted by the kernel); returns its root, or undefined if the vat was
- * terminated. A node starts whatever its bootstrap vat's state: a failed
- * vat's root is there (calls to it are rejected with the reason until a
- * restart brings it back), a terminated one has none; either is logged.
+ * Creates a vat the config declares (the bootstrap vat, or one of `vats`)
+ * at the first start that finds it missing (later starts find it restarted
+ * by the kernel); returns its root, or undefined if the vat was terminated.
+ * A node starts whatever its vats' state: a failed vat's root is there
+ * (calls to it are rejected with the reason until a restart brings it
+ * back), a terminated one has none; either is logged. Every such vat gets
+ * the node's ocap URL service in its parameters, as `ocapUrls`.
  */
-export async function ensureBootstrapVat(node: KenNode, spec: BootstrapSpec, logger: Logger): Promise<object | undefined> {
+export async function ensureVat(node: KenNode, spec: BootstrapSpec, logger: Logger): Promise<object | undefined> {
   if (!node.kernel.hasVat(spec.vat)) {
     const parameters = { ...spec.parameters, ocapUrls: node.ocapUrls };
     await node.kernel.createVat({ name: spec.vat, bundle: await bundleVat(spec.source), parameters });
   }
   const state = node.kernel.vatState(spec.vat);
   if (state?.state === 'terminated') {
-    logger.error({ vat: spec.vat, reason: state.reason }, 'the bootstrap vat was terminated: the node runs without it');
+    logger.error({ vat: spec.vat, reason: state.reason }, 'a configured vat was terminated: the node runs without it');
     return undefined;
   }
   if (state?.state === 'failed') {
-    logger.error({ vat: spec.vat, reason: state.reason }, 'the bootstrap vat is failed: calls to it are rejected until a start restarts it');
+    logger.error({ vat: spec.vat, reason: state.reason }, 'a configured vat is failed: calls to it are rejected until a start restarts it');
   }
   return node.kernel.rootOf(spec.vat);
 }

@@ -16,6 +16,9 @@ import type { CrashPoints } from '../fault/crashPoints.js';
 import type { Sabotage } from '../fault/sabotage.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { systemEntropy, type Entropy } from '../util/random.js';
+import { CrankWatchdog } from '../vats/crankWatchdog.js';
+import type { DeliveryGuard } from '../vats/deliveryGuard.js';
+import { DeliveryMarker } from '../store/deliveryMarker.js';
 
 /** Frames larger than this close the connection (1 MiB unless configured). */
 export const defaultMaxFrameBytes = 1024 * 1024;
@@ -49,6 +52,10 @@ export interface NodeOptions {
   sabotage?: Sabotage;
   /** Hears of the kernel's events (metrics). */
   observer?: KernelObserver;
+  /** A delivery that keeps the thread past this many milliseconds is abandoned and its vat failed (the crank watchdog); unset or 0, none is. */
+  crankDeadlineMs?: number;
+  /** Where the delivery in progress is marked, so that one the process keeps dying in is quarantined; unset, none is counted. */
+  deliveryMarkFile?: string;
 }
 
 /**
@@ -66,6 +73,8 @@ export class KenNode {
     readonly sessions: PeerSessions,
     private readonly entropy: Entropy,
     private readonly clock: Clock,
+    private readonly guard: DeliveryGuard | undefined,
+    private readonly marks: DeliveryMarker | undefined,
   ) {
     this.ocapUrls = kernel.registerService('ocapUrls', makeOcapUrlService(transport, entropy));
   }
@@ -74,6 +83,8 @@ export class KenNode {
     const store = openStore({ path: options.storePath, durability: options.durability });
     const entropy = options.entropy ?? systemEntropy;
     let transport: Transport | undefined;
+    let guard: CrankWatchdog | undefined;
+    let marks: DeliveryMarker | undefined;
     try {
       store.meta.incarnation(entropy); // made now if the store is new
       transport = await openTransport(store, options);
@@ -87,6 +98,10 @@ export class KenNode {
         else options.logger.warn({ peerId: peer.peerId, reason: refusal }, 'not dialling a stored peer');
       }
       const clock = options.clock ?? systemClock;
+      if (options.crankDeadlineMs !== undefined && options.crankDeadlineMs > 0) {
+        guard = await CrankWatchdog.start({ deadlineMs: options.crankDeadlineMs, logger: options.logger });
+      }
+      if (options.deliveryMarkFile !== undefined) marks = new DeliveryMarker(options.deliveryMarkFile);
       const kernel = await Kernel.start({
         store,
         logger: options.logger,
@@ -95,6 +110,8 @@ export class KenNode {
         reapInterval: options.reapInterval,
         crashPoints: options.crashPoints,
         observer: options.observer,
+        guard,
+        deliveryMarks: marks,
       });
       const sessions = new PeerSessions(
         kernel,
@@ -105,10 +122,12 @@ export class KenNode {
         { clock, entropy, crashPoints: options.crashPoints, sabotage: options.sabotage },
       );
       await sessions.start();
-      return new KenNode(store, kernel, transport, sessions, entropy, clock);
+      return new KenNode(store, kernel, transport, sessions, entropy, clock, guard, marks);
     } catch (error) {
       // Whatever was started stops: a listening transport would keep the process alive.
       await transport?.stop().catch(() => {});
+      await guard?.stop();
+      marks?.close();
       store.close();
       throw error;
     }
@@ -183,6 +202,8 @@ export class KenNode {
     this.sessions.stop();
     await this.transport.stop();
     this.kernel.close();
+    await this.guard?.stop();
+    this.marks?.close();
   }
 }
 

@@ -4,7 +4,7 @@ import { adminRoutes } from '../../src/admin/routes.js';
 import { NodeMetrics } from '../../src/admin/metrics.js';
 import { nodeStatus } from '../../src/admin/nodeStatus.js';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
-import { ensureBootstrapVat } from '../../src/node/bootstrapVat.js';
+import { ensureVat } from '../../src/node/bootstrapVat.js';
 import { KenNode } from '../../src/node/node.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
 import { recordingLogger } from '../support/harness.js';
@@ -20,15 +20,15 @@ describe('a node starts whatever state its bootstrap vat is in', () => {
   it('starts with a terminated bootstrap vat: says so, and the admin API answers 409 instead of failing the start for good', async () => {
     const dir = dirs.make('ken-node-');
     const { node, logger } = await startNode({ dir, transport: { kind: 'memory', network: new MemoryNetwork(), peerId: 'A' } });
-    const root = await ensureBootstrapVat(node, spec, logger);
+    const root = await ensureVat(node, spec, logger);
     expect(root).toBeDefined();
     expect(await node.kernel.call(root!, 'exit', ['on purpose'])).toBe('exiting');
     await node.stop();
 
     const restartLogger = recordingLogger();
     const again = await KenNode.start({ storePath: path.join(dir, 'kernel.sqlite'), durability: 'process', logger: restartLogger, transport: { kind: 'memory', network: new MemoryNetwork(), peerId: 'A' } });
-    expect(await ensureBootstrapVat(again, spec, restartLogger)).toBeUndefined();
-    expect(restartLogger.entries.find((entry) => entry.message === 'the bootstrap vat was terminated: the node runs without it')?.object).toMatchObject({
+    expect(await ensureVat(again, spec, restartLogger)).toBeUndefined();
+    expect(restartLogger.entries.find((entry) => entry.message === 'a configured vat was terminated: the node runs without it')?.object).toMatchObject({
       vat: 'bootstrap',
       reason: 'it exited: "on purpose"',
     });

@@ -31,11 +31,15 @@ export function nodeProcesses() {
         children.delete(child);
       }
     },
-    /** Starts `ken-node start --data-dir dir ...args`; resolves once its admin endpoint answers. */
-    async start(dir: string, args: string[] = [], env: Record<string, string> = {}): Promise<RunningNode> {
+    /** Launches `ken-node start --data-dir dir ...args` without waiting for it to serve (a start that is expected to hang). */
+    launch(dir: string, args: string[] = [], env: Record<string, string> = {}): RunningNode {
       const child = spawnCli(['start', '--data-dir', dir, ...args], env);
       children.add(child);
-      const exited = exitOf(child).finally(() => children.delete(child));
+      return { dir, child, exited: exitOf(child).finally(() => children.delete(child)) };
+    },
+    /** Starts `ken-node start --data-dir dir ...args`; resolves once its admin endpoint answers. */
+    async start(dir: string, args: string[] = [], env: Record<string, string> = {}): Promise<RunningNode> {
+      const { child, exited } = this.launch(dir, args, env);
       let exit: Exit | undefined;
       void exited.then((value) => (exit = value));
       await eventually(`the node on ${dir} to serve its admin endpoint`, async () => {
