@@ -1,5 +1,5 @@
 import type { KenNode } from '../node/node.js';
-import type { SessionStats } from '../remote/peerSessions.js';
+import type { SessionStats } from '../remote/session.js';
 import type { Durability } from '../store/index.js';
 
 /**

@@ -6,7 +6,7 @@ import type { PartyReport } from '../fault/checker.js';
 import { CrashPoints, type CrashArming } from '../fault/crashPoints.js';
 import { isDrained, nodeEndOf } from '../fault/nodeEnd.js';
 import { KenNode } from '../node/node.js';
-import { defaultSessionOptions } from '../remote/peerSessions.js';
+import { defaultSessionOptions } from '../remote/session.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import type { Durability } from '../store/index.js';
 import type { Logger } from '../util/logger.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { NodeEnd, PartyReport } from '../fault/checker.js';
-import type { SessionStats } from '../remote/peerSessions.js';
+import type { SessionStats } from '../remote/session.js';
 
 /**
  * What the chaos runner and its node processes say to each other: files in
@@ -23,7 +23,7 @@ export interface ChaosStatus {
   drained: boolean;
   counts: PartyCounts;
   end: NodeEnd;
-  /** This process's session counters (src/remote/peerSessions.ts), since it started. */
+  /** This process's session counters (src/remote/session.ts), since it started. */
   sessions: SessionStats;
 }
 

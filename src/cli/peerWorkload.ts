@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import type { KernelStats } from '../kernel/kernel.js';
 import { KenNode } from '../node/node.js';
-import { defaultSessionOptions } from '../remote/peerSessions.js';
+import { defaultSessionOptions } from '../remote/session.js';
 import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
 import { ensureWorkloadVats, verifyWorkload } from '../workload/localWorkload.js';

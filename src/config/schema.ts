@@ -10,7 +10,7 @@ import {
   defaultMaxPendingInboundPerAddress,
 } from '../net/libp2pTransport.js';
 import { defaultMaxFrameBytes } from '../node/node.js';
-import { defaultSessionOptions } from '../remote/peerSessions.js';
+import { defaultSessionOptions } from '../remote/session.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { durabilities } from '../store/index.js';
 import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';

@@ -8,7 +8,7 @@ import type { Sabotage } from '../fault/sabotage.js';
 import { FaultyTransport, noFaults, type FaultEvent, type FaultRates } from '../net/faultyTransport.js';
 import { MemoryNetwork } from '../net/memoryTransport.js';
 import { KenNode } from '../node/node.js';
-import { defaultSessionOptions } from '../remote/peerSessions.js';
+import { defaultSessionOptions } from '../remote/session.js';
 import { backUpStore } from '../store/backup.js';
 import { openStore } from '../store/index.js';
 import { seededEntropy, seededRandom } from '../util/random.js';

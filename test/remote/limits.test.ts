@@ -11,7 +11,7 @@ import { kenProtocol, type Libp2pTransport } from '../../src/net/libp2pTransport
 import { KenNode } from '../../src/node/node.js';
 import { decodeFrame, encodeFrame } from '../../src/remote/frames.js';
 import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
-import { defaultSessionOptions } from '../../src/remote/peerSessions.js';
+import { defaultSessionOptions } from '../../src/remote/session.js';
 import { systemClock } from '../../src/util/clock.js';
 import { exampleVat, recordingLogger, testVat } from '../support/harness.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { exampleVat } from '../support/harness.js';
-import { defaultSessionOptions } from '../../src/remote/peerSessions.js';
+import { defaultSessionOptions } from '../../src/remote/session.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
 
 const dirs = tempDirs();

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KenNode, type TransportChoice } from '../../src/node/node.js';
-import type { SessionOptions } from '../../src/remote/peerSessions.js';
+import type { SessionOptions } from '../../src/remote/session.js';
 import type { Durability } from '../../src/store/index.js';
 import { recordingLogger } from './harness.js';
 

@@ -1,0 +1,124 @@
+import type { KernelContext } from '../kernel/context.js';
+import type { PeerId } from '../net/transport.js';
+import { bodyDigest, type PeerRecord } from '../store/peers.js';
+import type { Frame } from './frames.js';
+import { consumeMessage } from './inbound.js';
+import { ProtocolError } from './remoteTranslator.js';
+import type { Session, SessionEnvironment, SessionStats, SessionTable } from './session.js';
+import type { Transmitter } from './transmitter.js';
+
+type MsgFrame = Extract<Frame, { type: 'msg' }>;
+
+/**
+ * The receive rule for a peer's messages and acks: a message is consumed
+ * exactly when its seq is the next one, in the crank that records it; an
+ * ack deletes the outbox rows it covers. A cheap screen before the crank
+ * drops what cannot be new (duplicates, gaps, frames past the granted
+ * window); the crank judges again against the store.
+ */
+export class ReceiveRule {
+  constructor(
+    private readonly table: SessionTable,
+    private readonly transmitter: Transmitter,
+    private readonly stats: SessionStats,
+    private readonly environment: SessionEnvironment,
+    private readonly hooks: {
+      /** Queues a crank of the receive rule for `peerId`. */
+      queue(peerId: PeerId, apply: (context: KernelContext) => void): void;
+      /** An ack made room in the peer's outbox. */
+      roomFor(peerId: PeerId): void;
+      /** A message from the peer was refused (bad arguments), after the commit that consumed it. */
+      refused(peerId: PeerId, reasons: string[]): void;
+    },
+  ) {}
+
+  /**
+   * Drops a duplicate, out-of-order or out-of-window `msg` before it costs a
+   * crank (resends after a reconnect bring many). Returns true if the frame
+   * was handled here. The crank still checks the sequence against the
+   * store: this is a filter, not the rule.
+   */
+  screen(session: Session, frame: MsgFrame): boolean {
+    if (frame.seq === session.queuedSeq + 1) {
+      if (!session.credit.admits(frame.seq)) {
+        this.stats.framesBeyondWindow += 1;
+        return true;
+      }
+      session.queuedSeq = frame.seq;
+      return false;
+    }
+    if (this.environment.sabotage === 'skip-dedup' && frame.seq <= session.queuedSeq) return false;
+    if (frame.seq <= session.queuedSeq) {
+      this.stats.duplicatesDropped += 1;
+      session.ackSent = -1;
+      this.transmitter.transmit(session);
+    } else {
+      this.stats.gapsDropped += 1;
+      // Frames lost on the way are the sender's to resend; a hello only if this node never heard one from it.
+      if (session.peerIncarnation === null) this.transmitter.helloNowAndThen(session);
+    }
+    // Its ack may still be news.
+    if (session.peerAcksValid && frame.ack > session.ackedSeq) {
+      this.hooks.queue(session.peerId, (context) => this.applyAck(context, context.store.peers.ensure(session.peerId), frame.ack));
+    }
+    return true;
+  }
+
+  /** An ack frame, in its crank. */
+  ack(context: KernelContext, peerId: PeerId, ack: number): void {
+    const peer = context.store.peers.ensure(peerId);
+    if (this.acksValid(peerId)) this.applyAck(context, peer, ack);
+  }
+
+  /** A message, in its crank: consumed if it is the next one, re-acked if old, dropped if ahead. */
+  message(context: KernelContext, peerId: PeerId, frame: MsgFrame): void {
+    const peers = context.store.peers;
+    const peer = peers.ensure(peerId);
+    const session = this.table.get(peerId);
+    if (session?.pairMismatch !== null && session?.pairMismatch !== undefined) {
+      // Screened before the hello that set it was applied: not read, and the screen starts again from the store.
+      this.stats.framesOfMismatchedPair += 1;
+      session.queuedSeq = peer.receivedSeq;
+      return;
+    }
+    if (this.acksValid(peerId)) this.applyAck(context, peer, frame.ack);
+    const redelivered = this.environment.sabotage === 'skip-dedup' && frame.seq <= peer.receivedSeq;
+    if (frame.seq === peer.receivedSeq + 1 || redelivered) {
+      const refusals = consumeMessage(context, peer.endpoint, frame.body, redelivered);
+      if (refusals.length > 0) context.buffer.postCommit.push(() => this.hooks.refused(peerId, refusals));
+      // The digest of what is consumed: with it a rolled-back sender's reuse of a number shows (rollback.ts).
+      if (frame.seq > peer.receivedSeq) peers.setReceived(peerId, frame.seq, bodyDigest(JSON.stringify(frame.body)));
+      this.environment.crashPoints?.pass('after-receive-before-commit');
+    } else if (frame.seq <= peer.receivedSeq) {
+      this.stats.duplicatesDropped += 1;
+      // Re-ack with the committed value, once this crank is committed.
+      context.buffer.postCommit.push(() => this.transmitter.reack(peerId));
+    } else {
+      this.stats.gapsDropped += 1;
+      if (session?.peerIncarnation === null) context.buffer.postCommit.push(() => this.transmitter.helloNowAndThen(session));
+    }
+  }
+
+  /** A cumulative ack: rows up to it are delivered and leave the outbox. */
+  applyAck(context: KernelContext, peer: PeerRecord, ack: number): void {
+    if (ack >= peer.nextSendSeq) {
+      // A frame of the pair as it was before it started over in this process
+      // (on an older connection, read after the new one's hello): not the peer's error.
+      if ((this.table.get(peer.peerId)?.sequences ?? 0) > 0) {
+        this.stats.framesOfMismatchedPair += 1;
+        return;
+      }
+      throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
+    }
+    if (ack <= peer.ackedSeq) return;
+    const lost = this.environment.sabotage === 'lose-outbox-row' && ack + 1 < peer.nextSendSeq ? 1 : 0;
+    context.store.peers.deleteOutboxUpTo(peer.peerId, ack + lost);
+    this.environment.crashPoints?.pass('outbox-delete-after-ack');
+    context.store.peers.setAckedSeq(peer.peerId, ack);
+    this.hooks.roomFor(peer.peerId);
+  }
+
+  acksValid(peerId: PeerId): boolean {
+    return this.table.get(peerId)?.peerAcksValid === true;
+  }
+}
