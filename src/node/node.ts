@@ -14,7 +14,7 @@ import type { Logger } from '../util/logger.js';
 import { loadIdentity } from './identity.js';
 import { refuseForeignStore } from './storeFile.js';
 import type { CrashPoints } from '../fault/crashPoints.js';
-import type { Sabotage } from '../fault/sabotage.js';
+import { sabotagedRouter, sabotagedStore, sabotagedTransport, type Sabotage } from '../fault/sabotage.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { systemEntropy, type Entropy } from '../util/random.js';
 import { CrankWatchdog } from '../vats/crankWatchdog.js';
@@ -81,14 +81,14 @@ export class KenNode {
   }
 
   static async start(options: NodeOptions): Promise<KenNode> {
-    const store = openStore({ path: options.storePath, durability: options.durability });
+    const store = sabotagedStore(openStore({ path: options.storePath, durability: options.durability }), options.sabotage);
     const entropy = options.entropy ?? systemEntropy;
     let transport: Transport | undefined;
     let guard: CrankWatchdog | undefined;
     let marks: DeliveryMarker | undefined;
     try {
       store.meta.incarnation(entropy); // made now if the store is new
-      transport = await openTransport(store, options);
+      transport = sabotagedTransport(await openTransport(store, options), options.sabotage);
       refuseForeignStore(store, transport.peerId);
       // A restarted node must be able to dial the peers it learned of before.
       for (const peer of store.peers.all()) {
@@ -120,7 +120,7 @@ export class KenNode {
         transport,
         options.logger,
         { ...defaultSessionOptions, ...options.session },
-        { clock, entropy, crashPoints: options.crashPoints, sabotage: options.sabotage },
+        { clock, entropy, crashPoints: options.crashPoints, routerSeam: sabotagedRouter(options.sabotage) },
       );
       await sessions.start();
       return new KenNode(store, kernel, transport, sessions, entropy, clock, guard, marks);

@@ -17,17 +17,17 @@ import { makeRemoteTranslator, type RemoteTranslator } from './remoteTranslator.
  * the reason, and the session goes on. Returns the reasons of the
  * refusals, for the caller to count and log.
  */
-export function consumeMessage(context: KernelContext, endpoint: RemoteId, body: MessageBody, sabotagedRedelivery = false): string[] {
+export function consumeMessage(context: KernelContext, endpoint: RemoteId, body: MessageBody): string[] {
   const translator = makeRemoteTranslator(context, endpoint);
   switch (body.kind) {
     case 'deliver':
-      return consumeDeliver(context, translator, endpoint, body, sabotagedRedelivery);
+      return consumeDeliver(context, translator, endpoint, body);
     case 'notify':
       return body.resolutions.flatMap(([ref, rejected, data]) => consumeResolution(context, translator, endpoint, ref, rejected, data));
     case 'redeem': {
       const resultRefusal = resultProblem(context, endpoint, body.result);
       if (resultRefusal !== undefined) return [resultRefusal];
-      const kpid = newResult(context, translator, endpoint, body.result, false);
+      const kpid = newResult(context, translator, endpoint, body.result);
       const kref = context.store.peers.lookupUrl(body.swiss);
       if (kref === undefined) {
         rejectPromise(context, kpid, 'unknown ocap URL: this node never issued that swiss number');
@@ -46,15 +46,14 @@ function consumeDeliver(
   translator: RemoteTranslator,
   endpoint: RemoteId,
   body: Extract<MessageBody, { kind: 'deliver' }>,
-  sabotagedRedelivery: boolean,
 ): string[] {
-  if (body.result !== null && !sabotagedRedelivery) {
+  if (body.result !== null) {
     // A result that is not the peer's new promise cannot be answered: the refusal is ours to log alone.
     const resultRefusal = resultProblem(context, endpoint, body.result);
     if (resultRefusal !== undefined) return [resultRefusal];
   }
   const checked = checkDeliver(translator, body);
-  const result = body.result === null ? null : newResult(context, translator, endpoint, body.result, sabotagedRedelivery);
+  const result = body.result === null ? null : newResult(context, translator, endpoint, body.result);
   if ('refusal' in checked) {
     if (result !== null) rejectPromise(context, result, `message refused by the receiving node: ${checked.refusal}`);
     return [checked.refusal];
@@ -124,12 +123,9 @@ function resultProblem(context: KernelContext, endpoint: RemoteId, ref: string):
 
 /**
  * A result promise the peer allocated for a message it sent: new, decided
- * here, and the peer hears how it settles. The `skip-dedup` sabotage makes
- * a fresh promise nobody hears of for a result already in use, so that the
- * checker, not the check above, has to catch the duplicate.
+ * here, and the peer hears how it settles.
  */
-function newResult(context: KernelContext, translator: RemoteTranslator, endpoint: RemoteId, ref: string, sabotagedRedelivery: boolean): KPromiseRef {
-  if (sabotagedRedelivery && context.store.clist.byEref(endpoint, `p-${ref.slice(2)}`) !== undefined) return context.store.promises.create(null);
+function newResult(context: KernelContext, translator: RemoteTranslator, endpoint: RemoteId, ref: string): KPromiseRef {
   const kpid = translator.fromWire(ref, { newPromiseDecider: null }) as KPromiseRef;
   context.store.promises.subscribe(kpid, endpoint);
   return kpid;

@@ -1,7 +1,6 @@
-import type { KernelContext, RemoteRouter } from '../kernel/context.js';
+import type { KernelContext } from '../kernel/context.js';
 import type { Kernel } from '../kernel/kernel.js';
 import type { KernelStore } from '../store/index.js';
-import type { RemoteId } from '../store/types.js';
 import type { PeerId, Transport } from '../net/transport.js';
 import type { Logger } from '../util/logger.js';
 import { PeerWarnings } from '../util/peerWarnings.js';
@@ -70,7 +69,7 @@ export class PeerSessions {
       closeConnection: (peerId, reason, closed) => this.#closeConnection(peerId, reason, closed),
     });
     const router = makeRemoteRouter(options.maxUnackedPerPeer, (peerId, unacked) => this.#sendRefused(peerId, unacked));
-    kernel.setRemoteRouter(environment.sabotage === 'transmit-before-commit' ? this.#transmittingRouter(router) : router);
+    kernel.setRemoteRouter(environment.routerSeam?.(router, () => this.#transmitter.afterCommit()) ?? router);
     kernel.onCommit(() => this.#transmitter.afterCommit());
     transport.setHandlers({
       frame: (peerId, bytes) => this.#onFrame(peerId, bytes),
@@ -134,29 +133,6 @@ export class PeerSessions {
     this.#transmitter.stop();
   }
 
-  /** Sabotage only: a router that transmits each row as soon as it is written, before its COMMIT. */
-  #transmittingRouter(remoteRouter: RemoteRouter): RemoteRouter {
-    const soon = (endpoint: RemoteId) =>
-      queueMicrotask(() => {
-        if (this.#transmitter.stopped) return;
-        const peer = this.store.peers.byEndpoint(endpoint);
-        if (peer === undefined) return;
-        const session = this.#table.for(peer);
-        session.committedSendSeq = peer.nextSendSeq - 1; // read now: uncommitted
-        this.#transmitter.transmit(session);
-      });
-    return {
-      send: (context, endpoint, target, message) => {
-        remoteRouter.send(context, endpoint, target, message);
-        soon(endpoint);
-      },
-      notify: (context, endpoint, kpid) => {
-        remoteRouter.notify(context, endpoint, kpid);
-        soon(endpoint);
-      },
-    };
-  }
-
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
     this.stats.framesReceived += 1;
     if (this.#forgotten.has(peerId)) {
@@ -202,7 +178,6 @@ export class PeerSessions {
     }
     if (frame.type === 'ack' && !(session.peerAcksValid && frame.ack > session.ackedSeq)) return;
     if (frame.type === 'msg' && this.#receiveRule.screen(session, frame)) return;
-    if (this.environment.sabotage === 'ack-before-commit' && frame.type === 'msg') queueMicrotask(() => this.#transmitter.reack(peerId));
     this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame));
   }
 

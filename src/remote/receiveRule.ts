@@ -47,7 +47,6 @@ export class ReceiveRule {
       session.queuedSeq = frame.seq;
       return false;
     }
-    if (this.environment.sabotage === 'skip-dedup' && frame.seq <= session.queuedSeq) return false;
     if (frame.seq <= session.queuedSeq) {
       this.stats.duplicatesDropped += 1;
       session.ackSent = -1;
@@ -82,12 +81,11 @@ export class ReceiveRule {
       return;
     }
     if (this.acksValid(peerId)) this.applyAck(context, peer, frame.ack);
-    const redelivered = this.environment.sabotage === 'skip-dedup' && frame.seq <= peer.receivedSeq;
-    if (frame.seq === peer.receivedSeq + 1 || redelivered) {
-      const refusals = consumeMessage(context, peer.endpoint, frame.body, redelivered);
+    if (frame.seq === peer.receivedSeq + 1) {
+      const refusals = consumeMessage(context, peer.endpoint, frame.body);
       if (refusals.length > 0) context.buffer.postCommit.push(() => this.hooks.refused(peerId, refusals));
       // The digest of what is consumed: with it a rolled-back sender's reuse of a number shows (rollback.ts).
-      if (frame.seq > peer.receivedSeq) peers.setReceived(peerId, frame.seq, bodyDigest(JSON.stringify(frame.body)));
+      peers.setReceived(peerId, frame.seq, bodyDigest(JSON.stringify(frame.body)));
       this.environment.crashPoints?.pass('after-receive-before-commit');
     } else if (frame.seq <= peer.receivedSeq) {
       this.stats.duplicatesDropped += 1;
@@ -111,8 +109,7 @@ export class ReceiveRule {
       throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
     }
     if (ack <= peer.ackedSeq) return;
-    const lost = this.environment.sabotage === 'lose-outbox-row' && ack + 1 < peer.nextSendSeq ? 1 : 0;
-    context.store.peers.deleteOutboxUpTo(peer.peerId, ack + lost);
+    context.store.peers.deleteOutboxUpTo(peer.peerId, ack);
     this.environment.crashPoints?.pass('outbox-delete-after-ack');
     context.store.peers.setAckedSeq(peer.peerId, ack);
     this.hooks.roomFor(peer.peerId);

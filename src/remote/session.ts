@@ -1,5 +1,5 @@
 import type { CrashPoints } from '../fault/crashPoints.js';
-import type { Sabotage } from '../fault/sabotage.js';
+import type { RouterSeam } from '../fault/sabotage.js';
 import type { PeerId } from '../net/transport.js';
 import type { PeerRecord } from '../store/peers.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
@@ -57,8 +57,8 @@ export interface SessionEnvironment {
   crashPoints?: CrashPoints;
   /** How often one peer may make the node log the same kind of warning (`PeerWarnings`; its default unless set). */
   peerWarningIntervalMs?: number;
-  /** Test-only: a deliberate bug the checker must catch (src/fault/sabotage.ts). */
-  sabotage?: Sabotage;
+  /** Test-only: a seam around the router (src/fault/sabotage.ts); unset in a node. */
+  routerSeam?: RouterSeam;
   /** Where a pair that starts over after a rollback gets its new incarnation. */
   entropy: Entropy;
 }

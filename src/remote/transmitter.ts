@@ -71,6 +71,7 @@ export class Transmitter {
 
   /** After every COMMIT: learn what is now durable, then send what may now be sent. */
   afterCommit(): void {
+    if (this.#stopped) return;
     for (const peer of this.store.peers.all()) {
       if (peer.forgotten !== null) continue;
       const session = this.table.for(peer);
@@ -145,7 +146,7 @@ export class Transmitter {
     // Only committed rows (seq <= committedSendSeq) are read: an open
     // transaction may hold newer ones that are not yet durable.
     const rows = to >= from ? this.store.peers.readOutbox(session.peerId, from, to, to - from + 1) : [];
-    const ack = this.environment.sabotage === 'ack-before-commit' ? session.queuedSeq : session.committedReceivedSeq;
+    const ack = session.committedReceivedSeq;
     const window = this.grantedWindow(session);
     const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, window, row.frame));
     if (frames.length === 0 && (session.ackSent !== ack || session.windowSent !== window)) frames.push(encodeFrame({ type: 'ack', ack, window }));
