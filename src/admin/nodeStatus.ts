@@ -59,7 +59,7 @@ export function vatStatesOf(node: KenNode): VatStatus[] {
 
 export function peerStates(node: KenNode, nowMs = Date.now()): PeerState[] {
   return node.store.peers.all().map((peer) => {
-    const writtenAt = node.store.peers.oldestOutboxWrittenAt(peer.peerId);
+    const writtenAt = node.store.outbox.oldestWrittenAt(peer.peerId);
     return {
       peerId: peer.peerId,
       connected: node.sessions.isConnected(peer.peerId),

@@ -6,7 +6,7 @@ export function nodeEndOf(name: string, store: KernelStore, nameOf: (peerId: str
   const outboxDepth: Record<string, number> = {};
   let unsettledFromPeers = 0;
   for (const peer of store.peers.all()) {
-    outboxDepth[nameOf(peer.peerId)] = store.peers.outboxDepth(peer.peerId);
+    outboxDepth[nameOf(peer.peerId)] = store.outbox.depth(peer.peerId);
     unsettledFromPeers += store.promises.decidedBy(peer.endpoint).length;
   }
   return { name, outboxDepth, unsettledFromPeers };

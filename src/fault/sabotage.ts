@@ -23,16 +23,15 @@ export type Sabotage = (typeof sabotageNames)[number];
 
 /** The store as the sabotage has it. */
 export function sabotagedStore(store: KernelStore, sabotage: Sabotage | undefined): KernelStore {
-  const peers = store.peers;
   switch (sabotage) {
     case 'lose-outbox-row':
       return {
         ...store,
-        peers: {
-          ...peers,
-          deleteOutboxUpTo: (peerId, seq) => {
-            const next = peers.get(peerId)?.nextSendSeq ?? 0;
-            return peers.deleteOutboxUpTo(peerId, seq + 1 < next ? seq + 1 : seq);
+        outbox: {
+          ...store.outbox,
+          deleteUpTo: (peerId: string, seq: number) => {
+            const next = store.peers.get(peerId)?.nextSendSeq ?? 0;
+            return store.outbox.deleteUpTo(peerId, seq + 1 < next ? seq + 1 : seq);
           },
         },
       };

@@ -100,7 +100,7 @@ export class HelloRule {
     // Acks count only from a peer that knows which incarnation of this store it talks to.
     let acksValid = frame.yourIncarnation === this.incarnationFor(peer);
     let mismatch: Session['pairMismatch'] = acksValid || frame.yourIncarnation === null ? null : 'names-old-incarnation';
-    const rollback = acksValid && !learned ? rollbackOf(peer, frame, (seq) => peers.sentDigest(peer, seq)) : undefined;
+    const rollback = acksValid && !learned ? rollbackOf(peer, frame, (seq) => context.store.outbox.sentDigest(peer, seq)) : undefined;
     if (rollback?.behind === 'self') {
       this.#startPairOver(context, peer, rollback);
       acksValid = false;

@@ -116,7 +116,7 @@ export class PeerSessions {
 
   /** Frames this node has not had acked, per peer (outbox depth). */
   outboxDepth(peerId: PeerId): number {
-    return this.store.peers.outboxDepth(peerId);
+    return this.store.outbox.depth(peerId);
   }
 
   /** True while the transport reports a connection with `peerId`. */

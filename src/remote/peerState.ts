@@ -41,7 +41,7 @@ export function dropPeerState(context: KernelContext, peer: PeerRecord, reason: 
   }
   // Its subscriptions name refs of a c-list that is gone.
   store.promises.unsubscribeEverywhere(peer.endpoint);
-  const droppedMessages = store.peers.outboxDepth(peer.peerId);
+  const droppedMessages = store.outbox.depth(peer.peerId);
   const droppedSeqs: [number, number] | null = droppedMessages === 0 ? null : [peer.ackedSeq + 1, peer.nextSendSeq - 1];
   store.peers.resetSequences(peer.peerId);
   return { rejectedPromises, droppedMessages, droppedSeqs };

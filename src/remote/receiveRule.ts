@@ -109,7 +109,7 @@ export class ReceiveRule {
       throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
     }
     if (ack <= peer.ackedSeq) return;
-    context.store.peers.deleteOutboxUpTo(peer.peerId, ack);
+    context.store.outbox.deleteUpTo(peer.peerId, ack);
     this.environment.crashPoints?.pass('outbox-delete-after-ack');
     context.store.peers.setAckedSeq(peer.peerId, ack);
     this.hooks.roomFor(peer.peerId);

@@ -12,7 +12,7 @@ import { makeRemoteTranslator } from './remoteTranslator.js';
  */
 export function appendToOutbox(context: KernelContext, peerId: string, body: MessageBody): number {
   const seq = context.store.peers.takeSendSeq(peerId);
-  context.store.peers.appendOutbox(peerId, seq, JSON.stringify(body));
+  context.store.outbox.append(peerId, seq, JSON.stringify(body));
   return seq;
 }
 

@@ -145,7 +145,7 @@ export class Transmitter {
     const to = Math.min(session.committedSendSeq, session.sentUpTo + room, allowed);
     // Only committed rows (seq <= committedSendSeq) are read: an open
     // transaction may hold newer ones that are not yet durable.
-    const rows = to >= from ? this.store.peers.readOutbox(session.peerId, from, to, to - from + 1) : [];
+    const rows = to >= from ? this.store.outbox.read(session.peerId, from, to, to - from + 1) : [];
     const ack = session.committedReceivedSeq;
     const window = this.grantedWindow(session);
     const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, window, row.frame));

@@ -2,6 +2,7 @@ import { makeCListStore } from './clist.js';
 import { openDatabase, TransactionControl, type Durability, type SqliteDatabase } from './db.js';
 import { makeMetaStore } from './meta.js';
 import { makeObjectStore } from './objects.js';
+import { makeOutboxStore } from './outbox.js';
 import { makePeerStore } from './peers.js';
 import { makePromiseStore } from './promises.js';
 import { makeQueueStore } from './queues.js';
@@ -28,6 +29,7 @@ export interface StoreOptions {
 export function openStore(options: StoreOptions) {
   const db = openDatabase(options.path, options.durability);
   const meta = makeMetaStore(db);
+  const outbox = makeOutboxStore(db, options.now ?? Date.now);
   const store = {
     durability: options.durability,
     tx: new TransactionControl(db),
@@ -38,7 +40,8 @@ export function openStore(options: StoreOptions) {
     queues: makeQueueStore(db),
     vatstore: makeVatstoreStore(db),
     vats: makeVatStore(db, () => meta.allocate('vat')),
-    peers: makePeerStore(db, () => meta.allocate('remote'), options.now ?? Date.now),
+    outbox,
+    peers: makePeerStore(db, () => meta.allocate('remote'), outbox),
     /** Every row of every table, in key order: for tests and diagnostics. */
     dump: () => dumpTables(db),
     close: () => db.close(),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
+import type { OutboxStore } from './outbox.js';
 import type { RemoteId } from './types.js';
 
 /** What a pair that started over after this node's rollback lost on each side (sequence ranges, first and last). */
@@ -66,8 +67,8 @@ export function bodyDigest(bodyJson: string): string {
   return createHash('sha256').update(bodyJson, 'utf8').digest('hex').slice(0, 32);
 }
 
-/** Remote peers (their endpoint and the pair's sequence state), their outboxes, and issued ocap URLs. */
-export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: () => number) {
+/** Remote peers (their endpoint and the pair's sequence state) and issued ocap URLs; their outboxes are `outbox.ts`'s. */
+export function makePeerStore(db: SqliteDatabase, allocate: () => number, outbox: OutboxStore) {
   const insert = db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)');
   const byPeer = db.prepare<[string], Row>('SELECT * FROM peers WHERE peer_id = ?');
   const byEndpoint = db.prepare<[string], Row>('SELECT * FROM peers WHERE endpoint = ?');
@@ -76,10 +77,6 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
     'UPDATE peers SET next_send_seq = next_send_seq + 1 WHERE peer_id = ? RETURNING next_send_seq - 1 AS seq',
   );
   const setReceived = db.prepare<[number, string, string]>('UPDATE peers SET received_seq = ?, received_digest = ? WHERE peer_id = ?');
-  const setAckedDigest = db.prepare<[string, number, string]>(
-    'UPDATE peers SET acked_digest = (SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?) WHERE peer_id = ?',
-  );
-  const rowDigest = db.prepare<[string, number], { digest: string | null }>('SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?');
   const setAcked = db.prepare<[number, string]>('UPDATE peers SET acked_seq = MAX(acked_seq, ?) WHERE peer_id = ?');
   const setAddresses = db.prepare<[string, string]>('UPDATE peers SET addresses = ? WHERE peer_id = ?');
   const setIncarnation = db.prepare<[string, string]>('UPDATE peers SET incarnation = ? WHERE peer_id = ?');
@@ -102,18 +99,6 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
   );
   const nextPromise = db.prepare<[string], { n: number }>(
     'UPDATE peers SET next_promise_id = next_promise_id + 1 WHERE endpoint = ? RETURNING next_promise_id - 1 AS n',
-  );
-  const appendOutbox = db.prepare<[string, number, string, number, string]>(
-    'INSERT INTO outbox (peer_id, seq, frame, created_at, digest) VALUES (?, ?, ?, ?, ?)',
-  );
-  const readOutbox = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
-    'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
-  );
-  const deleteOutbox = db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?');
-  const clearOutbox = db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?');
-  const outboxDepth = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ?');
-  const oldestOutbox = db.prepare<[string], { created_at: number }>(
-    'SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1',
   );
   // By digest, never by the swiss number itself: a lookup's timing depends
   // only on how the digest of a guess compares with stored digests.
@@ -168,7 +153,7 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
     /** Peer amnesia: the pair starts over, and what was queued for the old incarnation is dropped. */
     resetSequences(peerId: string): void {
       resetSequences.run(peerId);
-      clearOutbox.run(peerId);
+      outbox.clear(peerId);
     },
     /**
      * The pair starts over: this node presents `incarnation` to the peer
@@ -203,34 +188,6 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, now: (
       const row = (kind === 'object' ? nextObject : nextPromise).get(endpoint);
       assert(row !== undefined, `allocate on unknown ${endpoint}`);
       return row.n;
-    },
-    /**
-     * Appends a row, stamped with `now()`. Only metrics read the stamp (the
-     * age of the oldest unacked row); nothing decides on it.
-     */
-    appendOutbox(peerId: string, seq: number, bodyJson: string): void {
-      appendOutbox.run(peerId, seq, bodyJson, now(), bodyDigest(bodyJson));
-    },
-    /** The digest of this node's message #seq to the peer, while its row is there, or if it is the last one acked; undefined if unknown. */
-    sentDigest(peer: PeerRecord, seq: number): string | undefined {
-      if (seq === peer.ackedSeq) return peer.ackedDigest ?? undefined;
-      return rowDigest.get(peer.peerId, seq)?.digest ?? undefined;
-    },
-    /** Outbox rows with `from <= seq <= to`, at most `limit`, in order. */
-    readOutbox(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
-      return readOutbox.all(peerId, from, to, limit);
-    },
-    /** Deletes the rows up to `seq` (acked), keeping the digest of row `seq`. */
-    deleteOutboxUpTo(peerId: string, seq: number): number {
-      setAckedDigest.run(peerId, seq, peerId);
-      return deleteOutbox.run(peerId, seq).changes;
-    },
-    outboxDepth(peerId: string): number {
-      return outboxDepth.get(peerId)?.n ?? 0;
-    },
-    /** When the oldest row still in the peer's outbox (the first unacked) was written, epoch ms; undefined if empty. */
-    oldestOutboxWrittenAt(peerId: string): number | undefined {
-      return oldestOutbox.get(peerId)?.created_at;
     },
     /** Records an issued swiss number (as its digest) and the kref it names. */
     recordUrl(swiss: string, kref: string): void {

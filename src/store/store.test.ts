@@ -210,15 +210,15 @@ describe('peers', () => {
     const stamped = openStore({ path: ':memory:', durability: 'process', now: () => now });
     try {
       stamped.peers.ensure('P');
-      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBeUndefined();
-      stamped.peers.appendOutbox('P', 1, '{}');
+      expect(stamped.outbox.oldestWrittenAt('P')).toBeUndefined();
+      stamped.outbox.append('P', 1, '{}');
       now = 2_000;
-      stamped.peers.appendOutbox('P', 2, '{}');
-      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBe(1_000);
-      stamped.peers.deleteOutboxUpTo('P', 1);
-      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBe(2_000);
-      stamped.peers.deleteOutboxUpTo('P', 2);
-      expect(stamped.peers.oldestOutboxWrittenAt('P')).toBeUndefined();
+      stamped.outbox.append('P', 2, '{}');
+      expect(stamped.outbox.oldestWrittenAt('P')).toBe(1_000);
+      stamped.outbox.deleteUpTo('P', 1);
+      expect(stamped.outbox.oldestWrittenAt('P')).toBe(2_000);
+      stamped.outbox.deleteUpTo('P', 2);
+      expect(stamped.outbox.oldestWrittenAt('P')).toBeUndefined();
     } finally {
       stamped.close();
     }

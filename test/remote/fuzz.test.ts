@@ -67,7 +67,7 @@ describe('fuzzing a live node with hostile frames', () => {
     // the messages of its that were consumed were refused alone or were redeems of swiss numbers never issued.
     const evilRecord = victim.node.store.peers.get('evil');
     expect(evilRecord?.receivedSeq).toBeGreaterThanOrEqual(victim.node.sessions.refusalsOf('evil'));
-    const answers = victim.node.store.peers.readOutbox('evil', 1, Number.MAX_SAFE_INTEGER, 10_000).map((row) => JSON.parse(row.frame) as { kind: string; resolutions: [string, boolean][] });
+    const answers = victim.node.store.outbox.read('evil', 1, Number.MAX_SAFE_INTEGER, 10_000).map((row) => JSON.parse(row.frame) as { kind: string; resolutions: [string, boolean][] });
     for (const answer of answers) expect(answer.kind === 'notify' && answer.resolutions.every(([, rejected]) => rejected)).toBe(true);
 
     // With the honest traffic done, the victim's store must stay as it is, but for what the attacker's
@@ -94,7 +94,7 @@ describe('fuzzing a live node with hostile frames', () => {
     expect(apartFromEvil(victim.node.store.dump())).toEqual(apartFromEvil(before));
     // The generator's sequence numbers stop at 5.
     expect(victim.node.store.peers.get('evil')?.receivedSeq).toBeLessThanOrEqual(5);
-    for (const row of victim.node.store.peers.readOutbox('evil', 1, Number.MAX_SAFE_INTEGER, 10_000)) {
+    for (const row of victim.node.store.outbox.read('evil', 1, Number.MAX_SAFE_INTEGER, 10_000)) {
       const answer = JSON.parse(row.frame) as { kind: string; resolutions: [string, boolean][] };
       expect(answer.kind === 'notify' && answer.resolutions.every(([, rejected]) => rejected)).toBe(true);
     }

@@ -75,8 +75,8 @@ describe('references: a peer uses only what it was given', () => {
       await consumed(seq);
       expect(node.sessions.refusalsOf('evil'), reason).toBe(refusals + 1);
       if (result === null) continue;
-      const answer = node.store.peers
-        .readOutbox('evil', 1, Number.MAX_SAFE_INTEGER, 1000)
+      const answer = node.store.outbox
+        .read('evil', 1, Number.MAX_SAFE_INTEGER, 1000)
         .map((row) => JSON.parse(row.frame) as { kind: string; resolutions?: [string, boolean, { body: string }][] })
         .find((row) => row.kind === 'notify' && row.resolutions?.[0]?.[0] === `p-${result.slice(2)}`);
       expect(answer?.resolutions?.[0]?.[1], reason).toBe(true);
@@ -130,8 +130,8 @@ describe('references: a peer uses only what it was given', () => {
     const exportsToEvil = (dump: typeof after) => dump.clist!.filter((row) => (row as { eref: string }).eref.startsWith('o+'));
     expect(exportsToEvil(after)).toEqual(exportsToEvil(before));
     // Each guess's result was rejected, with no ref in the answer.
-    const answers = node.store.peers
-      .readOutbox('evil', 1, Number.MAX_SAFE_INTEGER, 1000)
+    const answers = node.store.outbox
+      .read('evil', 1, Number.MAX_SAFE_INTEGER, 1000)
       .map((row) => JSON.parse(row.frame) as { kind: string; resolutions?: [string, boolean, { body: string; slots: string[] }][] })
       .filter((body) => body.kind === 'notify' && Number(body.resolutions?.[0]?.[0].slice(2)) >= 10);
     expect(answers).toHaveLength(guesses);

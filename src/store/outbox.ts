@@ -1,0 +1,63 @@
+import type { SqliteDatabase } from './db.js';
+import { bodyDigest, type PeerRecord } from './peers.js';
+
+/**
+ * The outbox: per peer, the messages this node committed to send, by
+ * sequence number, each kept until the peer acks it. Rows are written in
+ * the crank that routes the send, read for transmission only once
+ * committed, and deleted by the crank that applies the peer's ack.
+ */
+export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
+  const append = db.prepare<[string, number, string, number, string]>(
+    'INSERT INTO outbox (peer_id, seq, frame, created_at, digest) VALUES (?, ?, ?, ?, ?)',
+  );
+  const read = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
+    'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
+  );
+  // The acked row's digest moves to the peer's row: rollback detection compares it after the row is gone.
+  const keepAckedDigest = db.prepare<[string, number, string]>(
+    'UPDATE peers SET acked_digest = (SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?) WHERE peer_id = ?',
+  );
+  const deleteUpTo = db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?');
+  const clear = db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?');
+  const depth = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ?');
+  const oldest = db.prepare<[string], { created_at: number }>('SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1');
+  const rowDigest = db.prepare<[string, number], { digest: string | null }>('SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?');
+
+  return {
+    /**
+     * Appends a row, stamped with `now()`. Only metrics read the stamp (the
+     * age of the oldest unacked row); nothing decides on it.
+     */
+    append(peerId: string, seq: number, bodyJson: string): void {
+      append.run(peerId, seq, bodyJson, now(), bodyDigest(bodyJson));
+    },
+    /** Rows with `from <= seq <= to`, at most `limit`, in order. */
+    read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
+      return read.all(peerId, from, to, limit);
+    },
+    /** Deletes the rows up to `seq` (acked), keeping the digest of row `seq` in the peer's row. */
+    deleteUpTo(peerId: string, seq: number): number {
+      keepAckedDigest.run(peerId, seq, peerId);
+      return deleteUpTo.run(peerId, seq).changes;
+    },
+    /** Every row of the peer goes (its pair started over). */
+    clear(peerId: string): void {
+      clear.run(peerId);
+    },
+    depth(peerId: string): number {
+      return depth.get(peerId)?.n ?? 0;
+    },
+    /** When the oldest row still there (the first unacked) was written, epoch ms; undefined if empty. */
+    oldestWrittenAt(peerId: string): number | undefined {
+      return oldest.get(peerId)?.created_at;
+    },
+    /** The digest of this node's message #seq to the peer, while its row is there, or if it is the last one acked; undefined if unknown. */
+    sentDigest(peer: PeerRecord, seq: number): string | undefined {
+      if (seq === peer.ackedSeq) return peer.ackedDigest ?? undefined;
+      return rowDigest.get(peer.peerId, seq)?.digest ?? undefined;
+    },
+  };
+}
+
+export type OutboxStore = ReturnType<typeof makeOutboxStore>;
