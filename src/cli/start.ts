@@ -57,6 +57,7 @@ async function runStart(command: Command): Promise<number> {
     transport: {
       kind: 'libp2p',
       listen: config.listen,
+      announce: config.announce,
       keyFile: files.key,
       maxFrameBytes: config.maxFrameBytes,
       allowPeers: config.allowPeers,

@@ -172,6 +172,12 @@ export const nodeConfigSchema = z.strictObject({
     .min(1, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
     .max(listenAddressesMax, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
     .default(defaultListen),
+  /** Told to peers (in ocap URLs and hellos) instead of `listen`: where a node behind a proxy or NAT is reached. Unset: the listen addresses. */
+  announce: z
+    .array(listenAddress, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
+    .min(1, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
+    .max(listenAddressesMax, { error: `a list of 1 to ${listenAddressesMax} multiaddr strings` })
+    .optional(),
   durability: z.enum(durabilities, { error: `one of ${durabilities.join(', ')}` }).default('fsync'),
   commit: commitSchema.prefault({}),
   /**

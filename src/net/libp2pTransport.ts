@@ -37,6 +37,8 @@ export interface Libp2pTransportOptions extends Libp2pLimits {
   privateKey: PrivateKey;
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0` and `/ip4/127.0.0.1/tcp/0/ws`. */
   listen: string[];
+  /** What peers are told to dial (in ocap URLs and hellos) instead of the listen addresses: a node behind a proxy or NAT; unset, the listen addresses. */
+  announce?: string[];
   /** Largest frame accepted; a bigger one closes the connection. */
   maxFrameBytes: number;
   /** The only peers a connection may be with, either way; unset: any peer. */
@@ -222,7 +224,7 @@ export class Libp2pTransport implements Transport {
     };
     const node = await createLibp2p({
       privateKey: options.privateKey,
-      addresses: { listen: options.listen },
+      addresses: { listen: options.listen, announce: options.announce },
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],

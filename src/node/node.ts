@@ -1,6 +1,5 @@
 import { Kernel, type KernelObserver } from '../kernel/kernel.js';
 import type { CommitLimits } from '../kernel/commitPolicy.js';
-import type { KernelContext } from '../kernel/context.js';
 import { decode, krefOf } from '../kernel/kmarshal.js';
 import { Libp2pTransport, type Libp2pLimits } from '../net/libp2pTransport.js';
 import type { MemoryNetwork } from '../net/memoryTransport.js';
@@ -30,7 +29,7 @@ export type TransportChoice =
    * `allowPeers`: the only peers a connection may be with; unset, any peer.
    * The limits are {@link Libp2pLimits}; unset, their defaults.
    */
-  | ({ kind: 'libp2p'; listen: string[]; keyFile: string; maxFrameBytes?: number; allowPeers?: readonly string[] } & Libp2pLimits)
+  | ({ kind: 'libp2p'; listen: string[]; announce?: string[]; keyFile: string; maxFrameBytes?: number; allowPeers?: readonly string[] } & Libp2pLimits)
   | { kind: 'memory'; network: MemoryNetwork; peerId: string }
   /** A transport built by the caller (a simulation's faulty one); the node stops it on stop(). */
   | { kind: 'given'; transport: Transport };
@@ -215,6 +214,7 @@ async function openTransport(store: KernelStore, options: NodeOptions): Promise<
   return Libp2pTransport.start({
     privateKey: await loadIdentity(store, choice.keyFile),
     listen: choice.listen,
+    announce: choice.announce,
     maxFrameBytes: choice.maxFrameBytes ?? defaultMaxFrameBytes,
     allowPeers: choice.allowPeers,
     maxConnectionsPerPeer: choice.maxConnectionsPerPeer,

@@ -54,7 +54,7 @@ export class PeerSessions {
     private readonly transport: Transport,
     private readonly logger: Logger,
     private readonly options: SessionOptions,
-    private readonly environment: SessionEnvironment,
+    environment: SessionEnvironment,
   ) {
     for (const peer of store.peers.all()) if (peer.forgotten !== null) this.#forgotten.add(peer.peerId);
     this.#warnings = new PeerWarnings(logger, environment.clock, environment.peerWarningIntervalMs);
