@@ -51,8 +51,7 @@ export class DeliveryCrashes {
 
 /**
  * What names a delivery across restarts: its vat and what it delivers (a
- * queue entry's id, which a committed entry keeps; a reap; a start of one
- * bundle, so that a new bundle is tried afresh).
+ * queue entry's id, which a committed entry keeps; a GC action's; a reap).
  */
 export function deliveryKey(vatId: VatId, what: string): string {
   return `${vatId} ${what}`;

@@ -532,14 +532,14 @@ export class Kernel {
    * could not complete. The kernel checks what it delivers (capdataCheck.ts),
    * so well-formed input cannot be the cause: the fault is the vat's.
    */
-  async #deliver(vatId: VatId, delivery: VatDelivery, key: string): Promise<{ fault: string | undefined; record: SyscallRecord }> {
+  async #deliver(vatId: VatId, delivery: VatDelivery, key: string | undefined): Promise<{ fault: string | undefined; record: SyscallRecord }> {
     const vat = this.#vats.get(vatId);
     assert(vat !== undefined, `delivery to ${vatId}, which is not running`);
     const { syscall, record } = makeSyscallHandler(this.#context, vatId, makeVatTranslator(this.#context, vatId));
     this.#syscall = syscall;
     this.#syscallVat = vatId;
     const started = process.hrtime.bigint();
-    this.#marks?.begin(key);
+    if (key !== undefined) this.#marks?.begin(key);
     let guarded;
     try {
       guarded = await this.#guard.watch(() => vat.deliver(delivery));
@@ -550,7 +550,7 @@ export class Kernel {
       this.#syscallVat = undefined;
     }
     // Only a delivery that settled clears its mark: one the guard could not vouch for stops the process in it.
-    this.#marks?.end();
+    if (key !== undefined) this.#marks?.end();
     this.stats.deliveries += 1;
     // Not the vat's fault: the run loop stops the kernel on it.
     if (record.kernelFault !== null) throw record.kernelFault;
@@ -558,7 +558,7 @@ export class Kernel {
     if ('abandoned' in guarded) fault = `delivery abandoned: ${guarded.abandoned}`;
     else if (record.illegal !== null) fault = `illegal syscall: ${record.illegal}`;
     else if (!guarded.done.ok) fault = `delivery failed: ${guarded.done.reason}`;
-    else this.#crashes.clear(key);
+    else if (key !== undefined) this.#crashes.clear(key);
     if (fault === undefined && record.exit === null && delivery[0] !== 'bringOutYourDead' && delivery[0] !== 'startVat') {
       if (this.#store.vats.countDelivery(vatId) >= this.#reapInterval) this.#reapDue.add(vatId);
     }
@@ -666,8 +666,10 @@ export class Kernel {
     });
     this.#vats.set(vatId, instance);
     const parameters = makeVatTranslator(this.#context, vatId).dataToVat(record.parameters);
-    const key = deliveryKey(vatId, `start ${record.bundleHash}`);
-    const { fault, record: syscalls } = await this.#deliver(vatId, ['startVat', parameters], key);
+    // A start is not marked: it is long, and comes right after a restart,
+    // where an operator's (or a chaos test's) kills land, so chance would add
+    // up to a quarantine. A start that loops is the deadline's to cut.
+    const { fault, record: syscalls } = await this.#deliver(vatId, ['startVat', parameters], undefined);
     if (fault === undefined && syscalls.exit !== null) return { fault: `it exited while starting: ${describe(syscalls.exit.info)}` };
     return { fault };
   }
@@ -686,11 +688,7 @@ export class Kernel {
       let forgotten = { lostObjects: 0, rejectedPromises: 0 };
       this.#inCrank(() => (forgotten = forgetHeap(this.#context, record.vatId, 'restarted')));
       this.#beginCrank();
-      const deaths = this.#crashes.poison(deliveryKey(record.vatId, `start ${record.bundleHash}`));
-      const { fault } =
-        deaths === undefined
-          ? await this.#startVat(record.vatId, record.name, bundleJson)
-          : { fault: `quarantined: the process died ${deaths} times while it was restarting; not tried again until its bundle changes` };
+      const { fault } = await this.#startVat(record.vatId, record.name, bundleJson);
       if (fault === undefined) {
         if (record.state === 'failed') this.#store.vats.markLive(record.vatId);
         this.#endCrank();

@@ -11,13 +11,15 @@ export const defaultCrankDeadlineMs = 5_000;
  * A vat in an endless loop never gives the thread back, so nothing on that
  * thread can stop it. A watchdog worker thread can: it watches two shared
  * words, the delivery in progress and a heartbeat the kernel's thread bumps
- * from a timer. When one delivery has been in progress past the deadline
- * and the heartbeat has not moved for as long (the thread has been running
- * JavaScript without a break), it asks V8, through an inspector session on
- * the main thread, to terminate the JavaScript running there: the vat's
- * loop unwinds (no catch or finally of it runs) and the thread goes back to
- * its event loop. A delivery past its deadline while the thread is free
- * (it yields but never finishes) is abandoned from the thread itself.
+ * from a timer. When one delivery has been in progress past the deadline,
+ * the heartbeat has not moved for as long (the thread has been running
+ * JavaScript without a break), and the process has spent most of that time
+ * in CPU (it was running, not starved by a loaded machine), it asks V8,
+ * through an inspector session on the main thread, to terminate the
+ * JavaScript running there: the vat's loop unwinds (no catch or finally of
+ * it runs) and the thread goes back to its event loop. A delivery that
+ * yields but never finishes is abandoned from the thread itself, after
+ * four deadlines.
  *
  * Either way the guard answers `abandoned`; the kernel rolls the crank back
  * and fails the vat, whose heap is lost. Costs per delivery: two atomic
@@ -66,7 +68,7 @@ export class CrankWatchdog implements DeliveryGuard {
       throw new Error('this Node.js is built without the inspector, which the crank deadline needs: set limits.crankDeadlineMs to 0 to run without one');
     }
     const words = new Int32Array(new SharedArrayBuffer(12));
-    const worker = new Worker(watchdogSource, { eval: true, workerData: { shared: words.buffer, deadlineMs: options.deadlineMs, tickMs: tickMsFor(options.deadlineMs) } });
+    const worker = new Worker(watchdogSource, { eval: true, workerData: { shared: words.buffer, deadlineMs: options.deadlineMs, tickMs: tickMsFor(options.deadlineMs), cpuShare: runawayCpuShare } });
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
       worker.once('error', reject);
@@ -121,11 +123,11 @@ export class CrankWatchdog implements DeliveryGuard {
   #beat(): void {
     Atomics.add(this.#words, 1, 1);
     const current = this.#current;
-    // Running past its deadline with the thread free: abandoned from here; the worker, which claims only stuck threads, cannot have it.
-    if (current === undefined || Date.now() - current.startedAt < this.deadlineMs) return;
+    // Running for many deadlines with the thread free (it never settles): abandoned from here; the worker, which claims only stuck threads, cannot have it.
+    if (current === undefined || Date.now() - current.startedAt < freeThreadDeadlines * this.deadlineMs) return;
     if (Atomics.compareExchange(this.#words, 0, current.id, 0) !== current.id) return;
     this.#current = undefined;
-    current.abandon(`it ran past the crank deadline of ${this.deadlineMs} ms`);
+    current.abandon(`it did not finish in ${freeThreadDeadlines} times the crank deadline of ${this.deadlineMs} ms`);
   }
 
   /** The watchdog terminated delivery `id` (its answer comes once the terminated JavaScript has unwound). */
@@ -141,6 +143,20 @@ export class CrankWatchdog implements DeliveryGuard {
     current.abandon(`it ran past the crank deadline of ${this.deadlineMs} ms without giving the thread back, and was terminated`);
   }
 }
+
+/**
+ * Of the deadline, how much CPU the process must have spent since the
+ * delivery began before the worker terminates it: a loop spends all of
+ * it; a thread starved by a loaded machine spends little, and is left be.
+ */
+const runawayCpuShare = 0.75;
+
+/**
+ * A delivery that gives the thread back but never finishes is abandoned
+ * after this many deadlines of wall time: it costs nothing while it waits,
+ * and on a loaded machine an honest delivery may take a while.
+ */
+const freeThreadDeadlines = 4;
 
 /** How long closing the worker's session may hold an exit (it takes about a millisecond). */
 const closeSessionMs = 500;
@@ -159,11 +175,13 @@ const watchdogSource = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { Session } = require('node:inspector');
 const words = new Int32Array(workerData.shared);
-const { deadlineMs, tickMs } = workerData;
+const { deadlineMs, tickMs, cpuShare } = workerData;
 const session = new Session();
 session.connectToMainThread();
+const cpuMs = () => { const { user, system } = process.cpuUsage(); return (user + system) / 1000; };
 let watched = 0;
 let since = Date.now();
+let cpuSince = cpuMs();
 let beat = Atomics.load(words, 1);
 let beatAt = Date.now();
 const timer = setInterval(() => {
@@ -171,8 +189,10 @@ const timer = setInterval(() => {
   const heartbeat = Atomics.load(words, 1);
   if (heartbeat !== beat) { beat = heartbeat; beatAt = now; }
   const delivery = Atomics.load(words, 0);
-  if (delivery !== watched) { watched = delivery; since = now; }
+  if (delivery !== watched) { watched = delivery; since = now; cpuSince = cpuMs(); }
   if (delivery <= 0 || now - since < deadlineMs || now - beatAt < deadlineMs) return;
+  // The process must have burned most of the deadline in CPU meanwhile: a thread that was only starved (a loaded machine) is not a runaway.
+  if (cpuMs() - cpuSince < cpuShare * deadlineMs) return;
   if (Atomics.compareExchange(words, 0, delivery, -delivery) !== delivery) return;
   session.post('Runtime.terminateExecution', (error) => {
     parentPort.postMessage({ terminated: delivery, error: error ? String(error.message) : undefined });

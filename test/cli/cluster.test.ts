@@ -98,7 +98,15 @@ describe('ken-node cluster', () => {
     expect((await countsOf(path.join(dir, 'n1'))).received).toBe(5);
     const again = await exitOf(spawnCli(['call', '--data-dir', path.join(dir, 'n3'), 'send', '"n1"', '2']));
     expect(again.code, again.stderr).toBe(0);
-    await eventually('n1 to consume 2 more from n3', async () => (await countsOf(path.join(dir, 'n1'))).received === 7, 30_000);
+    try {
+      await eventually('n1 to consume 2 more from n3', async () => (await countsOf(path.join(dir, 'n1'))).received === 7, 30_000).catch((error: unknown) => {
+      // What the nodes said since the restart: the reason is in their logs, not in the count.
+      throw new Error(`${String(error)}\nthe cluster's log since the restart, last 80 lines:\n${second.stderr().split('\n').slice(-80).join('\n')}`);
+    });
+    } catch (error) {
+      console.log('CLUSTERLOG\n', second.stderr());
+      throw error;
+    }
     second.child.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
     expect(processesMentioning(dir)).toBe('');
