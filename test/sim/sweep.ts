@@ -7,7 +7,7 @@ import { testSeed } from '../../src/util/random.js';
 import { describeSummary, sweep } from '../../src/sim/sweep.js';
 
 /** Seeds in the whole sweep of `npm test`, split over files so both cores work. */
-export const sweepSeeds = 500;
+export const sweepSeeds = 400;
 
 /**
  * Runs part `part` of `parts` of the seeded sweep: seeds base + k for the
