@@ -549,7 +549,7 @@ export class Kernel {
       this.#syscall = undefined;
       this.#syscallVat = undefined;
     }
-    // Only a delivery that settled clears its mark: one the guard could not vouch for stops the process in it.
+    // Only a delivery that settled clears its mark: if watching it threw, the kernel stops in it, and the next start counts it.
     if (key !== undefined) this.#marks?.end();
     this.stats.deliveries += 1;
     // Not the vat's fault: the run loop stops the kernel on it.
