@@ -252,8 +252,19 @@ export class Libp2pTransport implements Transport {
     await node.handle(
       kenProtocol,
       (stream, connection) => {
+        const handlers = transport.#handlers;
         // The peer a frame is from: the id whose key the remote proved in the Noise handshake.
-        void transport.#readLoop(stream, connection.remotePeer.toString());
+        const peerId = connection.remotePeer.toString();
+        if (handlers === undefined) {
+          // Listening starts before the sessions are set up (the vats restart
+          // in between). A stream taken then and left unread would swallow
+          // every frame the peer writes on it for as long as the connection
+          // lives; reset, the peer's next send opens a new one.
+          options.logger.debug({ peerId }, 'reset a stream from peer: the sessions are not set up yet');
+          stream.abort(new Error('the node is starting: its sessions are not set up yet'));
+          return;
+        }
+        void transport.#readLoop(stream, peerId, handlers);
       },
       // An honest peer opens one stream per connection to send us frames: a second covers a reconnect in flight.
       { maxInboundStreams: 2 },
@@ -349,8 +360,7 @@ export class Libp2pTransport implements Transport {
     return opening;
   }
 
-  async #readLoop(stream: Stream, peerId: PeerId): Promise<void> {
-    const handlers = this.#requireHandlers();
+  async #readLoop(stream: Stream, peerId: PeerId, handlers: TransportHandlers): Promise<void> {
     const frames = lpStream(stream, { maxDataLength: this.#options.maxFrameBytes });
     handlers.connected(peerId);
     for (;;) {

@@ -72,11 +72,11 @@ export class PeerSessions {
     kernel.setRemoteRouter(environment.routerSeam?.(router, () => this.#transmitter.afterCommit()) ?? router);
     kernel.onCommit(() => this.#transmitter.afterCommit());
     transport.setHandlers({
-      frame: (peerId, bytes) => this.#onFrame(peerId, bytes),
+      frame: (peerId, bytes) => this.#onFrameOrStop(peerId, bytes),
       helloFrame: (peerId) => this.#transmitter.hello(peerId),
       connected: (peerId) => {
         this.#connected.add(peerId);
-        this.#transmitter.resendFromAcked(peerId);
+        this.#transmitter.reachable(peerId);
       },
       disconnected: (peerId) => {
         this.#connected.delete(peerId);
@@ -131,6 +131,23 @@ export class PeerSessions {
 
   stop(): void {
     this.#transmitter.stop();
+  }
+
+  /**
+   * A frame handler that never throws into the transport, where the error
+   * would end a read loop unseen and leave the peer writing into a stream
+   * nobody reads. The error goes to a crank of its own, judged there as
+   * the receive rule's are: a protocol error refuses the peer; a storage
+   * error or a broken invariant stops the kernel as what it is.
+   */
+  #onFrameOrStop(peerId: PeerId, bytes: Uint8Array): void {
+    try {
+      this.#onFrame(peerId, bytes);
+    } catch (error) {
+      this.#queueReceive(peerId, () => {
+        throw error;
+      });
+    }
   }
 
   #onFrame(peerId: PeerId, bytes: Uint8Array): void {
