@@ -118,6 +118,15 @@ export interface Session {
   /** The dial addresses the peer's last hello announced, as one key (`\n`-joined). */
   peerAddresses: string;
   resendTimer: TimerHandle | undefined;
+  /**
+   * After a failed write, the peer is not dialled again before this time
+   * (clock ms): a busy node would otherwise redial an unreachable peer on
+   * every COMMIT, and use up the per-address connection rate that peer
+   * allows every node on the same host.
+   */
+  redialAt: number;
+  /** Set while a transmit waits for `redialAt`. */
+  redialTimer: TimerHandle | undefined;
   /** While nothing is unacked: when to look whether results from the peer are still awaited (`Transmitter`'s await check). */
   awaitTimer: TimerHandle | undefined;
   backoffMs: number;
@@ -205,6 +214,8 @@ export class SessionTable {
         peerIncarnation: null,
         peerAddresses: '',
         resendTimer: undefined,
+        redialAt: Number.NEGATIVE_INFINITY,
+        redialTimer: undefined,
         awaitTimer: undefined,
         backoffMs: this.options.resendMs,
         unaskedHelloAt: Number.NEGATIVE_INFINITY,
@@ -230,6 +241,7 @@ export class SessionTable {
   /** Stops a session's timers (the node stops, or the session ends). */
   clearTimers(session: Session): void {
     this.clock.clearTimeout(session.resendTimer);
+    this.clock.clearTimeout(session.redialTimer);
     this.clock.clearTimeout(session.refillTimer);
     this.clock.clearTimeout(session.awaitTimer);
   }

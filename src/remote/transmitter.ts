@@ -107,6 +107,16 @@ export class Transmitter {
     this.transmit(session);
   }
 
+  /** A stream to or from the peer opened: it is reachable now, whatever a write failed on before. */
+  reachable(peerId: PeerId): void {
+    const session = this.table.get(peerId);
+    if (session === undefined) return;
+    session.redialAt = Number.NEGATIVE_INFINITY;
+    this.environment.clock.clearTimeout(session.redialTimer);
+    session.redialTimer = undefined;
+    this.resendFromAcked(peerId);
+  }
+
   /** The ack again, with the committed value (a duplicate came: the peer may have missed it). */
   reack(peerId: PeerId): void {
     const session = this.table.get(peerId);
@@ -135,6 +145,14 @@ export class Transmitter {
     if (this.#stopped) return;
     if (session.sending) {
       session.again = true;
+      return;
+    }
+    const waitMs = session.redialAt - this.environment.clock.now();
+    if (waitMs > 0) {
+      session.redialTimer ??= this.environment.clock.setTimeout(() => {
+        session.redialTimer = undefined;
+        this.transmit(session);
+      }, waitMs);
       return;
     }
     const from = session.sentUpTo + 1;
@@ -167,8 +185,10 @@ export class Transmitter {
         this.stats.msgsSent += rows.length;
       },
       (error: unknown) => {
-        this.logger.debug({ peerId: session.peerId, err: error }, 'send failed; will resend');
+        // Again after resendMs, or sooner if the peer connects.
+        this.logger.debug({ peerId: session.peerId, err: error, redialInMs: this.options.resendMs }, 'send failed; will resend');
         session.sentUpTo = session.ackedSeq;
+        session.redialAt = this.environment.clock.now() + this.options.resendMs;
       },
     ).finally(() => {
       this.#inFlight.delete(write);

@@ -28,4 +28,31 @@ describe('two nodes over the in-memory transport', () => {
     await a.node.stop();
     await b.node.stop();
   });
+
+  it('redials a peer it cannot reach at most once per resend delay, however often it commits, and delivers once the link is back', async () => {
+    const network = new MemoryNetwork();
+    const resendMs = 200;
+    const a = await startNode({ dir: dirs.make('ken-a-'), transport: { kind: 'memory', network, peerId: 'peerA' }, session: { resendMs } });
+    const b = await startNode({ dir: dirs.make('ken-b-'), transport: { kind: 'memory', network, peerId: 'peerB' }, session: { resendMs } });
+    await a.node.kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+    const sender = a.node.kernel.rootOf('sender');
+    await b.node.kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    const remoteRecorder = await a.node.redeemUrl(await b.node.issueUrl(b.node.kernel.rootOf('recorder')));
+
+    network.cut('peerA', 'peerB');
+    const cutAt = Date.now();
+    const failedSends = () => a.logger.entries.filter((entry) => entry.message?.startsWith('send failed')).length;
+    await a.node.kernel.call(sender, 'sendBatch', [remoteRecorder, 20, 20]);
+    // 100 more COMMITs on A while B is out of reach: each one used to redial it.
+    for (let call = 0; call < 100; call += 1) await a.node.kernel.call(sender, 'nextSeq');
+    expect(failedSends()).toBeGreaterThan(0);
+    expect(failedSends()).toBeLessThanOrEqual(2 + Math.floor((Date.now() - cutAt) / resendMs));
+
+    network.restore('peerA', 'peerB');
+    const recorder = b.node.kernel.rootOf('recorder');
+    await eventually('20 messages consumed on B', async () => (await b.node.kernel.call(recorder, 'count')) === 20);
+    expect(await b.node.kernel.call(recorder, 'entries')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    await a.node.stop();
+    await b.node.stop();
+  });
 });
