@@ -13,6 +13,7 @@ import type { Logger } from '../util/logger.js';
 import { seededRandom } from '../util/random.js';
 import { waitForFile } from '../util/waitForFile.js';
 import { bundleVat, exampleVatPath } from '../vats/bundles.js';
+import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';
 import { chaosFiles, type ChaosNodeLine, type PartyCounts } from './protocol.js';
 
 export interface ChaosNodeOptions {
@@ -50,9 +51,9 @@ export async function runChaosNode(options: ChaosNodeOptions, write: (line: Chao
     logger: options.logger,
     transport: { kind: 'libp2p', listen: options.listen, keyFile: path.join(options.dataDir, 'node.key') },
     crashPoints: new CrashPoints(options.crashAt),
-    // No crank deadline or delivery marks (what `ken-node start` has): with
-    // them, a pair stalled in about half the runs under load (2026-12-03), not
-    // yet understood; the chaos test keeps proving the protocol without them.
+    // As under `ken-node start`: the crank deadline and the delivery marks.
+    crankDeadlineMs: defaultCrankDeadlineMs,
+    deliveryMarkFile: path.join(options.dataDir, 'delivery.mark'),
     // The checker counts every committed send as owed: none may be refused for a full outbox.
     session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, options.messagesPerPeer + 1_000) },
   });
