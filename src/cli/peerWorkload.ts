@@ -90,8 +90,6 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
 }
 
 async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line: string) => void): Promise<number> {
-  const send = options.send ?? options.messages;
-  const expect = options.expect ?? options.messages;
   const { kernel } = node;
   const { sender, recorder } = await ensureWorkloadVats(kernel);
   await kernel.run();
@@ -102,6 +100,22 @@ async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line:
     renameSync(`${options.urlFile}.tmp`, options.urlFile);
   }
   say(`peer-workload: ${node.peerId} ready`);
+  // Progress read from the store, not through the run queue (a call to the
+  // recorder waits behind every message queued before it): the frames from
+  // the peer consumed so far, in order.
+  const progress = setInterval(() => say(`  received ${node.store.peers.all()[0]?.receivedSeq ?? 0} frames from the peer`), options.statusMs);
+  progress.unref();
+  try {
+    return await sendAndWait(node, options, say, recorder, sender);
+  } finally {
+    clearInterval(progress);
+  }
+}
+
+async function sendAndWait(node: KenNode, options: PeerWorkloadOptions, say: (line: string) => void, recorder: object, sender: object): Promise<number> {
+  const send = options.send ?? options.messages;
+  const expect = options.expect ?? options.messages;
+  const { kernel } = node;
   // For the benchmarks: timings (epoch ms), and the kernel's counters from here to the end of the wait.
   const statsAtReady = { ...kernel.stats };
   let target: object | undefined;

@@ -24,8 +24,8 @@ interface Runner {
   exited: Promise<Exit>;
   /** Settles once the child printed its ready line (its vats restarted), or exited. */
   ready: Promise<void>;
-  /** The peer's messages consumed here, from the child's latest progress line (the store's count: it only grows). */
-  consumed: number;
+  /** The frames from the peer consumed here, from the child's latest progress line (the store's count: it only grows). */
+  received: number;
   last: Exit | undefined;
 }
 
@@ -42,15 +42,19 @@ function spawnRunner(runner: { name: string; args: string[] }): Runner {
     child.stderr?.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
       if (seen.includes(' ready')) resolve();
-      const counts = [...seen.matchAll(/consumed (\d+)\//g)];
-      if (counts.length > 0 && started) started.consumed = Number(counts.at(-1)![1]);
+      const counts = [...seen.matchAll(/received (\d+) frames/g)];
+      if (counts.length > 0 && started) started.received = Number(counts.at(-1)![1]);
       seen = seen.slice(seen.lastIndexOf('\n') + 1 || 0);
     });
     void exited.then(() => resolve());
   });
-  started = { ...runner, child, exited, ready, consumed: 0, last: undefined };
+  started = { ...runner, child, exited, ready, received: 0, last: undefined };
   void exited.then((exit) => (started.last = exit));
   return started;
+}
+
+function describeExit(exit: Exit): string {
+  return `${exit.signal ?? `exit ${exit.code}`}; last lines:\n${exit.stderr.trim().split('\n').slice(-4).join('\n')}`;
 }
 
 /**
@@ -86,15 +90,18 @@ describe.each([
     };
     const runners = { a: spawnRunner({ name: 'a', args: argsOf('a') }), b: spawnRunner({ name: 'b', args: argsOf('b') }) };
 
-    // Each kill lands at a seeded point of the run's progress (the messages
+    // Each kill lands at a seeded point of the run's progress (the frames
     // consumed on both sides), not at a seeded instant: a run that is faster
     // or slower on another machine still takes every kill while it works.
+    // The messages alone make 2 × messages frames; results of those whose
+    // promise the sender still holds come on top, so every kill point is
+    // reached while work is left.
     const total = 2 * messages;
     const killAt = Array.from({ length: kills }, (_, k) => (k === 0 ? 0 : Math.round(random() * 0.9 * total))).sort((x, y) => x - y);
-    const consumed = { a: 0, b: 0 };
+    const received = { a: 0, b: 0 };
     const progress = () => {
-      for (const name of names) consumed[name] = Math.max(consumed[name], runners[name].consumed);
-      return consumed.a + consumed.b;
+      for (const name of names) received[name] = Math.max(received[name], runners[name].received);
+      return received.a + received.b;
     };
     const killDeadline = Date.now() + 180_000;
     let done = 0;
@@ -103,18 +110,24 @@ describe.each([
       // A node may finish on its own while the kill waits for it: then the other one takes it.
       for (let tries = 0; tries < 4 && Date.now() < killDeadline; tries += 1) {
         const running = names.filter((name) => runners[name].last === undefined);
-        if (running.length === 0) break;
+        if (running.length === 0) {
+          for (const name of names) console.log(`  node ${name} ended before kill ${done + 1}: ${describeExit(runners[name].last!)}`);
+          break;
+        }
         const name = running[Math.floor(random() * running.length)]!;
         const runner = runners[name];
         // The first kill may land in start-up; later ones once the node has
         // restarted its vats, a seeded moment (about one progress line) later.
         if (done > 0) await runner.ready;
         await sleep(Math.round(random() * 250));
-        if (runner.last !== undefined) continue;
+        if (runner.last !== undefined) {
+          console.log(`  node ${name} ended before kill ${done + 1}: ${describeExit(runner.last)}`);
+          continue;
+        }
         runner.child.kill('SIGKILL');
         const exit = await runner.exited;
         done += 1;
-        console.log(`  kill ${done} at ${progress()}/${total} consumed: node ${name} -> ${exit.signal ?? `exit ${exit.code}`}; last line: ${exit.stderr.trim().split('\n').at(-1)}`);
+        console.log(`  kill ${done} at ${progress()}/${total} frames: node ${name} -> ${exit.signal ?? `exit ${exit.code}`}; last line: ${exit.stderr.trim().split('\n').at(-1)}`);
         runners[name] = spawnRunner({ name, args: argsOf(name) });
         break;
       }
