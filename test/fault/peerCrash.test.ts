@@ -132,7 +132,8 @@ describe.each([
         break;
       }
     }
-    expect(done, `only ${done} kills landed before the workload finished (seed ${seed})`).toBe(kills);
+    const running = names.filter((name) => runners[name].last === undefined);
+    expect(done, `only ${done} kills landed (seed ${seed}); progress ${progress()}/${total} frames, still running: ${running.join(', ') || 'none'} (running with no progress: a stall)`).toBe(kills);
 
     // Let both finish; a node that finished while its peer still needs its acks is started again.
     const deadline = Date.now() + 120_000;
