@@ -1,24 +1,28 @@
 // A sending vat: numbers its messages with a durable counter, so a restart
-// continues where the last committed crank stopped. (liveslots has no
-// send-only messages: every send gets a result promise.)
+// continues where the last committed crank stopped.
 import { E, Far } from '@endo/far';
 
 export function buildRootObject(_vatPowers, _parameters, baggage) {
   if (!baggage.has('nextSeq')) {
     baggage.init('nextSeq', 1);
   }
-  /** Sends up to `size` numbered messages to `target`, never beyond `last`; returns the last seq sent. */
-  const sendBatch = (target, size, last) => {
+  /** Sends up to `size` numbered messages to `target` with `send`, never beyond `last`; returns the last seq sent. */
+  const sendNumbered = (send, target, size, last) => {
     let next = baggage.get('nextSeq');
     const end = Math.min(next + size, last + 1);
     for (; next < end; next += 1) {
-      void E(target).receive(next);
+      send(target, next);
     }
     baggage.set('nextSeq', next);
     return next - 1;
   };
+  /** Each message with a result promise (dropped here: nobody waits for it). */
+  const sendBatch = (target, size, last) => sendNumbered((to, seq) => void E(to).receive(seq), target, size, last);
+  /** Each message send-only: no result promise, so nothing comes back. */
+  const sendOnlyBatch = (target, size, last) => sendNumbered((to, seq) => E.sendOnly(to).receive(seq), target, size, last);
   return Far('sender', {
     sendBatch,
+    sendOnlyBatch,
     nextSeq() {
       return baggage.get('nextSeq');
     },

@@ -49,6 +49,8 @@ export class NodeMetrics {
       counter('ken_frames_of_mismatched_pair_total', 'Messages and acks from peers not read because the pair did not match (a rolled-back store, an old incarnation).', (node) => node.sessions.stats.framesOfMismatchedPair),
       counter('ken_frames_beyond_window_total', 'Messages from peers dropped for coming past the window this node granted them (they are sent again).', (node) => node.sessions.stats.framesBeyondWindow),
       counter('ken_sends_refused_total', 'Sends to peers refused because the peer\'s outbox was full (their results were rejected).', (node) => node.sessions.stats.sendsRefused),
+      counter('ken_send_only_held_total', 'Send-only messages put in a peer\'s outbox already at its limit (never refused: they have no result to reject).', (node) => node.sessions.stats.sendOnlyHeld),
+      counter('ken_send_only_dropped_total', 'Send-only messages to forgotten peers, dropped.', (node) => node.sessions.stats.sendOnlyDropped),
     ];
     const commitSeconds = new Histogram({
       name: 'ken_commit_duration_seconds',

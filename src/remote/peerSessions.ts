@@ -40,6 +40,8 @@ export class PeerSessions {
   readonly #connected = new Set<PeerId>();
   /** Peers whose sends are being refused (a full outbox), so that a run of refusals is logged once. */
   readonly #refusing = new Set<PeerId>();
+  /** Peers whose outbox holds send-only messages above its limit since its last ack that made room. */
+  readonly #holding = new Set<PeerId>();
   /** Messages refused per peer since start (for metrics). */
   readonly #refusals = new Map<PeerId, number>();
   /** Peers whose connection is being closed, why, and how many frames came meanwhile (one log line per close). */
@@ -62,13 +64,24 @@ export class PeerSessions {
     this.#transmitter = new Transmitter(this.#table, store, transport, logger, options, environment, this.stats, (peer) => this.#helloRule.incarnationFor(peer));
     this.#receiveRule = new ReceiveRule(this.#table, this.#transmitter, this.stats, environment, {
       queue: (peerId, apply) => this.#queueReceive(peerId, apply),
-      roomFor: (peerId) => this.#refusing.delete(peerId), // room again: the next refusal starts a new run
+      // Room again: the next refusal, or send-only message held, starts a new run.
+      roomFor: (peerId) => {
+        this.#refusing.delete(peerId);
+        this.#holding.delete(peerId);
+      },
       refused: (peerId, reasons) => this.#messageRefused(peerId, reasons),
     });
     this.#helloRule = new HelloRule(kernel, store, transport, this.#table, this.#transmitter, this.#receiveRule, logger, this.#warnings, options, environment, {
       closeConnection: (peerId, reason, closed) => this.#closeConnection(peerId, reason, closed),
     });
-    const router = makeRemoteRouter(options.maxUnackedPerPeer, (peerId, unacked) => this.#sendRefused(peerId, unacked));
+    const router = makeRemoteRouter(options.maxUnackedPerPeer, {
+      refused: (peerId, unacked) => this.#sendRefused(peerId, unacked),
+      heldAboveLimit: (peerId, unacked) => this.#sendOnlyHeld(peerId, unacked),
+      droppedForForgotten: (peerId, reason) => {
+        this.stats.sendOnlyDropped += 1;
+        this.#warnings.warn(peerId, 'send-only-dropped', { reason }, 'dropped a send-only message to a forgotten peer');
+      },
+    });
     kernel.setRemoteRouter(environment.routerSeam?.(router, () => this.#transmitter.afterCommit()) ?? router);
     kernel.onCommit(() => this.#transmitter.afterCommit());
     transport.setHandlers({
@@ -102,6 +115,17 @@ export class PeerSessions {
     if (this.#refusing.has(peerId)) return;
     this.#refusing.add(peerId);
     this.logger.warn({ peerId, unacked, limit: this.options.maxUnackedPerPeer }, 'outbox to peer is full: refusing sends to it until it acks');
+  }
+
+  /** A send-only message held above the outbox limit: counted; logged when such a run starts. */
+  #sendOnlyHeld(peerId: PeerId, unacked: number): void {
+    this.stats.sendOnlyHeld += 1;
+    if (this.#holding.has(peerId)) return;
+    this.#holding.add(peerId);
+    this.logger.warn(
+      { peerId, unacked, limit: this.options.maxUnackedPerPeer },
+      'outbox to peer is full: send-only messages to it are held above the limit until it acks (sends with results are refused)',
+    );
   }
 
   /** Messages from `peerId` refused since this node started. */

@@ -22,8 +22,15 @@ function peerOf(context: KernelContext, endpoint: RemoteId) {
   return peer;
 }
 
-/** Whom a router tells when a send is refused (a counter, a log line). */
-export type RefusalListener = (peerId: string, unacked: number) => void;
+/** Whom a router tells what it did not simply send (counters, log lines). */
+export interface RouterListener {
+  /** A send with a result was refused for a full outbox (its result rejected). */
+  refused(peerId: string, unacked: number): void;
+  /** A send-only message went into an outbox already at its limit. */
+  heldAboveLimit(peerId: string, unacked: number): void;
+  /** A send-only message to a peer the operator forgot was dropped. */
+  droppedForForgotten(peerId: string, reason: string): void;
+}
 
 /**
  * The kernel's {@link RemoteRouter}: messages and notifications for peers
@@ -31,30 +38,40 @@ export type RefusalListener = (peerId: string, unacked: number) => void;
  * waiting for its ack is refused instead: its result promise is rejected,
  * so the sender sees the refusal; nothing is lost silently, and a peer that
  * never acks cannot make this node hold more than `maxUnacked` messages
- * (and the sending vats their pending results) for it. Notifications are
- * never refused: each answers a message the peer sent, and refusing one
- * would leave the peer's promise unsettled for good. Nothing goes to a
- * peer the operator forgot: a send's result is rejected with the reason.
+ * (and the sending vats their pending results) for it.
+ *
+ * A send-only message has no result to reject, so it is never refused: it
+ * is held in the outbox above the limit (sent as the peer's window allows,
+ * like any row), counted and logged. Its cost stays with the vats that send
+ * it, visible in the outbox depth and age; `ken-node peers --forget` ends it
+ * for a peer that is gone. Notifications are never refused either: each
+ * answers a message the peer sent, and refusing one would leave the peer's
+ * promise unsettled for good. Nothing goes to a peer the operator forgot: a
+ * send's result is rejected with the reason, a send-only message dropped
+ * and counted (the operator chose to end the conversation).
  */
-export function makeRemoteRouter(maxUnacked: number, refused: RefusalListener = () => {}): RemoteRouter {
+export function makeRemoteRouter(maxUnacked: number, listener: RouterListener): RemoteRouter {
   return {
     send(context: KernelContext, endpoint: RemoteId, target: KRef, message: KernelMessage): void {
       const peer = peerOf(context, endpoint);
       if (peer.forgotten !== null) {
         if (message.result !== null) rejectPromise(context, message.result, `not sent: ${peer.forgotten}`);
+        else listener.droppedForForgotten(peer.peerId, peer.forgotten);
         return;
       }
       const unacked = peer.nextSendSeq - 1 - peer.ackedSeq;
       if (unacked >= maxUnacked) {
-        if (message.result !== null) {
+        if (message.result === null) {
+          listener.heldAboveLimit(peer.peerId, unacked);
+        } else {
           rejectPromise(
             context,
             message.result,
             `not sent: ${unacked} messages to peer ${peer.peerId} are waiting for its acknowledgement (the limit is ${maxUnacked}); send again later`,
           );
+          listener.refused(peer.peerId, unacked);
+          return;
         }
-        refused(peer.peerId, unacked);
-        return;
       }
       const translator = makeRemoteTranslator(context, endpoint);
       const wireTarget = translator.toWire(target);

@@ -75,6 +75,10 @@ export interface SessionStats {
   messagesRefused: number;
   /** Sends refused because the peer's outbox was full (their results rejected). */
   sendsRefused: number;
+  /** Send-only messages put in an outbox already at its limit (they have no result to reject; see router.ts). */
+  sendOnlyHeld: number;
+  /** Send-only messages to forgotten peers, dropped. */
+  sendOnlyDropped: number;
   /** Messages from peers dropped for coming past the window this node granted (a sender breaking the rule, or one that has not heard yet). */
   framesBeyondWindow: number;
   framesReceived: number;
@@ -166,6 +170,8 @@ export function newSessionStats(): SessionStats {
     badFrames: 0,
     messagesRefused: 0,
     sendsRefused: 0,
+    sendOnlyHeld: 0,
+    sendOnlyDropped: 0,
     framesBeyondWindow: 0,
     framesReceived: 0,
     framesOfMismatchedPair: 0,

@@ -2,6 +2,7 @@ import { makeLiveSlots } from '@agoric/swingset-liveslots';
 import { importBundle } from '@endo/import-bundle';
 import type { Logger } from '../util/logger.js';
 import { makeGcTools } from './gcTools.js';
+import { assertLiveslotsPatched } from './liveslotsPatch.js';
 import type { DeliveryOutcome, VatDelivery, VatSyscall } from './types.js';
 
 
@@ -58,6 +59,7 @@ export function makeVatInstance(options: {
   /** At most one forced engine GC per this many milliseconds (0: every reap). */
   forcedGcIntervalMs: number;
 }): VatInstance {
+  assertLiveslotsPatched();
   const { vatId, name, bundleJson, currentSyscall, logger, forcedGcIntervalMs } = options;
   const forwarding = Object.fromEntries(
     syscallNames.map((syscallName) => [
