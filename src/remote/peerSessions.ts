@@ -18,16 +18,19 @@ export class UnknownPeerError extends Error {
   override name = 'UnknownPeerError';
 }
 
+/** Most receive steps (frames, mostly) of one peer in one crank: what a rollback undoes, and how long a crank may hold the thread. */
+const maxStepsPerReceiveCrank = 256;
+
 /**
  * The sessions with every peer, composed of three parts that share one
  * table of sessions (session.ts): the transmitter (transmitter.ts) writes
  * committed outbox rows (never before the COMMIT that wrote them), acks
  * and hellos, and resends; the hello rule (helloRule.ts) judges hellos:
  * incarnations, rollbacks, addresses; the receive rule (receiveRule.ts)
- * consumes messages and applies acks, each in a crank. This part takes
- * frames from the transport, refuses bad ones (closing the connection), and
- * queues the rest as cranks; acks leave only after the crank that consumed
- * what they acknowledge is committed.
+ * consumes messages and applies acks in cranks. This part takes frames
+ * from the transport, refuses bad ones (closing the connection), and queues
+ * the rest as cranks, a run of one peer's frames in one; acks leave only
+ * after the crank that consumed what they acknowledge is committed.
  */
 export class PeerSessions {
   readonly stats: SessionStats = newSessionStats();
@@ -49,6 +52,8 @@ export class PeerSessions {
   readonly #warnings: PeerWarnings;
   /** Peers the operator forgot (their rows stay in the store, as tombstones): their frames are refused. */
   readonly #forgotten = new Set<PeerId>();
+  /** Per peer, the receive steps of its crank queued and not yet begun: frames that come meanwhile join it. */
+  readonly #receiving = new Map<PeerId, Array<(context: KernelContext) => void>>();
 
   constructor(
     private readonly kernel: Kernel,
@@ -223,14 +228,30 @@ export class PeerSessions {
   }
 
   /**
-   * Queues a crank of the receive rule. Only a peer's protocol error closes
-   * its connection; anything else that fails in the crank is not the peer's
-   * doing (a broken invariant, a storage error), and goes on to stop the
-   * kernel as what it is.
+   * Queues a step of the receive rule for `peerId`. Steps for one peer that
+   * come while its crank waits to begin (a run of frames, read while the
+   * kernel was busy) join that crank, in order, up to
+   * {@link maxStepsPerReceiveCrank}: one crank consumes the run. Only a
+   * peer's protocol error closes its connection, and then the whole crank
+   * rolls back: the good frames before the bad one are not consumed either,
+   * and come again once the peer reconnects and resends. Anything else that
+   * fails in the crank is not the peer's doing (a broken invariant, a
+   * storage error), and goes on to stop the kernel as what it is.
    */
   #queueReceive(peerId: PeerId, apply: (context: KernelContext) => void): void {
+    const waiting = this.#receiving.get(peerId);
+    if (waiting !== undefined && waiting.length < maxStepsPerReceiveCrank) {
+      waiting.push(apply);
+      return;
+    }
+    const steps = [apply];
+    this.#receiving.set(peerId, steps);
     this.kernel.queueExternal({
-      apply,
+      apply: (context) => {
+        // Begun: the peer's next frames go to a crank of their own.
+        if (this.#receiving.get(peerId) === steps) this.#receiving.delete(peerId);
+        for (const step of steps) step(context);
+      },
       failed: (error) => {
         if (!(error instanceof ProtocolError)) throw error;
         const session = this.#table.get(peerId);
