@@ -47,13 +47,14 @@ export type RouterSeam = (router: RemoteRouter, released: () => void) => RemoteR
 export function sabotagedRouter(sabotage: Sabotage | undefined): RouterSeam | undefined {
   if (sabotage !== 'transmit-before-commit') return undefined;
   return (router, released) => ({
+    // At once, inside the crank that wrote the row: its transaction is open.
     send: (context, endpoint, target, message) => {
       router.send(context, endpoint, target, message);
-      queueMicrotask(released);
+      released();
     },
     notify: (context, endpoint, kpid) => {
       router.notify(context, endpoint, kpid);
-      queueMicrotask(released);
+      released();
     },
   });
 }

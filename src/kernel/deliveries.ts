@@ -1,4 +1,4 @@
-import { isRemoteId, kernelOwner, type CapData, type EndpointId, type GcAction, type KernelMessage, type KObjectRef, type KRef, type RemoteId, type RunQueueItem, type VatId } from '../store/types.js';
+import { isRemoteId, kernelOwner, type CapData, type EndpointId, type GcAction, type KernelMessage, type KObjectRef, type KPromiseRef, type KRef, type RemoteId, type RunQueueItem, type VatId } from '../store/types.js';
 import type { RemoteRouter } from './context.js';
 import { assert } from '../util/assert.js';
 import type { VatDelivery } from '../vats/types.js';
@@ -46,18 +46,51 @@ function rejectResult(context: KernelContext, message: KernelMessage, reason: st
   }
 }
 
+/**
+ * The peer a send to `target` goes to now, and as what: an object a peer
+ * owns, a promise a peer decides (pipelining), or either reached through a
+ * promise fulfilled with it. Undefined if the send stays on this node.
+ */
+function peerDestinationOf(context: KernelContext, target: KRef): { endpoint: RemoteId; target: KRef } | undefined {
+  let object = target;
+  if (target.startsWith('kp')) {
+    const promise = context.store.promises.get(target as KPromiseRef);
+    if (promise === undefined) return undefined;
+    if (promise.state === 'unresolved') {
+      return promise.decider !== null && isRemoteId(promise.decider) ? { endpoint: promise.decider, target } : undefined;
+    }
+    const forwarded = promise.state === 'fulfilled' ? soleObjectRef(promise.data) : undefined;
+    if (forwarded === undefined) return undefined;
+    object = forwarded;
+  }
+  const owner = context.store.objects.get(object as KObjectRef)?.owner;
+  return owner !== undefined && owner !== null && isRemoteId(owner) ? { endpoint: owner, target: object } : undefined;
+}
+
+/**
+ * Hands a send bound for a peer to the remote layer at once (an outbox row
+ * in this crank), as the crank buffer is flushed: no routing crank of its
+ * own. True if it did; false if the send stays on this node, for the run
+ * queue. Order holds: every send from a crank to a peer-bound target goes
+ * this way, and what waits in the run queue for a target that later turns
+ * out to be a peer's (messages queued on a promise, released when it
+ * resolves) is released before the notify that tells its senders.
+ */
+export function sendToPeerNow(context: KernelContext, target: KRef, message: KernelMessage): boolean {
+  const destination = peerDestinationOf(context, target);
+  if (destination === undefined) return false;
+  remotesOf(context, destination.endpoint).send(context, destination.endpoint, destination.target, message);
+  context.refs.decrefMessage(message, target);
+  return true;
+}
+
 function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMessage): Routing {
   const { store, refs } = context;
+  if (sendToPeerNow(context, queuedTarget, message)) return consumed;
   let target = queuedTarget;
   if (target.startsWith('kp')) {
     const promise = store.promises.get(target as `kp${number}`);
     assert(promise !== undefined, `send to missing ${target}`);
-    if (promise.state === 'unresolved' && promise.decider !== null && isRemoteId(promise.decider)) {
-      // Pipelining: the peer that decides the promise gets the message now.
-      remotesOf(context, promise.decider).send(context, promise.decider, promise.kpid, message);
-      refs.decrefMessage(message, queuedTarget);
-      return consumed;
-    }
     if (promise.state === 'unresolved') {
       // Wait on the promise; the queue entry does not count its own target.
       store.promises.enqueueMessage(promise.kpid, message);
@@ -84,17 +117,14 @@ function routeSend(context: KernelContext, queuedTarget: KRef, message: KernelMe
     refs.decrefMessage(message, queuedTarget);
     return consumed;
   }
-  if (isRemoteId(object.owner)) {
-    remotesOf(context, object.owner).send(context, object.owner, target, message);
-    refs.decrefMessage(message, queuedTarget);
-    return consumed;
-  }
   if (object.owner === kernelOwner) {
     invokeService(context, target as KObjectRef, message);
     refs.decrefMessage(message, queuedTarget);
     return consumed;
   }
   const vatId = object.owner;
+  // A peer's object went to the peer above (sendToPeerNow).
+  assert(!isRemoteId(vatId), `send to ${target} of ${vatId} not handed to the peer`);
   const refusal = refusalOf(context, vatId, message);
   if (refusal !== undefined) {
     rejectResult(context, message, refusal);

@@ -68,7 +68,7 @@ export class PeerSessions {
     this.#table = new SessionTable(options, environment.clock);
     this.#transmitter = new Transmitter(this.#table, store, transport, logger, options, environment, this.stats, (peer) => this.#helloRule.incarnationFor(peer));
     this.#receiveRule = new ReceiveRule(this.#table, this.#transmitter, this.stats, environment, {
-      queue: (peerId, apply) => this.#queueReceive(peerId, apply),
+      queue: (peerId, apply) => this.#queueReceive(peerId, apply, true),
       // Room again: the next refusal, or send-only message held, starts a new run.
       roomFor: (peerId) => {
         this.#refusing.delete(peerId);
@@ -224,28 +224,36 @@ export class PeerSessions {
     }
     if (frame.type === 'ack' && !(session.peerAcksValid && frame.ack > session.ackedSeq)) return;
     if (frame.type === 'msg' && this.#receiveRule.screen(session, frame)) return;
-    this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame));
+    this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame), frame.type !== 'hello');
   }
 
   /**
-   * Queues a step of the receive rule for `peerId`. Steps for one peer that
-   * come while its crank waits to begin (a run of frames, read while the
-   * kernel was busy) join that crank, in order, up to
-   * {@link maxStepsPerReceiveCrank}: one crank consumes the run. Only a
-   * peer's protocol error closes its connection, and then the whole crank
-   * rolls back: the good frames before the bad one are not consumed either,
-   * and come again once the peer reconnects and resends. Anything else that
-   * fails in the crank is not the peer's doing (a broken invariant, a
-   * storage error), and goes on to stop the kernel as what it is.
+   * Queues a step of the receive rule for `peerId`. Message and ack steps
+   * of one peer that come while its crank waits to begin (a run of frames,
+   * read while the kernel was busy) join that crank, in order, up to
+   * {@link maxStepsPerReceiveCrank}: one crank consumes the run. A hello
+   * (which changes the session in memory as well as in the store) and an
+   * error thrown on the way in each get a crank of their own. Only a
+   * peer's protocol error closes its connection; in a crank of several
+   * steps it rolls them all back, and they are queued again one crank
+   * each, so the good ones before the bad one are consumed and only the
+   * bad one is refused. Anything else that fails in the crank is not the
+   * peer's doing (a broken invariant, a storage error), and goes on to stop
+   * the kernel as what it is.
    */
-  #queueReceive(peerId: PeerId, apply: (context: KernelContext) => void): void {
+  #queueReceive(peerId: PeerId, apply: (context: KernelContext) => void, joins = false): void {
     const waiting = this.#receiving.get(peerId);
-    if (waiting !== undefined && waiting.length < maxStepsPerReceiveCrank) {
+    if (joins && waiting !== undefined && waiting.length < maxStepsPerReceiveCrank) {
       waiting.push(apply);
       return;
     }
     const steps = [apply];
-    this.#receiving.set(peerId, steps);
+    if (joins) this.#receiving.set(peerId, steps);
+    else this.#receiving.delete(peerId); // what comes after this step goes after it
+    this.#queueSteps(peerId, steps);
+  }
+
+  #queueSteps(peerId: PeerId, steps: Array<(context: KernelContext) => void>): void {
     this.kernel.queueExternal({
       apply: (context) => {
         // Begun: the peer's next frames go to a crank of their own.
@@ -254,6 +262,11 @@ export class PeerSessions {
       },
       failed: (error) => {
         if (!(error instanceof ProtocolError)) throw error;
+        if (steps.length > 1) {
+          // Rolled back together: again one by one, to find the bad one.
+          for (const step of steps) this.#queueSteps(peerId, [step]);
+          return;
+        }
         const session = this.#table.get(peerId);
         // Frames queued after the refused one will be judged against the store.
         if (session !== undefined) session.queuedSeq = session.committedReceivedSeq;

@@ -38,7 +38,10 @@ describe('send-only messages (E.sendOnly)', () => {
     const rowsFromB = b.node.store.peers.get('peerA')!.nextSendSeq;
 
     const statsOfB = { ...b.node.kernel.stats };
+    const cranksOfA = a.node.kernel.stats.cranks;
     expect(await a.node.kernel.call(a.node.kernel.rootOf('sender'), 'sendOnlyBatch', [remoteRecorder, 50, 50])).toBe(50);
+    // The sender's crank wrote the 50 outbox rows as its buffer was flushed: no routing crank for each.
+    expect(a.node.kernel.stats.cranks - cranksOfA).toBe(1);
     const recorder = b.node.kernel.rootOf('recorder');
     await eventually('50 messages consumed on B', async () => (await b.node.kernel.call(recorder, 'count')) === 50);
     // The frames came in runs while B's kernel was busy delivering: each run consumed in one crank, not one crank a frame.

@@ -142,20 +142,26 @@ describe('output validity (G2)', () => {
       if (record.from === 'A') framesFromA += 1;
       if (record.from === 'A' && frame.type === 'msg' && frame.seq! > committedSendSeq()) violations.push(`A sent seq ${frame.seq}, committed up to ${committedSendSeq()}`);
     };
-    // Between cranks 10 and 30 of the group, the connection drops: the
-    // session resends from its first unacked row at once, mid-group, while
-    // the transaction holds rows that are not yet committed.
+    // Between cranks 60 and 80 of the group (the 50 calls' own cranks come
+    // first, then the 50 deliveries that each write a row), the connection
+    // drops: the session resends from its first unacked row at once,
+    // mid-group, while the transaction holds rows that are not yet committed.
     let cranks = 0;
     const mid: { live: number; committed: number; framesSent: number }[] = [];
     between = () => {
       cranks += 1;
-      if (cranks < 10 || cranks > 30 || cranks % 5 !== 0) return;
+      if (cranks < 60 || cranks > 80 || cranks % 5 !== 0) return;
       const framesBefore = framesFromA;
       network.reset('A', 'B');
       mid.push({ live: liveSendSeq(), committed: committedSendSeq(), framesSent: framesFromA - framesBefore });
     };
     const before = liveSendSeq();
-    expect(await a.kernel.call(a.kernel.rootOf('sender'), 'sendBatch', [remoteRecorder, 50, 50])).toBe(50);
+    // 50 calls queued at once, each a crank of the sender that writes one
+    // outbox row as its buffer is flushed: 50 cranks of one open group.
+    const sender = a.kernel.rootOf('sender');
+    const sent = Array.from({ length: 50 }, () => a.kernel.queueToKref(sender, 'sendBatch', [remoteRecorder, 1, 50]));
+    await a.kernel.run();
+    expect(await Promise.all(sent)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     between = undefined;
     // The resends ran while the live counter was ahead of the committed one: read live, they would have sent the open group's rows.
     expect(mid.length).toBeGreaterThanOrEqual(3);

@@ -61,7 +61,7 @@ describe('the checker can fail', () => {
   // moment transmit-before-commit and ack-before-commit are wrong about.
   it.each(sabotageNames)('reports the %s sabotage', async (sabotage) => {
     const base = testSeed();
-    for (let seed = base; seed < base + 40; seed += 1) {
+    for (let seed = base; seed < base + 100; seed += 1) {
       const crash = { node: seed % 2, arming: { point: 'crank-before-flush', occurrence: 6 } } as const;
       const result = await simulateSeed(root, { seed, nodes: 2, messages: 30, oneWay: true, crash, sabotage });
       if (result.violations.length > 0) {
@@ -69,6 +69,6 @@ describe('the checker can fail', () => {
         return;
       }
     }
-    expect.fail(`the checker missed the ${sabotage} sabotage in 40 seeds from ${base}`);
+    expect.fail(`the checker missed the ${sabotage} sabotage in 100 seeds from ${base}`);
   }, 300_000);
 });
