@@ -179,16 +179,26 @@ function invokeService(context: KernelContext, target: KObjectRef, message: Kern
   }
 }
 
-function routeNotify(context: KernelContext, endpoint: EndpointId, kpid: `kp${number}`): Routing {
+/**
+ * Hands a notify for a peer to the remote layer at once (an outbox row in
+ * this crank), as the crank buffer is flushed, like {@link sendToPeerNow}:
+ * sends and notifies from one crank reach the peer in the order the flush
+ * writes them. False if the subscriber is a vat of this node.
+ */
+export function notifyPeerNow(context: KernelContext, endpoint: EndpointId, kpid: KPromiseRef): boolean {
+  if (!isRemoteId(endpoint)) return false;
+  remotesOf(context, endpoint).notify(context, endpoint, kpid);
+  context.refs.decref(kpid);
+  return true;
+}
+
+function routeNotify(context: KernelContext, endpoint: EndpointId, kpid: KPromiseRef): Routing {
   const { store, refs } = context;
   const promise = store.promises.get(kpid);
   assert(promise !== undefined && promise.state !== 'unresolved', `notify of ${kpid}, which is not resolved`);
-  if (isRemoteId(endpoint)) {
-    remotesOf(context, endpoint).notify(context, endpoint, kpid);
-    refs.decref(kpid);
-    return consumed;
-  }
+  if (notifyPeerNow(context, endpoint, kpid)) return consumed;
   const vatId = endpoint;
+  assert(!isRemoteId(vatId), `notify for ${vatId} not handed to the peer`);
   const entry = store.clist.byKref(vatId, kpid);
   if (!isLive(context, vatId) || entry === undefined) {
     refs.decref(kpid);

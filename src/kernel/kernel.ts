@@ -14,7 +14,7 @@ import { CommitPolicy, defaultGroupCommit, type CommitLimits } from './commitPol
 import type { KernelContext, RemoteRouter } from './context.js';
 import type { Logger } from '../util/logger.js';
 import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
-import { routeGcAction, routeRunItem, sendToPeerNow, type Routing } from './deliveries.js';
+import { notifyPeerNow, routeGcAction, routeRunItem, sendToPeerNow, type Routing } from './deliveries.js';
 import { TerminatedVatError, UnknownVatError, VatCreationError, VatStateError } from './errors.js';
 import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
 import { makeRefcounts } from './refcounts.js';
@@ -738,14 +738,15 @@ export class Kernel {
     // The second point sits after the first write of the flush, so a crash
     // there leaves the transaction holding part of the crank's output.
     let written = 0;
-    // A send bound for a peer becomes its outbox row here (it may add sends
-    // or notifies to the buffer: a refused send's rejection; they are flushed too).
+    // A send or notify bound for a peer becomes its outbox row here (a send
+    // may add sends or notifies to the buffer: a refused send's rejection;
+    // they are flushed too).
     for (const { target, message } of buffer.sends) {
       if (!sendToPeerNow(this.#context, target, message)) store.queues.enqueueSend(target, message);
       if (++written === 1) this.#crashPoints?.pass('crank-buffer-flush');
     }
     for (const { endpoint, kpid } of buffer.notifies) {
-      store.queues.enqueueNotify(endpoint, kpid);
+      if (!notifyPeerNow(this.#context, endpoint, kpid)) store.queues.enqueueNotify(endpoint, kpid);
       if (++written === 1) this.#crashPoints?.pass('crank-buffer-flush');
     }
     refs.collect();
