@@ -108,10 +108,10 @@ function kernelNote(node: string, summary: PeerSummary, count: number, per: stri
   );
 }
 
-/** A sends `messages` to B's recorder; msgs/s from A's first send until B's recorder has consumed them all. */
-async function nodeThroughput(tempDir: string, transport: Transport, messages: number) {
+/** A sends `messages` to B's recorder (send-only, or with E()); msgs/s from A's first send until B's recorder has consumed them all. */
+async function nodeThroughput(tempDir: string, transport: Transport, messages: number, sendOnly = false) {
   const n = String(messages);
-  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0'], ['--send', '0', '--expect', n, '--poll-ms', '10']);
+  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0', ...(sendOnly ? ['--send-only'] : [])], ['--send', '0', '--expect', n, '--poll-ms', '10']);
   check(b.exactlyOnceInOrder && b.consumed === messages, `node B consumed ${b.consumed} of ${messages} messages, in order: ${b.exactlyOnceInOrder}`);
   check(b.timing.consumedAt !== undefined, 'node B did not say when it had consumed them');
   const seconds = (b.timing.consumedAt - a.timing.sendStartedAt) / 1000;
@@ -119,7 +119,8 @@ async function nodeThroughput(tempDir: string, transport: Transport, messages: n
   const note =
     `${messages} msgs A->B in batches of 100, ${seconds.toFixed(2)} s; A sent ${frames(a)}, B ${frames(b)}; ` +
     `${kernelNote('B', b, messages, 'msg')}; ${kernelNote('A', a, messages, 'msg')}`;
-  return { rate: messages / seconds, note };
+  const cranksPerMessage = ((a.kernel?.cranks ?? NaN) + (b.kernel?.cranks ?? NaN)) / messages;
+  return { rate: messages / seconds, note, cranksPerMessage };
 }
 
 /** Vat-to-vat round trips A -> B's recorder -> A, timed in A from the COMMIT of one send to the COMMIT of the next. */
@@ -212,7 +213,14 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
       const run = await nodeThroughput(tempDir, transport, messages);
       remote[transport] = run.rate;
       emit({ name: `remote.throughput.${transport}`, value: run.rate, unit: 'msgs/s', note: run.note });
+      if (transport === 'tcp') {
+        emit({ name: 'kernel.cranks_per_message.remote', value: run.cranksPerMessage, unit: 'cranks', note: 'remote.throughput.tcp: cranks of A and B together, per message' });
+      }
     }
+
+    progress(`remote.throughput.tcp.sendonly: ${messages} send-only messages between two node processes`);
+    const sendOnly = await nodeThroughput(tempDir, 'tcp', messages, true);
+    emit({ name: 'remote.throughput.tcp.sendonly', value: sendOnly.rate, unit: 'msgs/s', note: `E.sendOnly; ${sendOnly.note}` });
 
     progress(`remote.rtt.p50.tcp: ${rounds} round trips between two node processes`);
     const rtt = await nodeRoundTrips(tempDir, rounds);

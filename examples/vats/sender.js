@@ -37,6 +37,9 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     sendBatchToTarget(size, last) {
       return sendBatch(baggage.get('target'), size, last);
     },
+    sendOnlyBatchToTarget(size, last) {
+      return sendOnlyBatch(baggage.get('target'), size, last);
+    },
     /** `rounds` sequential round trips to `peer`, each awaiting the reply. */
     async pingPong(peer, rounds) {
       for (let round = 1; round <= rounds; round += 1) {

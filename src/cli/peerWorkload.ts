@@ -22,6 +22,7 @@ interface PeerWorkloadOptions {
   expect?: number;
   rttRounds: number;
   batch: number;
+  sendOnly: boolean;
   durability: Durability;
   lingerMs: number;
   pollMs: number;
@@ -56,6 +57,7 @@ export function peerWorkloadCommand(): Command {
       0,
     )
     .option('--batch <n>', 'messages per sender delivery', positiveInteger, 100)
+    .option('--send-only', 'send each message with E.sendOnly (no result comes back) instead of E()', false)
     .option('--durability <mode>', 'fsync or process', durability, 'fsync')
     .option('--linger-ms <ms>', 'stay up this long after finishing, to answer the peer\'s resends', positiveInteger, 2000)
     .option('--poll-ms <ms>', 'how often to read the recorder\'s count while waiting (consumedAt in the summary is as exact)', positiveInteger, 100)
@@ -127,7 +129,7 @@ async function sendAndWait(node: KenNode, options: PeerWorkloadOptions, say: (li
   const rounds = Math.ceil(send / options.batch) + 1;
   for (let round = 0; round < rounds; round += 1) {
     if (((await kernel.call(sender, 'nextSeq')) as number) > send) break;
-    const sent = (await kernel.call(sender, 'sendBatchToTarget', [options.batch, send])) as number;
+    const sent = (await kernel.call(sender, options.sendOnly ? 'sendOnlyBatchToTarget' : 'sendBatchToTarget', [options.batch, send])) as number;
     say(`  sent ${sent}/${send}`);
   }
   const roundTripsMs = options.rttRounds > 0 ? await timeRoundTrips(node, await peerTarget(), options.rttRounds) : undefined;
