@@ -234,12 +234,14 @@ export class PeerSessions {
    * {@link maxStepsPerReceiveCrank}: one crank consumes the run. A hello
    * (which changes the session in memory as well as in the store) and an
    * error thrown on the way in each get a crank of their own. Only a
-   * peer's protocol error closes its connection; in a crank of several
-   * steps it rolls them all back, and they are queued again one crank
-   * each, so the good ones before the bad one are consumed and only the
-   * bad one is refused. Anything else that fails in the crank is not the
-   * peer's doing (a broken invariant, a storage error), and goes on to stop
-   * the kernel as what it is.
+   * peer's protocol error closes its connection, and it rolls back the
+   * whole crank: the good frames before the bad one are not consumed
+   * either, and come again once the peer reconnects and resends (after its
+   * hello, which a stream always opens with). They are not retried here
+   * one by one: a retry would run after frames and hellos queued since,
+   * out of the order the peer sent them. Anything else that fails in the
+   * crank is not the peer's doing (a broken invariant, a storage error),
+   * and goes on to stop the kernel as what it is.
    */
   #queueReceive(peerId: PeerId, apply: (context: KernelContext) => void, joins = false): void {
     const waiting = this.#receiving.get(peerId);
@@ -262,11 +264,6 @@ export class PeerSessions {
       },
       failed: (error) => {
         if (!(error instanceof ProtocolError)) throw error;
-        if (steps.length > 1) {
-          // Rolled back together: again one by one, to find the bad one.
-          for (const step of steps) this.#queueSteps(peerId, [step]);
-          return;
-        }
         const session = this.#table.get(peerId);
         // Frames queued after the refused one will be judged against the store.
         if (session !== undefined) session.queuedSeq = session.committedReceivedSeq;
