@@ -77,8 +77,6 @@ function peerDestinationOf(context: KernelContext, target: KRef): { endpoint: Re
  * resolves) is released before the notify that tells its senders.
  */
 export function sendToPeerNow(context: KernelContext, target: KRef, message: KernelMessage): boolean {
-  // At start the vats restart before the remote layer is set: until it is, peer-bound output waits in the run queue.
-  if (context.remotes === undefined) return false;
   const destination = peerDestinationOf(context, target);
   if (destination === undefined) return false;
   remotesOf(context, destination.endpoint).send(context, destination.endpoint, destination.target, message);
@@ -188,7 +186,7 @@ function invokeService(context: KernelContext, target: KObjectRef, message: Kern
  * writes them. False if the subscriber is a vat of this node.
  */
 export function notifyPeerNow(context: KernelContext, endpoint: EndpointId, kpid: KPromiseRef): boolean {
-  if (context.remotes === undefined || !isRemoteId(endpoint)) return false;
+  if (!isRemoteId(endpoint)) return false;
   remotesOf(context, endpoint).notify(context, endpoint, kpid);
   context.refs.decref(kpid);
   return true;

@@ -740,13 +740,15 @@ export class Kernel {
     let written = 0;
     // A send or notify bound for a peer becomes its outbox row here (a send
     // may add sends or notifies to the buffer: a refused send's rejection;
-    // they are flushed too).
+    // they are flushed too). At start the vats restart before the remote
+    // layer is set: until it is, peer-bound output waits in the run queue.
+    const toPeers = this.#context.remotes !== undefined;
     for (const { target, message } of buffer.sends) {
-      if (!sendToPeerNow(this.#context, target, message)) store.queues.enqueueSend(target, message);
+      if (!(toPeers && sendToPeerNow(this.#context, target, message))) store.queues.enqueueSend(target, message);
       if (++written === 1) this.#crashPoints?.pass('crank-buffer-flush');
     }
     for (const { endpoint, kpid } of buffer.notifies) {
-      if (!notifyPeerNow(this.#context, endpoint, kpid)) store.queues.enqueueNotify(endpoint, kpid);
+      if (!(toPeers && notifyPeerNow(this.#context, endpoint, kpid))) store.queues.enqueueNotify(endpoint, kpid);
       if (++written === 1) this.#crashPoints?.pass('crank-buffer-flush');
     }
     refs.collect();

@@ -252,10 +252,6 @@ export class PeerSessions {
     const steps = [apply];
     if (joins) this.#receiving.set(peerId, steps);
     else this.#receiving.delete(peerId); // what comes after this step goes after it
-    this.#queueSteps(peerId, steps);
-  }
-
-  #queueSteps(peerId: PeerId, steps: Array<(context: KernelContext) => void>): void {
     this.kernel.queueExternal({
       apply: (context) => {
         // Begun: the peer's next frames go to a crank of their own.
