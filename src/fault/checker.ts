@@ -35,7 +35,8 @@ export interface NodeEnd {
   unsettledFromPeers: number;
 }
 
-export type Guarantee = 'G2' | 'G3' | 'G5';
+/** The guarantee a violation breaks; `protocol`: an honest peer's frame was refused as bad (the simulation, where every peer is honest). */
+export type Guarantee = 'G2' | 'G3' | 'G5' | 'protocol';
 
 export interface Violation {
   guarantee: Guarantee;

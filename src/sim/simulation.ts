@@ -119,6 +119,8 @@ export class Simulation {
   readonly #backups = new Map<SimNode, string>();
   /** A party's report just before its store was put back: what it held then, for the checker's {@link Discarded}. */
   readonly #reportsBeforeStoreFaults: PartyReport[] = [];
+  /** Frames each node refused as bad in its earlier lives (its stats go with it at a kill): every peer here is honest, so any is a bug. */
+  readonly #badFramesBefore = new Map<string, number>();
   #rates: FaultRates;
   #healed = false;
 
@@ -442,6 +444,7 @@ export class Simulation {
     sim.crashPoints = undefined;
     this.#scheduler.cancelOwner(`${sim.name}#${sim.generation}`);
     this.#network.remove(sim.name);
+    this.#badFramesBefore.set(sim.name, this.#badFramesOf(sim.name, node));
     node.sessions.stop();
     node.store.close();
     if (reason === undefined) return;
@@ -496,7 +499,17 @@ export class Simulation {
     for (const report of reports) {
       for (const entries of Object.values(report.sent)) this.#counts.messages += entries.length;
     }
-    return checkRun(reports, ends, this.#discarded(reports));
+    const refusals: Violation[] = [];
+    for (const sim of this.#nodes) {
+      const badFrames = this.#badFramesOf(sim.name, this.#live(sim));
+      if (badFrames > 0) refusals.push({ guarantee: 'protocol', from: sim.name, message: `${sim.name} refused ${badFrames} frames of honest peers as bad (the history shows the frames)`, tags: [] });
+    }
+    return [...checkRun(reports, ends, this.#discarded(reports)), ...refusals];
+  }
+
+  /** Bad frames the node on `name` refused over all its lives, `node` being the current one. */
+  #badFramesOf(name: string, node: KenNode): number {
+    return (this.#badFramesBefore.get(name) ?? 0) + node.sessions.stats.badFrames;
   }
 
   /** What each put-back store held before and its party's records no longer hold: sent or consumed by state the run threw away. */
