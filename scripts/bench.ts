@@ -56,9 +56,9 @@ function progress(line: string): void {
 }
 
 /** A kernel on a fresh store file in the temp dir, with a sender and a recorder vat, the crank deadline and delivery marks on as `start` has them. */
-async function startPair(commit: CommitLimits, durability: Durability) {
+async function startPair(commit: CommitLimits, durability: Durability, onStatement?: (sql: string) => void) {
   storeCount += 1;
-  const store = openStore({ path: path.join(tempDir, `kernel-${storeCount}.sqlite`), durability });
+  const store = openStore({ path: path.join(tempDir, `kernel-${storeCount}.sqlite`), durability, onStatement });
   const deliveryMarks = new DeliveryMarker(path.join(tempDir, `delivery-${storeCount}.mark`));
   markers.push(deliveryMarks);
   const kernel = await Kernel.start({ store, logger, commit, guard: watchdog, deliveryMarks });
@@ -107,6 +107,26 @@ async function burst(commit: CommitLimits, durability: Durability, messages: num
   check(count === messages, `recorder consumed ${String(count)} of ${messages} messages`);
   kernel.close();
   return { ...run, rate: run.delta.cranks / run.seconds, messageRate: messages / run.seconds };
+}
+
+/**
+ * SQL statements the store runs per message of a group-commit burst, and
+ * the statements that run most (a separate run: counting costs time).
+ */
+async function sqlPerMessage(messages: number) {
+  let counting = false;
+  const counts = new Map<string, number>();
+  const { kernel, sender, recorder } = await startPair(defaultGroupCommit, 'fsync', (sql) => {
+    if (counting) counts.set(sql, (counts.get(sql) ?? 0) + 1);
+  });
+  counting = true;
+  const sent = await kernel.call(sender, 'sendBatch', [recorder, messages, messages]);
+  counting = false;
+  check(sent === messages, `sendBatch returned ${String(sent)}, expected ${messages}`);
+  kernel.close();
+  const total = [...counts.values()].reduce((sum, count) => sum + count, 0);
+  const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([sql, count]) => ({ perMessage: count / messages, sql: sql.replace(/\s+/g, ' ') }));
+  return { perMessage: total / messages, top };
 }
 
 /**
@@ -206,6 +226,11 @@ async function measure(emit: (result: Result) => void): Promise<void> {
   emit({ name: 'kernel.crank.kernel_us', value: us(fsyncGroup.crankNs - vatOwnNs, cranks), unit: 'us', note: `${split}: kernel, per crank (syscalls included)` });
   emit({ name: 'kernel.crank.syscall_us', value: us(fsyncGroup.syscallNs, cranks), unit: 'us', note: `${split}: of which answering syscalls` });
   emit({ name: 'kernel.commit_us', value: us(fsyncGroup.commitNs, fsyncGroup.commits), unit: 'us', note: `${split}: per COMMIT` });
+
+  progress('kernel.sql_per_message: 2000 messages');
+  const sql = await sqlPerMessage(2_000);
+  for (const { perMessage, sql: text } of sql.top) progress(`  ${perMessage.toFixed(2)} x ${text.slice(0, 140)}`);
+  emit({ name: 'kernel.sql_per_message', value: sql.perMessage, unit: 'statements', note: 'burst fsync group: SQL statements the store ran, per message (BEGIN/COMMIT included)' });
 
   progress('kernel.delivery.guard_us, kernel.delivery.mark_us');
   const costs = await guardCosts();

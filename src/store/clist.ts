@@ -1,4 +1,5 @@
 import type { SqliteDatabase } from './db.js';
+import type { RowCache } from './rowCache.js';
 import type { EndpointId, KRef } from './types.js';
 
 export interface CListEntry {
@@ -22,37 +23,53 @@ const toEntry = (row: Row): CListEntry => ({
   reachable: row.reachable === 1,
 });
 
-/** Per-endpoint translation tables: kref <-> endpoint ref (vref for vats). */
-export function makeCListStore(db: SqliteDatabase) {
+/** The cache's key of an entry looked up by kref, and by endpoint ref: one cache holds both ways in. */
+const krefKey = (endpoint: EndpointId, kref: KRef) => `k ${endpoint} ${kref}`;
+const erefKey = (endpoint: EndpointId, eref: string) => `e ${endpoint} ${eref}`;
+
+/** Per-endpoint translation tables: kref <-> endpoint ref (vref for vats). Lookups both ways are cached (rowCache.ts). */
+export function makeCListStore(db: SqliteDatabase, cache: RowCache<string, CListEntry>) {
   const insert = db.prepare<[string, string, string, number]>(
     'INSERT INTO clist (endpoint, kref, eref, reachable) VALUES (?, ?, ?, ?)',
   );
   const byKref = db.prepare<[string, string], Row>('SELECT * FROM clist WHERE endpoint = ? AND kref = ?');
   const byEref = db.prepare<[string, string], Row>('SELECT * FROM clist WHERE endpoint = ? AND eref = ?');
-  const setReachable = db.prepare<[number, string, string]>(
-    'UPDATE clist SET reachable = ? WHERE endpoint = ? AND kref = ?',
+  const setReachable = db.prepare<[number, string, string], { eref: string }>(
+    'UPDATE clist SET reachable = ? WHERE endpoint = ? AND kref = ? RETURNING eref',
   );
-  const remove = db.prepare<[string, string]>('DELETE FROM clist WHERE endpoint = ? AND kref = ?');
+  const remove = db.prepare<[string, string], { eref: string }>('DELETE FROM clist WHERE endpoint = ? AND kref = ? RETURNING eref');
+  /** Both ways into `entry` (of `endpoint`, `kref` and `eref`) now say `entry`: undefined once it is deleted. */
+  const keep = (endpoint: EndpointId, kref: KRef, eref: string, entry: CListEntry | undefined) => {
+    cache.set(krefKey(endpoint, kref), entry);
+    cache.set(erefKey(endpoint, eref), entry);
+  };
   const forEndpoint = db.prepare<[string], Row>('SELECT * FROM clist WHERE endpoint = ? ORDER BY kref');
   const forKref = db.prepare<[string], Row>('SELECT * FROM clist WHERE kref = ? ORDER BY endpoint');
 
   return {
     add(endpoint: EndpointId, kref: KRef, eref: string, reachable: boolean): void {
       insert.run(endpoint, kref, eref, reachable ? 1 : 0);
+      keep(endpoint, kref, eref, { endpoint, kref, eref, reachable });
     },
     byKref(endpoint: EndpointId, kref: KRef): CListEntry | undefined {
-      const row = byKref.get(endpoint, kref);
-      return row && toEntry(row);
+      return cache.get(krefKey(endpoint, kref), () => {
+        const row = byKref.get(endpoint, kref);
+        return row && toEntry(row);
+      });
     },
     byEref(endpoint: EndpointId, eref: string): CListEntry | undefined {
-      const row = byEref.get(endpoint, eref);
-      return row && toEntry(row);
+      return cache.get(erefKey(endpoint, eref), () => {
+        const row = byEref.get(endpoint, eref);
+        return row && toEntry(row);
+      });
     },
     setReachable(endpoint: EndpointId, kref: KRef, reachable: boolean): void {
-      setReachable.run(reachable ? 1 : 0, endpoint, kref);
+      const row = setReachable.get(reachable ? 1 : 0, endpoint, kref);
+      if (row !== undefined) keep(endpoint, kref, row.eref, { endpoint, kref, eref: row.eref, reachable });
     },
     delete(endpoint: EndpointId, kref: KRef): void {
-      remove.run(endpoint, kref);
+      const row = remove.get(endpoint, kref);
+      if (row !== undefined) keep(endpoint, kref, row.eref, undefined);
     },
     entriesOf(endpoint: EndpointId): CListEntry[] {
       return forEndpoint.all(endpoint).map(toEntry);

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { assert } from '../util/assert.js';
 import { createPrivateFile } from '../util/fileModes.js';
+import { defaultMaxCachedRows, RowCache } from './rowCache.js';
 import { migrations, schemaVersion } from './schema.js';
 import { StorageError, storageErrorOf } from './storageError.js';
 
@@ -37,12 +38,12 @@ const fileless = new Set([':memory:', '']);
  * and so are the `-wal` and `-shm` files, to which SQLite gives the mode of
  * the database file.
  */
-export function openDatabase(path: string, durability: Durability): SqliteDatabase {
+export function openDatabase(path: string, durability: Durability, onStatement?: (sql: string) => void): SqliteDatabase {
   // SQLite would create the file 0644 (less the umask): made first, it holds the node's key only once it is private.
   if (!fileless.has(path)) createPrivateFile(path);
   let db: SqliteDatabase;
   try {
-    db = new Database(path);
+    db = new Database(path, onStatement === undefined ? {} : { verbose: (sql) => onStatement(String(sql)) });
   } catch (error) {
     throw storageErrorOf(error, openingWhat(path)) ?? error;
   }
@@ -109,9 +110,11 @@ function migrate(db: SqliteDatabase): void {
  * opened lazily by the first crank after a commit and stays open across
  * cranks until {@link TransactionControl.commit} (group commit); each crank
  * runs inside the savepoint `crank`, so one crank can be undone alone.
+ * The row caches of the store's tables are emptied at every undo (rowCache.ts).
  */
 export class TransactionControl {
   #inCrank = false;
+  readonly #caches: RowCache<unknown, unknown>[] = [];
   readonly #begin;
   readonly #commit;
   readonly #savepoint;
@@ -124,6 +127,13 @@ export class TransactionControl {
     this.#savepoint = db.prepare('SAVEPOINT crank');
     this.#release = db.prepare('RELEASE crank');
     this.#rollbackTo = db.prepare('ROLLBACK TO crank');
+  }
+
+  /** A cache of rows of one table, emptied whenever SQLite undoes writes. */
+  newCache<K, V>(maxRows = defaultMaxCachedRows): RowCache<K, V> {
+    const cache = new RowCache<K, V>(maxRows);
+    this.#caches.push(cache as RowCache<unknown, unknown>);
+    return cache;
   }
 
   /** True while a crank's savepoint is open. */
@@ -155,6 +165,7 @@ export class TransactionControl {
   /** Undoes every write made since {@link beginCrank}. */
   abortCrank(): void {
     assert(this.#inCrank, 'abortCrank without beginCrank');
+    this.#emptyCaches();
     this.#rollbackTo.run();
     this.#release.run();
     this.#inCrank = false;
@@ -166,7 +177,12 @@ export class TransactionControl {
    */
   rollback(): void {
     this.#inCrank = false;
+    this.#emptyCaches();
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
+  }
+
+  #emptyCaches(): void {
+    for (const cache of this.#caches) cache.clear();
   }
 
   /** COMMIT (with fsync in `fsync` mode). Returns false if there was nothing to commit. */

@@ -19,6 +19,8 @@ export interface StoreOptions {
   durability: Durability;
   /** The wall clock for row stamps that only metrics read (epoch ms); `Date.now` unless a simulation brings its own. */
   now?: () => number;
+  /** Called with the text of every SQL statement the store runs (better-sqlite3's `verbose`): the bench counts them. */
+  onStatement?: (sql: string) => void;
 }
 
 /**
@@ -27,19 +29,20 @@ export interface StoreOptions {
  * named for what they mean.
  */
 export function openStore(options: StoreOptions) {
-  const db = openDatabase(options.path, options.durability);
+  const db = openDatabase(options.path, options.durability, options.onStatement);
   const meta = makeMetaStore(db);
   const outbox = makeOutboxStore(db, options.now ?? Date.now);
+  const tx = new TransactionControl(db);
   const store = {
     durability: options.durability,
-    tx: new TransactionControl(db),
+    tx,
     meta,
-    objects: makeObjectStore(db, () => meta.allocate('ko')),
-    promises: makePromiseStore(db, () => meta.allocate('kp')),
-    clist: makeCListStore(db),
+    objects: makeObjectStore(db, () => meta.allocate('ko'), tx.newCache()),
+    promises: makePromiseStore(db, () => meta.allocate('kp'), tx.newCache()),
+    clist: makeCListStore(db, tx.newCache()),
     queues: makeQueueStore(db),
     vatstore: makeVatstoreStore(db),
-    vats: makeVatStore(db, () => meta.allocate('vat')),
+    vats: makeVatStore(db, () => meta.allocate('vat'), tx.newCache()),
     outbox,
     peers: makePeerStore(db, () => meta.allocate('remote'), outbox),
     /** Every row of every table, in key order: for tests and diagnostics. */

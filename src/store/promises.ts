@@ -1,5 +1,6 @@
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
+import type { RowCache } from './rowCache.js';
 import type { CapData, EndpointId, KernelMessage, KernelPromise, KPromiseRef, KRef, PromiseState } from './types.js';
 
 interface Row {
@@ -11,8 +12,11 @@ interface Row {
   refcount: number;
 }
 
-/** Kernel promises (`kpN`), their subscribers, and messages queued on them. */
-export function makePromiseStore(db: SqliteDatabase, allocate: () => number) {
+/** Resolution data as a cached record holds it: frozen, slots and all. */
+const frozenData = (body: string, slots: KRef[]): CapData<KRef> => Object.freeze({ body, slots: Object.freeze(slots) as KRef[] });
+
+/** Kernel promises (`kpN`), their subscribers, and messages queued on them. Promise records are cached (rowCache.ts). */
+export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<KPromiseRef, KernelPromise>) {
   const insert = db.prepare<[string, string | null]>(
     "INSERT INTO kernel_promises (kpid, state, decider) VALUES (?, 'unresolved', ?)",
   );
@@ -46,46 +50,52 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number) {
     'SELECT body, slots, result FROM promise_queue WHERE kpid = ? ORDER BY id',
   );
   const queueClear = db.prepare<[string]>('DELETE FROM promise_queue WHERE kpid = ?');
+  const read = (kpid: KPromiseRef): KernelPromise | undefined => {
+    const row = select.get(kpid);
+    if (row === undefined) {
+      return undefined;
+    }
+    if (row.state === 'unresolved') {
+      return { kpid, state: 'unresolved', decider: row.decider, refcount: row.refcount };
+    }
+    assert(row.body !== null && row.slots !== null, `resolved ${kpid} has no data`);
+    return { kpid, state: row.state, data: frozenData(row.body, JSON.parse(row.slots) as KRef[]), refcount: row.refcount };
+  };
 
   return {
     create(decider: EndpointId | null): KPromiseRef {
       const kpid: KPromiseRef = `kp${allocate()}`;
       insert.run(kpid, decider);
+      cache.set(kpid, { kpid, state: 'unresolved', decider, refcount: 0 });
       return kpid;
     },
     get(kpid: KPromiseRef): KernelPromise | undefined {
-      const row = select.get(kpid);
-      if (row === undefined) {
-        return undefined;
-      }
-      if (row.state === 'unresolved') {
-        return { kpid, state: 'unresolved', decider: row.decider, refcount: row.refcount };
-      }
-      assert(row.body !== null && row.slots !== null, `resolved ${kpid} has no data`);
-      return {
-        kpid,
-        state: row.state,
-        data: { body: row.body, slots: JSON.parse(row.slots) as KRef[] },
-        refcount: row.refcount,
-      };
+      return cache.get(kpid, () => read(kpid));
     },
     setDecider(kpid: KPromiseRef, decider: EndpointId | null): void {
       const { changes } = setDecider.run(decider, kpid);
       assert(changes === 1, `setDecider on missing or resolved ${kpid}`);
+      const known = cache.peek(kpid);
+      if (known?.state === 'unresolved') cache.set(kpid, { ...known, decider });
     },
     resolve(kpid: KPromiseRef, rejected: boolean, data: CapData<KRef>): void {
       const state = rejected ? 'rejected' : 'fulfilled';
       const { changes } = resolve.run(state, data.body, JSON.stringify(data.slots), kpid);
       assert(changes === 1, `resolve of missing or resolved ${kpid}`);
+      const known = cache.peek(kpid);
+      if (known !== undefined) cache.set(kpid, { kpid, state, data: frozenData(data.body, [...data.slots]), refcount: known.refcount });
     },
     /** Adds `delta` to the refcount and returns the new count. */
     adjustRefcount(kpid: KPromiseRef, delta: number): number {
       const row = adjust.get(delta, kpid);
       assert(row !== undefined, `refcount of missing ${kpid}`);
+      const known = cache.peek(kpid);
+      if (known !== undefined) cache.set(kpid, { ...known, refcount: row.refcount });
       return row.refcount;
     },
     delete(kpid: KPromiseRef): void {
       remove.run(kpid);
+      cache.set(kpid, undefined);
       clearSubscribers.run(kpid);
       queueClear.run(kpid);
     },

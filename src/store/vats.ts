@@ -1,5 +1,6 @@
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
+import type { RowCache } from './rowCache.js';
 import type { CapData, KRef, VatId } from './types.js';
 
 /**
@@ -29,13 +30,19 @@ function toRecord(row: Row): VatRecord {
     vatId: row.vat_id,
     name: row.name,
     bundleHash: row.bundle_hash,
-    parameters: JSON.parse(row.parameters) as CapData<KRef>,
+    parameters: frozenCapData(JSON.parse(row.parameters) as CapData<KRef>),
   };
   return row.state === 'live' ? { ...base, state: 'live' } : { ...base, state: row.state, reason: row.state_reason ?? '' };
 }
 
-/** Vat records, their per-vat ref counters, and the bundles they run. */
-export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
+/** Capdata as a cached record holds it, frozen (a store of schema v6 or older may hold `{}`: kept as it is). */
+function frozenCapData(data: CapData<KRef>): CapData<KRef> {
+  if (Array.isArray(data.slots)) Object.freeze(data.slots);
+  return Object.freeze(data);
+}
+
+/** Vat records, their per-vat ref counters, and the bundles they run. Records are cached by vat id (rowCache.ts). */
+export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<VatId, VatRecord>) {
   const putBundle = db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)');
   const getBundle = db.prepare<[string], { bundle: string }>('SELECT bundle FROM bundles WHERE hash = ?');
   const insert = db.prepare<[string, string, string, string]>(
@@ -72,11 +79,14 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
     create(name: string, bundleHash: string, parameters: CapData<KRef>): VatId {
       const vatId: VatId = `v${allocate()}`;
       insert.run(vatId, name, bundleHash, JSON.stringify(parameters));
+      cache.set(vatId, { vatId, name, bundleHash, parameters: frozenCapData({ body: parameters.body, slots: [...parameters.slots] }), state: 'live' });
       return vatId;
     },
     get(vatId: VatId): VatRecord | undefined {
-      const row = byId.get(vatId);
-      return row && toRecord(row);
+      return cache.get(vatId, () => {
+        const row = byId.get(vatId);
+        return row && toRecord(row);
+      });
     },
     getByName(name: string): VatRecord | undefined {
       const row = byName.get(name);
@@ -88,20 +98,24 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number) {
     markTerminated(vatId: VatId, reason: string): void {
       const { changes } = terminate.run(reason, vatId);
       assert(changes === 1, `terminate of missing or terminated ${vatId}`);
+      cache.forget(vatId);
     },
     markFailed(vatId: VatId, reason: string): void {
       const { changes } = fail.run(reason, vatId);
       assert(changes === 1, `fail of ${vatId}, which is missing or terminated`);
+      cache.forget(vatId);
     },
     /** A failed vat restarted: it runs again. */
     markLive(vatId: VatId): void {
       const { changes } = revive.run(vatId);
       assert(changes === 1, `revival of ${vatId}, which is missing or not failed`);
+      cache.forget(vatId);
     },
     /** A failed vat will restart from another bundle (a corrected source); the bundle must be stored. */
     setBundle(vatId: VatId, bundleHash: string): void {
       const { changes } = setBundle.run(bundleHash, vatId);
       assert(changes === 1, `new bundle for ${vatId}, which is missing or not failed`);
+      cache.forget(vatId);
     },
     /** Next import ref number for kernel refs entering the vat (`o-N` / `p-N`). */
     allocateImportNumber(vatId: VatId, kind: 'object' | 'promise'): number {

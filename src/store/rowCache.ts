@@ -1,0 +1,52 @@
+/**
+ * Rows of one table kept in memory after their first read, so that the
+ * hot reads of a crank (c-list lookups, promise and object records, vat
+ * records) cost a Map lookup instead of a statement. Write-through: every
+ * write still goes to SQLite first, and the cache takes the written value
+ * only once the statement has succeeded, so SQLite stays the truth.
+ *
+ * An undo in SQLite (a crank's `ROLLBACK TO`, a transaction's `ROLLBACK`)
+ * may remove rows the cache holds: {@link TransactionControl} empties
+ * every cache then, and the rows are read again. Aborts are rare (a failed
+ * delivery, a refused run of frames), so emptying is cheaper than keeping
+ * an undo log. Values are frozen: a caller cannot change a cached row.
+ */
+export class RowCache<K, V> {
+  /** A key mapped to undefined is a row known to be absent. */
+  readonly #rows = new Map<K, V | undefined>();
+
+  /** @param maxRows - past this many rows the cache starts over empty: memory stays bounded on a store of any size. */
+  constructor(private readonly maxRows: number) {}
+
+  /** The row for `key`, from memory or else from `load` (whose answer is kept, absent or not). */
+  get(key: K, load: () => V | undefined): V | undefined {
+    const cached = this.#rows.get(key);
+    if (cached !== undefined || this.#rows.has(key)) return cached;
+    const row = load();
+    this.set(key, row);
+    return row;
+  }
+
+  /** The cached row for `key`, without reading SQLite: undefined if it is absent or not cached. */
+  peek(key: K): V | undefined {
+    return this.#rows.get(key);
+  }
+
+  /** What SQLite now holds for `key` (undefined: no row), after a write that succeeded. */
+  set(key: K, row: V | undefined): void {
+    if (this.#rows.size >= this.maxRows && !this.#rows.has(key)) this.#rows.clear();
+    this.#rows.set(key, row === undefined ? undefined : Object.freeze(row));
+  }
+
+  /** Forgets `key`: the next read goes to SQLite (after a write whose result the cache cannot compute). */
+  forget(key: K): void {
+    this.#rows.delete(key);
+  }
+
+  clear(): void {
+    this.#rows.clear();
+  }
+}
+
+/** How many rows one table's cache holds at most. */
+export const defaultMaxCachedRows = 50_000;
