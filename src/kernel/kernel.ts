@@ -132,6 +132,7 @@ export class Kernel {
   readonly #reapDue = new Set<VatId>();
   readonly #afterCommit: PostCommitAction[] = [];
   readonly #commitHooks: (() => void)[] = [];
+  readonly #committedHooks: (() => void)[] = [];
   readonly #pendingInputs: (() => void)[] = [];
   readonly #external: ExternalWork[] = [];
   #rerun = false;
@@ -211,6 +212,15 @@ export class Kernel {
   /** Runs `hook` after every COMMIT: where the network layer releases output. */
   onCommit(hook: () => void): void {
     this.#commitHooks.push(hook);
+  }
+
+  /**
+   * Runs `hook` right after every COMMIT, before the committed cranks'
+   * post-commit actions: where memory learns what is now committed, so
+   * that those actions (a resend, a hello) say what the store holds.
+   */
+  onCommitted(hook: () => void): void {
+    this.#committedHooks.push(hook);
   }
 
   /** Creates a vat from a bundle and starts it; its root object is returned. */
@@ -774,6 +784,7 @@ export class Kernel {
     this.stats.commitNs += elapsedNs;
     this.#observer.committed?.(elapsedNs);
     this.#crashPoints?.pass('after-commit-before-transmit');
+    for (const hook of this.#committedHooks) hook();
     // Only now may anything the committed cranks produced leave the kernel.
     const actions = this.#afterCommit.splice(0);
     for (const action of actions) action();

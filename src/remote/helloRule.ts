@@ -47,7 +47,7 @@ export class HelloRule {
   }
 
   /** The incarnation this node presents to `peer`. */
-  incarnationFor(peer: PeerRecord | undefined): string {
+  incarnationFor(peer: Pick<PeerRecord, 'localIncarnation'> | undefined): string {
     return peer?.localIncarnation ?? this.#incarnation;
   }
 

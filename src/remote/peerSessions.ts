@@ -88,6 +88,7 @@ export class PeerSessions {
       },
     });
     kernel.setRemoteRouter(environment.routerSeam?.(router, () => this.#transmitter.afterCommit()) ?? router);
+    kernel.onCommitted(() => this.#transmitter.learnCommittedPairs());
     kernel.onCommit(() => this.#transmitter.afterCommit());
     transport.setHandlers({
       frame: (peerId, bytes) => this.#onFrameOrStop(peerId, bytes),

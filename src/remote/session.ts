@@ -95,6 +95,12 @@ export interface Session {
   committedReceivedSeq: number;
   /** The digest of that message's body (told in hellos, with the seq). */
   committedReceivedDigest: string | null;
+  /**
+   * What the committed store says of the pair's incarnations and of a start
+   * over, as hellos tell it: a hello may be written between the cranks of
+   * an open group, whose writes must not leave the node.
+   */
+  committedPair: CommittedPair;
   /** Highest seq handed to the kernel for consumption (queued or consumed): the cheap duplicate filter. */
   queuedSeq: number;
   ackedSeq: number;
@@ -156,8 +162,19 @@ export interface Session {
   peerWindow: number | undefined;
 }
 
+/** The pair's incarnations and start over, as the last COMMIT left them. */
+export type CommittedPair = Pick<PeerRecord, 'incarnation' | 'localIncarnation' | 'startedOver'>;
+
 /** The sequence state a session starts from: the store's, or all zero for a peer the store does not know yet. */
-export type SequenceState = Pick<PeerRecord, 'peerId' | 'nextSendSeq' | 'ackedSeq' | 'receivedSeq'> & Partial<Pick<PeerRecord, 'receivedDigest' | 'startedOver'>>;
+export type SequenceState = Pick<PeerRecord, 'peerId' | 'nextSendSeq' | 'ackedSeq' | 'receivedSeq'> &
+  Partial<Pick<PeerRecord, 'receivedDigest' | 'startedOver' | 'incarnation' | 'localIncarnation'>>;
+
+/** The committed pair of a record (or, for a peer the store does not know, of none). */
+export const committedPairOf = (peer: Partial<CommittedPair>): CommittedPair => ({
+  incarnation: peer.incarnation ?? null,
+  localIncarnation: peer.localIncarnation ?? null,
+  startedOver: peer.startedOver ?? null,
+});
 
 
 export function newSessionStats(): SessionStats {
@@ -206,6 +223,7 @@ export class SessionTable {
         committedSendSeq: peer.nextSendSeq - 1,
         committedReceivedSeq: peer.receivedSeq,
         committedReceivedDigest: peer.receivedDigest ?? null,
+        committedPair: committedPairOf(peer),
         queuedSeq: peer.receivedSeq,
         ackedSeq: peer.ackedSeq,
         sentUpTo: peer.ackedSeq,

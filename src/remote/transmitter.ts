@@ -4,7 +4,7 @@ import type { PeerRecord } from '../store/peers.js';
 import { assert } from '../util/assert.js';
 import type { Logger } from '../util/logger.js';
 import { encodeFrame, encodeMsgFrame, maxHelloAddresses } from './frames.js';
-import type { Session, SessionEnvironment, SessionOptions, SessionStats, SessionTable } from './session.js';
+import { committedPairOf, type Session, type SessionEnvironment, type SessionOptions, type SessionStats, type SessionTable } from './session.js';
 
 /**
  * The sending half of the sessions: it writes committed outbox rows (never
@@ -26,7 +26,7 @@ export class Transmitter {
     private readonly environment: SessionEnvironment,
     private readonly stats: SessionStats,
     /** The incarnation this node presents to a peer (the hello rule keeps them). */
-    private readonly incarnationFor: (peer: PeerRecord | undefined) => string,
+    private readonly incarnationFor: (pair: Pick<PeerRecord, 'localIncarnation'> | undefined) => string,
   ) {}
 
   get stopped(): boolean {
@@ -39,18 +39,19 @@ export class Transmitter {
     if (session !== undefined) session.helloOwed = false;
     const window = session === undefined ? 0 : this.grantedWindow(session);
     if (session !== undefined) session.windowSent = window;
-    const peer = this.store.peers.get(peerId);
+    // What the last COMMIT says: the store may hold an open group's writes.
+    const pair = session?.committedPair;
     return encodeFrame({
       type: 'hello',
-      incarnation: this.incarnationFor(peer),
-      yourIncarnation: peer?.incarnation ?? null,
+      incarnation: this.incarnationFor(pair),
+      yourIncarnation: pair?.incarnation ?? null,
       receivedSeq: session?.committedReceivedSeq ?? 0,
       receivedDigest: session?.committedReceivedDigest ?? null,
       sentSeq: session?.committedSendSeq ?? 0,
       ackedSeq: session?.ackedSeq ?? 0,
       window,
       addresses: this.transport.addresses().slice(0, maxHelloAddresses),
-      startedOver: peer?.startedOver ?? null,
+      startedOver: pair?.startedOver ?? null,
     });
   }
 
@@ -69,6 +70,20 @@ export class Transmitter {
     for (const session of this.table.all()) this.table.clearTimers(session);
   }
 
+  /**
+   * Right after every COMMIT, before the committed cranks' actions run: the
+   * pair's incarnations as committed, which the hellos those actions may
+   * send must tell. (The numbers wait for {@link afterCommit}: a pair that
+   * started over gets them from its action first.)
+   */
+  learnCommittedPairs(): void {
+    if (this.#stopped) return;
+    for (const peer of this.store.peers.all()) {
+      const session = this.table.get(peer.peerId);
+      if (session !== undefined && peer.forgotten === null) session.committedPair = committedPairOf(peer);
+    }
+  }
+
   /** After every COMMIT: learn what is now durable, then send what may now be sent. */
   afterCommit(): void {
     if (this.#stopped) return;
@@ -78,6 +93,7 @@ export class Transmitter {
       session.committedSendSeq = peer.nextSendSeq - 1;
       session.committedReceivedSeq = peer.receivedSeq;
       session.committedReceivedDigest = peer.receivedDigest;
+      session.committedPair = committedPairOf(peer);
       session.queuedSeq = Math.max(session.queuedSeq, peer.receivedSeq);
       if (peer.ackedSeq > session.ackedSeq) {
         // Progress: the resend clock starts over.

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { openStore, type KernelStore, type KObjectRef, type KPromiseRef } from './index.js';
+import { openStore, type EndpointId, type KernelStore, type KObjectRef, type KPromiseRef, type VatId } from './index.js';
 
 /**
  * The cached reads (c-list both ways, promise, object and vat records)
@@ -38,7 +38,7 @@ function fromSql(store: KernelStore) {
   };
 }
 
-function expectCacheAgrees(store: KernelStore, krefs: { promises: KPromiseRef[]; objects: KObjectRef[]; vats: string[] }): void {
+function expectCacheAgrees(store: KernelStore, krefs: { promises: KPromiseRef[]; objects: KObjectRef[]; vats: VatId[] }): void {
   const sql = fromSql(store);
   for (const kpid of krefs.promises) {
     const row = sql.promises.get(kpid);
@@ -57,7 +57,7 @@ function expectCacheAgrees(store: KernelStore, krefs: { promises: KPromiseRef[];
     expect(store.objects.get(kref)).toEqual(
       row && { kref, owner: row.owner, lostReason: row.lost_reason, reachable: row.reachable, recognizable: row.recognizable },
     );
-    for (const endpointId of ['v1', 'v2', 'v3']) {
+    for (const endpointId of ['v1', 'v2', 'v3'] as EndpointId[]) {
       const entry = sql.clist.find((clistRow) => clistRow.endpoint === endpointId && clistRow.kref === kref);
       const expected = entry && { endpoint: endpointId, kref, eref: entry.eref, reachable: entry.reachable === 1 };
       expect(store.clist.byKref(endpointId, kref)).toEqual(expected);
@@ -72,7 +72,7 @@ function expectCacheAgrees(store: KernelStore, krefs: { promises: KPromiseRef[];
 }
 
 /** Applies `op`; an op that SQLite refuses (a CHECK, a missing row) throws, as it would in a crank. */
-function apply(store: KernelStore, op: Op, made: { promises: KPromiseRef[]; objects: KObjectRef[]; vats: string[] }): void {
+function apply(store: KernelStore, op: Op, made: { promises: KPromiseRef[]; objects: KObjectRef[]; vats: VatId[] }): void {
   const promise = (i: number) => made.promises[i % Math.max(1, made.promises.length)];
   const object = (i: number) => made.objects[i % Math.max(1, made.objects.length)];
   switch (op.kind) {
@@ -148,7 +148,7 @@ describe('row caches (write-through, emptied at every undo)', () => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
         const store = openStore({ path: ':memory:', durability: 'process' });
-        const made = { promises: [] as KPromiseRef[], objects: [] as KObjectRef[], vats: [] as string[] };
+        const made = { promises: [] as KPromiseRef[], objects: [] as KObjectRef[], vats: [] as VatId[] };
         try {
           for (const step of ops) {
             try {

@@ -49,4 +49,4 @@ export class RowCache<K, V> {
 }
 
 /** How many rows one table's cache holds at most. */
-export const defaultMaxCachedRows = 50_000;
+export const defaultMaxCachedRows = 2_000;

@@ -179,4 +179,46 @@ describe('output validity (G2)', () => {
     await a.stop();
     await b.stop();
   });
+
+  it('puts in a hello only what the committed store says of the pair (incarnations, a start over), even between the cranks of an open group', async () => {
+    const { network, dirA, a, b, remoteRecorder } = await pair({ maxCranks: 1_000, maxDelayMs: 60_000 });
+    await a.kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+    expect(await a.kernel.call(a.kernel.rootOf('sender'), 'pingPong', [remoteRecorder, 2])).toBe(2);
+    const committedA = new Database(path.join(dirA, 'kernel.sqlite'), { readonly: true });
+    const committedPair = () =>
+      committedA.prepare<[], { incarnation: string | null; local_incarnation: string | null; started_over: string | null }>(
+        "SELECT incarnation, local_incarnation, started_over FROM peers WHERE peer_id = 'B'",
+      ).get()!;
+    const storeIncarnation = a.store.meta.incarnation();
+    const hellos: { said: { incarnation: string; yourIncarnation: string | null; startedOver: unknown }; committed: ReturnType<typeof committedPair> }[] = [];
+    network.onSend = (record) => {
+      if (record.from === 'A' && parsed(record).type === 'hello') hellos.push({ said: JSON.parse(text(record)), committed: committedPair() });
+    };
+    // One group of two cranks: the first starts the pair with B over (as a
+    // rollback found at a hello does: a new incarnation for B, and what was
+    // lost), the second drops the connection, so that A says hello again at
+    // once, before the COMMIT.
+    const newIncarnation = 'ab'.repeat(16);
+    const startedOver = { forgottenSends: [3, 4] as [number, number], lostReceives: null };
+    const failed = (error: unknown) => {
+      throw error;
+    };
+    a.kernel.queueExternal({ apply: (context) => context.store.peers.startOver('B', newIncarnation, startedOver), failed });
+    a.kernel.queueExternal({ apply: () => network.reset('A', 'B'), failed });
+    await a.kernel.run();
+    expect(hellos.length).toBe(1);
+    // Committed since: the next hello says it.
+    network.reset('A', 'B');
+    await eventually('a hello after the COMMIT', () => hellos.length === 2);
+    for (const { said, committed } of hellos) {
+      expect(said.incarnation).toBe(committed.local_incarnation ?? storeIncarnation);
+      expect(said.yourIncarnation).toBe(committed.incarnation);
+      expect(said.startedOver).toEqual(committed.started_over === null ? null : JSON.parse(committed.started_over));
+    }
+    expect(hellos.map(({ said }) => said.incarnation)).toEqual([storeIncarnation, newIncarnation]);
+    network.onSend = undefined;
+    committedA.close();
+    await a.stop();
+    await b.stop();
+  });
 });
