@@ -20,12 +20,12 @@ function crash(node: KenNode, network: MemoryNetwork): void {
   node.store.close();
 }
 
-async function pair(commit?: { maxCranks: number; maxDelayMs: number }, crashPointsOfA?: CrashPoints) {
+async function pair(commit?: { maxCranks: number; maxDelayMs: number }, crashPointsOfA?: CrashPoints, session?: { resendMs: number; maxResendMs: number }) {
   const network = new MemoryNetwork();
   const dirA = dirs.make('ken-A-');
   const dirB = dirs.make('ken-B-');
-  const a = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'A' }, commit, crashPoints: crashPointsOfA });
-  const b = await startNode({ dir: dirB, transport: { kind: 'memory', network, peerId: 'B' }, commit });
+  const a = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'A' }, commit, crashPoints: crashPointsOfA, session });
+  const b = await startNode({ dir: dirB, transport: { kind: 'memory', network, peerId: 'B' }, commit, session });
   await b.node.kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
   const remoteRecorder = await a.node.redeemUrl(await b.node.issueUrl(b.node.kernel.rootOf('recorder')));
   return { network, dirA, dirB, a: a.node, b: b.node, remoteRecorder };
@@ -69,8 +69,10 @@ describe('output validity (G2)', () => {
   });
 
   it('transmits a row, and acks a seq, only once the COMMIT that holds it is durable', async () => {
-    // Large groups: many cranks consume and send before each COMMIT.
-    const { network, dirA, dirB, a, b, remoteRecorder } = await pair({ maxCranks: 64, maxDelayMs: 1000 });
+    // Large groups: many cranks consume and send before each COMMIT. Quick
+    // resends: a reset that falls on a resend's frames loses them all, and
+    // the next resend waits for the timer.
+    const { network, dirA, dirB, a, b, remoteRecorder } = await pair({ maxCranks: 64, maxDelayMs: 1000 }, undefined, { resendMs: 20, maxResendMs: 50 });
     await a.kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
     // Separate read-only connections see only committed state.
     const committed = {
