@@ -181,8 +181,9 @@ async function waitForFile(file: string, timeoutMs: number): Promise<string> {
 
 /**
  * `rounds` sequential round trips from the sender vat (`pingPong`) to
- * `target`, timed from the host: each one runs from the COMMIT of a send to
- * the COMMIT of the next, which the sender makes once the reply is in.
+ * `target`, timed from the host: each one runs from the release of a send
+ * (its COMMIT, on disk) to the release of the next, which the sender makes
+ * once the reply is in.
  */
 async function timeRoundTrips(node: KenNode, target: object, rounds: number): Promise<number[]> {
   const { kernel } = node;
@@ -192,9 +193,10 @@ async function timeRoundTrips(node: KenNode, target: object, rounds: number): Pr
   let timing = true;
   kernel.onCommit(() => {
     const next = timing ? nextSendSeq() : seq;
-    if (next === seq) return;
+    if (next === seq) return {};
     seq = next;
-    committed.push(performance.now());
+    // The round trip ends when the send may leave: once its COMMIT is on disk.
+    return { afterActions: () => committed.push(performance.now()) };
   });
   await kernel.call(kernel.rootOf('sender'), 'pingPong', [target, rounds]);
   timing = false;

@@ -206,7 +206,10 @@ describe('kernel: group commit', () => {
     await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
     await kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
     const seen: { commits: number; uncommitted: boolean }[] = [];
-    kernel.onCommit(() => seen.push({ commits: kernel.stats.commits, uncommitted: store.tx.uncommitted }));
+    kernel.onCommit(() => {
+      seen.push({ commits: kernel.stats.commits, uncommitted: store.tx.uncommitted });
+      return {};
+    });
     const before = kernel.stats.commits;
     await kernel.call(kernel.rootOf('sender'), 'sendBatch', [kernel.rootOf('recorder'), 5, 5]);
     const commits = kernel.stats.commits - before;

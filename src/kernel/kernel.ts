@@ -9,6 +9,7 @@ import type { VatDelivery, VatSyscall } from '../vats/types.js';
 import { makeVatInstance, type VatInstance } from '../vats/vatInstance.js';
 import { unguarded, type DeliveryGuard } from '../vats/deliveryGuard.js';
 import type { DeliveryMarks } from '../store/deliveryMarker.js';
+import type { WalSync } from '../store/walSync.js';
 import { DeliveryCrashes, deliveryKey, poisonDeliveryLimit } from './deliveryCrashes.js';
 import { CommitPolicy, defaultGroupCommit, type CommitLimits } from './commitPolicy.js';
 import type { KernelContext, RemoteRouter } from './context.js';
@@ -22,6 +23,12 @@ import { rejectPromise } from './resolve.js';
 import { makeSyscallHandler, type SyscallRecord } from './syscallHandler.js';
 import { failVat, forgetHeap, recordNewVat, rootOf, terminateVat } from './vatLifecycle.js';
 import { makeVatTranslator } from './vatTranslator.js';
+
+/** What a COMMIT hook releases once the COMMIT is on disk: before and after the committed cranks' own post-commit actions. */
+export interface CommitRelease {
+  beforeActions?: () => void;
+  afterActions?: () => void;
+}
 
 export interface KernelOptions {
   store: KernelStore;
@@ -128,11 +135,11 @@ export class Kernel {
   readonly #guard: DeliveryGuard;
   readonly #marks: DeliveryMarks | undefined;
   readonly #crashes: DeliveryCrashes;
+  readonly #walSync: WalSync | undefined;
   readonly #vats = new Map<VatId, VatInstance>();
   readonly #reapDue = new Set<VatId>();
   readonly #afterCommit: PostCommitAction[] = [];
-  readonly #commitHooks: (() => void)[] = [];
-  readonly #committedHooks: (() => void)[] = [];
+  readonly #commitHooks: (() => CommitRelease)[] = [];
   readonly #pendingInputs: (() => void)[] = [];
   readonly #external: ExternalWork[] = [];
   #rerun = false;
@@ -154,6 +161,8 @@ export class Kernel {
     this.#guard = options.guard ?? unguarded;
     this.#marks = options.deliveryMarks;
     this.#crashes = new DeliveryCrashes(this.#store);
+    this.#walSync = this.#store.walSync;
+    if (this.#walSync !== undefined) this.#walSync.onFailure = (error) => this.#flushFailed(error);
     assert(Number.isSafeInteger(this.#reapInterval) && this.#reapInterval >= 1, 'reapInterval must be an integer >= 1');
     this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, options.now ?? Date.now);
     this.#context = {
@@ -209,18 +218,15 @@ export class Kernel {
     this.#external.push(work);
   }
 
-  /** Runs `hook` after every COMMIT: where the network layer releases output. */
-  onCommit(hook: () => void): void {
-    this.#commitHooks.push(hook);
-  }
-
   /**
-   * Runs `hook` right after every COMMIT, before the committed cranks'
-   * post-commit actions: where memory learns what is now committed, so
-   * that those actions (a resend, a hello) say what the store holds.
+   * At every COMMIT, `read` runs at once: it reads what is now committed.
+   * What it returns runs once that COMMIT is on disk (at once, but for
+   * `fsync` durability: walSync.ts), around the committed cranks' own
+   * post-commit actions: where the network layer learns what it may send,
+   * and sends it.
    */
-  onCommitted(hook: () => void): void {
-    this.#committedHooks.push(hook);
+  onCommit(read: () => CommitRelease): void {
+    this.#commitHooks.push(read);
   }
 
   /** Creates a vat from a bundle and starts it; its root object is returned. */
@@ -784,11 +790,22 @@ export class Kernel {
     this.stats.commitNs += elapsedNs;
     this.#observer.committed?.(elapsedNs);
     this.#crashPoints?.pass('after-commit-before-transmit');
-    for (const hook of this.#committedHooks) hook();
-    // Only now may anything the committed cranks produced leave the kernel.
+    const reads = this.#commitHooks.map((read) => read());
     const actions = this.#afterCommit.splice(0);
-    for (const action of actions) action();
-    for (const hook of this.#commitHooks) hook();
+    // Only once the COMMIT is on disk may anything the committed cranks produced leave the kernel.
+    const release = () => {
+      for (const read of reads) read.beforeActions?.();
+      for (const action of actions) action();
+      for (const read of reads) read.afterActions?.();
+    };
+    if (this.#walSync === undefined) release();
+    else this.#walSync.committed(release);
+  }
+
+  /** A flush of the WAL failed: what the COMMITs it covered released never leaves, and the kernel stops as on any storage error. */
+  #flushFailed(error: StorageError): void {
+    // A loop in progress meets it at its next COMMIT (walSync refuses it).
+    if (this.#running === undefined && this.#panic === undefined) this.#stopOn(error);
   }
 
   #assertHealthy(): void {
@@ -809,6 +826,8 @@ export class Kernel {
     }
     this.#assertIdle('close');
     this.#commit();
+    // The last COMMIT's release: on disk first (its outputs may still leave, as at a stop).
+    this.#walSync?.flushNow();
     this.#store.close();
   }
 }

@@ -19,6 +19,7 @@ import { systemEntropy, type Entropy } from '../util/random.js';
 import { CrankWatchdog } from '../vats/crankWatchdog.js';
 import type { DeliveryGuard } from '../vats/deliveryGuard.js';
 import { DeliveryMarker } from '../store/deliveryMarker.js';
+import type { FdatasyncFn } from '../store/walSync.js';
 
 /** Frames larger than this close the connection (1 MiB unless configured). */
 export const defaultMaxFrameBytes = 1024 * 1024;
@@ -50,6 +51,8 @@ export interface NodeOptions {
   entropy?: Entropy;
   /** Test-only (the simulation's sabotage setting): a deliberate bug. */
   sabotage?: Sabotage;
+  /** Test-only: the flush of the WAL in `fsync` mode (a slow fake disk, src/store/walSync.ts). */
+  fdatasync?: FdatasyncFn;
   /** Hears of the kernel's events (metrics). */
   observer?: KernelObserver;
   /** A delivery that keeps the thread past this many milliseconds is abandoned and its vat failed (the crank watchdog); unset or 0, none is. */
@@ -80,7 +83,7 @@ export class KenNode {
   }
 
   static async start(options: NodeOptions): Promise<KenNode> {
-    const store = sabotagedStore(openStore({ path: options.storePath, durability: options.durability }), options.sabotage);
+    const store = sabotagedStore(openStore({ path: options.storePath, durability: options.durability, fdatasync: options.fdatasync }), options.sabotage);
     const entropy = options.entropy ?? systemEntropy;
     let transport: Transport | undefined;
     let guard: CrankWatchdog | undefined;

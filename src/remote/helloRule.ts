@@ -121,9 +121,14 @@ export class HelloRule {
     session.peerIncarnation = frame.incarnation;
     session.peerAddresses = frame.addresses.join('\n');
     this.#learnAddresses(context, peer, frame.addresses);
-    // Tell the peer what it lacks: our incarnation, or that we know its new one.
-    if (!acksValid || learned) session.helloOwed = true;
-    context.buffer.postCommit.push(() => this.transmitter.resendFromAcked(peerId));
+    // Tell the peer what it lacks: our incarnation, or that we know its new
+    // one. Owed from the COMMIT on: a hello written before it (a stream
+    // opening between cranks) tells the committed pair, not this one.
+    const owed = !acksValid || learned;
+    context.buffer.postCommit.push(() => {
+      if (owed) session.helloOwed = true;
+      this.transmitter.resendFromAcked(peerId);
+    });
   }
 
   /**

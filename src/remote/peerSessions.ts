@@ -87,9 +87,12 @@ export class PeerSessions {
         this.#warnings.warn(peerId, 'send-only-dropped', { reason }, 'dropped a send-only message to a forgotten peer');
       },
     });
-    kernel.setRemoteRouter(environment.routerSeam?.(router, () => this.#transmitter.afterCommit()) ?? router);
-    kernel.onCommitted(() => this.#transmitter.learnCommittedPairs());
-    kernel.onCommit(() => this.#transmitter.afterCommit());
+    kernel.setRemoteRouter(environment.routerSeam?.(router, () => this.#transmitter.afterCommit(this.store.peers.all())) ?? router);
+    kernel.onCommit(() => {
+      // Read at the COMMIT; learned and sent from once it is on disk.
+      const committed = this.store.peers.all();
+      return { beforeActions: () => this.#transmitter.learnCommittedPairs(committed), afterActions: () => this.#transmitter.afterCommit(committed) };
+    });
     transport.setHandlers({
       frame: (peerId, bytes) => this.#onFrameOrStop(peerId, bytes),
       helloFrame: (peerId) => this.#transmitter.hello(peerId),
@@ -112,7 +115,7 @@ export class PeerSessions {
   async start(): Promise<void> {
     const restoredFrom = this.store.meta.restoredFrom();
     if (restoredFrom !== undefined) await this.#helloRule.startOverAfterRestore(restoredFrom);
-    this.#transmitter.afterCommit();
+    this.#transmitter.afterCommit(this.store.peers.all());
   }
 
   /** A send refused for a full outbox: counted; logged when a run of refusals starts, not for each one. */

@@ -71,23 +71,29 @@ export class Transmitter {
   }
 
   /**
-   * Right after every COMMIT, before the committed cranks' actions run: the
-   * pair's incarnations as committed, which the hellos those actions may
-   * send must tell. (The numbers wait for {@link afterCommit}: a pair that
-   * started over gets them from its action first.)
+   * After a COMMIT (once on disk), before the committed cranks' actions
+   * run: the pair's incarnations as `committed` (the peers' records read at
+   * that COMMIT) says, which the hellos those actions may send must tell.
+   * (The numbers wait for {@link afterCommit}: a pair that started over
+   * gets them from its action first.)
    */
-  learnCommittedPairs(): void {
+  learnCommittedPairs(committed: readonly PeerRecord[]): void {
     if (this.#stopped) return;
-    for (const peer of this.store.peers.all()) {
+    for (const peer of committed) {
       const session = this.table.get(peer.peerId);
       if (session !== undefined && peer.forgotten === null) session.committedPair = committedPairOf(peer);
     }
   }
 
-  /** After every COMMIT: learn what is now durable, then send what may now be sent. */
-  afterCommit(): void {
+  /**
+   * After every COMMIT (once on disk): learn what is now durable from
+   * `committed` (the peers' records read at that COMMIT: the store may hold
+   * later COMMITs not on disk yet, or an open group), then send what may
+   * now be sent.
+   */
+  afterCommit(committed: readonly PeerRecord[]): void {
     if (this.#stopped) return;
-    for (const peer of this.store.peers.all()) {
+    for (const peer of committed) {
       if (peer.forgotten !== null) continue;
       const session = this.table.for(peer);
       session.committedSendSeq = peer.nextSendSeq - 1;

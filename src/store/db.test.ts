@@ -32,20 +32,14 @@ afterEach(() => {
 });
 
 describe('openDatabase', () => {
-  it('uses WAL with synchronous=FULL (2) for fsync durability', () => {
-    const db = track(openDatabase(file, 'fsync'));
-    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(db.pragma('synchronous', { simple: true })).toBe(2);
-  });
-
-  it('uses WAL with synchronous=NORMAL (1) for process durability', () => {
-    const db = track(openDatabase(file, 'process'));
+  it('uses WAL with synchronous=NORMAL (1): in fsync durability the WAL is flushed after COMMIT (walSync.ts)', () => {
+    const db = track(openDatabase(file));
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(1);
   });
 
   it('enforces foreign keys and never waits for a lock', () => {
-    const db = track(openDatabase(file, 'process'));
+    const db = track(openDatabase(file));
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(db.pragma('busy_timeout', { simple: true })).toBe(0);
   });
@@ -53,7 +47,7 @@ describe('openDatabase', () => {
   it('creates the file for its owner alone (0600) under the usual umask, and SQLite gives its WAL and index the same mode', () => {
     const umask = process.umask(0o022);
     try {
-      const db = track(openDatabase(file, 'fsync'));
+      const db = track(openDatabase(file));
       db.prepare("INSERT INTO kernel_meta (key, value) VALUES ('probe', 'secret')").run();
       for (const name of [file, `${file}-wal`, `${file}-shm`]) expect(fs.statSync(name).mode & 0o777, name).toBe(0o600);
     } finally {
@@ -64,18 +58,18 @@ describe('openDatabase', () => {
   it('leaves the mode of an existing file alone (start refuses one open to others; init narrows it)', () => {
     fs.writeFileSync(file, '', { mode: 0o640 });
     fs.chmodSync(file, 0o640);
-    track(openDatabase(file, 'process'));
+    track(openDatabase(file));
     expect(fs.statSync(file).mode & 0o777).toBe(0o640);
   });
 
   it('migrates a new file to schemaVersion and reopens it without migrating again', () => {
-    const db = openDatabase(file, 'process');
+    const db = openDatabase(file);
     expect(db.pragma('user_version', { simple: true })).toBe(schemaVersion);
     db.prepare("INSERT INTO kernel_meta (key, value) VALUES ('probe', 'kept')").run();
     db.close();
 
     // Re-running the CREATE TABLE migration would throw "table already exists".
-    const again = track(openDatabase(file, 'process'));
+    const again = track(openDatabase(file));
     expect(again.pragma('user_version', { simple: true })).toBe(schemaVersion);
     expect(again.prepare("SELECT value FROM kernel_meta WHERE key = 'probe'").pluck().get()).toBe('kept');
   });
@@ -88,7 +82,7 @@ describe('openDatabase', () => {
     old.close();
     const upgradeStartedAt = Date.now();
 
-    const db = track(openDatabase(file, 'process'));
+    const db = track(openDatabase(file));
     const writtenAt = db.prepare('SELECT created_at FROM outbox').pluck().get() as number;
     // strftime('%s') has whole seconds.
     expect(writtenAt).toBeGreaterThanOrEqual(Math.floor(upgradeStartedAt / 1000) * 1000);
@@ -147,8 +141,8 @@ describe('openDatabase', () => {
     raw.pragma(`user_version = ${schemaVersion + 1}`);
     raw.close();
 
-    expect(() => track(openDatabase(file, 'fsync'))).toThrow(StoreVersionError);
-    expect(() => track(openDatabase(file, 'fsync'))).toThrow(/newer than this ken-node/);
+    expect(() => track(openDatabase(file))).toThrow(StoreVersionError);
+    expect(() => track(openDatabase(file))).toThrow(/newer than this ken-node/);
 
     // The store is left as it was, not migrated down or altered.
     const check = track(new Database(file, { readonly: true }));
@@ -170,7 +164,7 @@ describe('openDatabase', () => {
       });
     expect(handlesInDir()).toEqual([]);
 
-    expect(() => openDatabase(file, 'fsync')).toThrow(StoreVersionError);
+    expect(() => openDatabase(file)).toThrow(StoreVersionError);
     expect(handlesInDir()).toEqual([]);
   });
 });
@@ -182,7 +176,7 @@ describe('TransactionControl', () => {
   let reader: SqliteDatabase;
 
   beforeEach(() => {
-    db = track(openDatabase(file, 'process'));
+    db = track(openDatabase(file));
     tx = new TransactionControl(db);
     reader = track(new Database(file, { readonly: true }));
   });

@@ -13,7 +13,10 @@ export type SqliteDatabase = Database.Database;
 
 /**
  * How durable a COMMIT is.
- * - `fsync`: WAL with synchronous=FULL. A commit survives a power cut.
+ * - `fsync`: a commit survives a power cut, and nothing it released leaves
+ *   the node before it is on disk. WAL with synchronous=NORMAL, and the WAL
+ *   file flushed after each COMMIT off the critical path (walSync.ts); a
+ *   store without a file (`:memory:`) has no disk to wait for.
  * - `process`: WAL with synchronous=NORMAL. A commit survives the process
  *   being killed (the WAL is in the OS page cache), not a power cut or an OS
  *   crash, which may lose the last commits but never corrupts the store.
@@ -28,17 +31,17 @@ export class StoreVersionError extends Error {
 }
 
 /** The paths SQLite takes for a database without a file. */
-const fileless = new Set([':memory:', '']);
+export const fileless = new Set([':memory:', '']);
 
 /**
- * Opens (creating if needed) the SQLite file at `path`, sets the durability
+ * Opens (creating if needed) the SQLite file at `path`, sets the WAL
  * pragmas, and brings the schema to {@link schemaVersion}. One process, one
  * writer: a second process opening the same file fails on the write lock
  * rather than interleaving cranks. A new file is for its owner alone (0600),
  * and so are the `-wal` and `-shm` files, to which SQLite gives the mode of
  * the database file.
  */
-export function openDatabase(path: string, durability: Durability, onStatement?: (sql: string) => void): SqliteDatabase {
+export function openDatabase(path: string, onStatement?: (sql: string) => void): SqliteDatabase {
   // SQLite would create the file 0644 (less the umask): made first, it holds the node's key only once it is private.
   if (!fileless.has(path)) createPrivateFile(path);
   let db: SqliteDatabase;
@@ -49,7 +52,8 @@ export function openDatabase(path: string, durability: Durability, onStatement?:
   }
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma(durability === 'fsync' ? 'synchronous = FULL' : 'synchronous = NORMAL');
+    // In `fsync` mode too: the WAL is flushed after COMMIT, off the critical path (walSync.ts).
+    db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     // Another process holding the write lock means two nodes share one store:
     // fail fast instead of waiting.

@@ -1,5 +1,5 @@
 import { makeCListStore } from './clist.js';
-import { openDatabase, TransactionControl, type Durability, type SqliteDatabase } from './db.js';
+import { fileless, openDatabase, TransactionControl, type Durability, type SqliteDatabase } from './db.js';
 import { makeMetaStore } from './meta.js';
 import { makeObjectStore } from './objects.js';
 import { makeOutboxStore } from './outbox.js';
@@ -8,6 +8,7 @@ import { makePromiseStore } from './promises.js';
 import { makeQueueStore } from './queues.js';
 import { makeVatstoreStore } from './vatstore.js';
 import { makeVatStore } from './vats.js';
+import { WalSync, type FdatasyncFn } from './walSync.js';
 
 export { durabilities, StoreVersionError, type Durability } from './db.js';
 export { StorageError, storageErrorOf } from './storageError.js';
@@ -21,6 +22,8 @@ export interface StoreOptions {
   now?: () => number;
   /** Called with the text of every SQL statement the store runs (better-sqlite3's `verbose`): the bench counts them. */
   onStatement?: (sql: string) => void;
+  /** Test-only: the flush of the WAL file in `fsync` mode (a slow fake disk); `fs.fdatasync` unless given. */
+  fdatasync?: FdatasyncFn;
 }
 
 /**
@@ -29,12 +32,18 @@ export interface StoreOptions {
  * named for what they mean.
  */
 export function openStore(options: StoreOptions) {
-  const db = openDatabase(options.path, options.durability, options.onStatement);
-  const meta = makeMetaStore(db);
+  const db = openDatabase(options.path, options.onStatement);
+  // `fsync` on a file: COMMITs are flushed after they return, off the critical path (walSync.ts).
+  const walSync = options.durability === 'fsync' && !fileless.has(options.path) ? new WalSync(options.path, options.fdatasync) : undefined;
+  // What opening wrote (a migration) is on disk before anything reads it.
+  walSync?.flushNow();
+  const meta = makeMetaStore(db, () => walSync?.flushNow());
   const outbox = makeOutboxStore(db, options.now ?? Date.now);
   const tx = new TransactionControl(db);
   const store = {
     durability: options.durability,
+    /** Set in `fsync` mode on a file: what a COMMIT released waits for it (the kernel hands it over). */
+    walSync,
     tx,
     meta,
     objects: makeObjectStore(db, () => meta.allocate('ko'), tx.newCache()),
@@ -47,7 +56,10 @@ export function openStore(options: StoreOptions) {
     peers: makePeerStore(db, () => meta.allocate('remote'), outbox),
     /** Every row of every table, in key order: for tests and diagnostics. */
     dump: () => dumpTables(db),
-    close: () => db.close(),
+    close: () => {
+      walSync?.close();
+      db.close();
+    },
   };
   return store;
 }

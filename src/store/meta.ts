@@ -8,8 +8,12 @@ export type CounterName = 'ko' | 'kp' | 'vat' | 'remote';
 /** The key of a store restored from a backup and not yet started. */
 const restoreMark = 'restore.pending';
 
-/** Kernel-wide counters and the store's incarnation. */
-export function makeMetaStore(db: SqliteDatabase) {
+/**
+ * Kernel-wide counters and the store's incarnation. `ownTransactionDone`
+ * runs after each write in a transaction of its own (at open time): in
+ * `fsync` mode it puts that write on disk before anything can depend on it.
+ */
+export function makeMetaStore(db: SqliteDatabase, ownTransactionDone: () => void = () => {}) {
   const bump = db.prepare<[string], { value: string }>(
     `INSERT INTO kernel_meta (key, value) VALUES (?, '1')
      ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
@@ -31,6 +35,7 @@ export function makeMetaStore(db: SqliteDatabase) {
     if (existing !== undefined) return existing.value;
     const value = make();
     db.transaction(() => write.run(key, value))();
+    ownTransactionDone();
     return value;
   }
 
@@ -59,6 +64,7 @@ export function makeMetaStore(db: SqliteDatabase) {
      */
     removeAtOpen(key: string): void {
       db.transaction(() => remove.run(key))();
+      ownTransactionDone();
     },
 
     /**
@@ -81,6 +87,7 @@ export function makeMetaStore(db: SqliteDatabase) {
      */
     markRestored(note: string): void {
       db.transaction(() => write.run(restoreMark, note))();
+      ownTransactionDone();
     },
 
     /** The restored store is a new incarnation now; part of the caller's transaction (the crank that starts every pair over). */

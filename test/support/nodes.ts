@@ -5,6 +5,7 @@ import path from 'node:path';
 import { KenNode, type TransportChoice } from '../../src/node/node.js';
 import type { SessionOptions } from '../../src/remote/session.js';
 import type { Durability } from '../../src/store/index.js';
+import type { FdatasyncFn } from '../../src/store/walSync.js';
 import { recordingLogger } from './harness.js';
 
 /** Temporary directories that `cleanup` removes. */
@@ -34,6 +35,7 @@ export async function startNode(options: {
   commit?: { maxCranks: number; maxDelayMs: number };
   session?: Partial<SessionOptions>;
   crashPoints?: CrashPoints;
+  fdatasync?: FdatasyncFn;
 }) {
   const logger = recordingLogger();
   const node = await KenNode.start({
@@ -43,6 +45,7 @@ export async function startNode(options: {
     transport: options.transport.kind === 'libp2p' ? { keyFile: path.join(options.dir, 'node.key'), ...options.transport } : options.transport,
     commit: options.commit,
     crashPoints: options.crashPoints,
+    fdatasync: options.fdatasync,
     session: { resendMs: 200, maxResendMs: 1000, ...options.session },
   });
   return { node, logger };

@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StorageError } from './storageError.js';
+import { WalSync, type FdatasyncFn } from './walSync.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A database path whose `-wal` file exists, and a disk whose flushes return when the test says. */
+function setUp() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ken-walsync-'));
+  dirs.push(dir);
+  const database = path.join(dir, 'kernel.sqlite');
+  fs.writeFileSync(`${database}-wal`, 'frames');
+  const flushes: ((error: NodeJS.ErrnoException | null) => void)[] = [];
+  const disk: FdatasyncFn = (_fd, done) => void flushes.push(done);
+  return { sync: new WalSync(database, disk), flushes };
+}
+
+describe('WalSync', () => {
+  it('releases each COMMIT once a flush that began after it returns, in order, one flush in flight at a time', () => {
+    const { sync, flushes } = setUp();
+    const released: number[] = [];
+    sync.committed(() => released.push(1));
+    sync.committed(() => released.push(2));
+    expect(flushes).toHaveLength(1); // the second COMMIT waits for the next flush
+    flushes[0]?.(null);
+    expect(released).toEqual([1]);
+    expect(flushes).toHaveLength(2);
+    sync.committed(() => released.push(3));
+    flushes[1]?.(null);
+    expect(released).toEqual([1, 2]);
+    flushes[2]?.(null);
+    expect(released).toEqual([1, 2, 3]);
+    expect(sync.pending).toBe(0);
+    sync.close();
+  });
+
+  it('on a failed flush releases nothing it covered, reports a storage error, and refuses later COMMITs', () => {
+    const { sync, flushes } = setUp();
+    const released: number[] = [];
+    const failures: StorageError[] = [];
+    sync.onFailure = (error) => failures.push(error);
+    sync.committed(() => released.push(1));
+    sync.committed(() => released.push(2));
+    flushes[0]?.(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    expect(released).toEqual([]);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(StorageError);
+    expect(failures[0]?.code).toBe('EIO');
+    expect(() => sync.committed(() => released.push(3))).toThrow(StorageError);
+    expect(flushes).toHaveLength(1);
+    sync.close();
+  });
+
+  it('flushNow puts everything waiting on disk at once and releases it', () => {
+    const { sync, flushes } = setUp();
+    const released: number[] = [];
+    sync.committed(() => released.push(1));
+    sync.flushNow();
+    expect(released).toEqual([1]);
+    // The flush begun before returns late: nothing is released twice.
+    flushes[0]?.(null);
+    expect(released).toEqual([1]);
+    sync.close();
+  });
+});

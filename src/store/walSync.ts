@@ -1,0 +1,136 @@
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { assert } from '../util/assert.js';
+import { StorageError, storageErrorOf } from './storageError.js';
+
+/** `fs.fdatasync`'s shape: the seam where a test brings a slow fake disk. */
+export type FdatasyncFn = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
+
+/**
+ * Durability off the critical path (durability `fsync`). The connection
+ * runs WAL with synchronous=NORMAL, so a COMMIT writes its frames to the
+ * WAL file and returns without waiting for the disk; this module then
+ * flushes the WAL file with `fdatasync` in libuv's thread pool while the
+ * kernel goes on with the next cranks, and runs what each COMMIT released
+ * (frames for peers, acks, host results) only once a flush that began
+ * after that COMMIT has returned. Flushes do not overlap: one in flight,
+ * and the COMMITs made meanwhile wait for the next one, which covers them
+ * all (the WAL is appended in order, so one flush covers every COMMIT
+ * before it began). Why this is as durable as synchronous=FULL is in
+ * docs/architecture.md ("fsync off the critical path").
+ */
+export class WalSync {
+  readonly #walPath: string;
+  readonly #fdatasync: FdatasyncFn;
+  #fd: number | undefined;
+  /** COMMITs made, and COMMITs known to be on disk. */
+  #committed = 0;
+  #durable = 0;
+  /** What waits for the disk, in COMMIT order, with the COMMIT count it waits for. */
+  readonly #waiting: { commit: number; release: () => void }[] = [];
+  #flushing = false;
+  #failure: StorageError | undefined;
+  #onFailure: (error: StorageError) => void = () => {};
+
+  constructor(databasePath: string, fdatasyncFn: FdatasyncFn = fdatasync) {
+    this.#walPath = `${databasePath}-wal`;
+    this.#fdatasync = fdatasyncFn;
+  }
+
+  /** Where a failed flush is reported: the commits it covered may not be on disk, and nothing they released may leave. */
+  set onFailure(handler: (error: StorageError) => void) {
+    this.#onFailure = handler;
+  }
+
+  /** COMMITs not known to be on disk yet. */
+  get pending(): number {
+    return this.#committed - this.#durable;
+  }
+
+  /** A COMMIT returned: `release` runs once it is on disk (and after whatever earlier COMMITs released). */
+  committed(release: () => void): void {
+    this.#assertHealthy();
+    this.#committed += 1;
+    this.#waiting.push({ commit: this.#committed, release });
+    if (!this.#flushing) this.#flush();
+  }
+
+  /**
+   * Flushes now, in this thread, and runs everything waiting: for a
+   * COMMIT made outside the kernel's loop (a write at open time) and for
+   * the last COMMIT before the store closes.
+   */
+  flushNow(): void {
+    this.#assertHealthy();
+    const upTo = this.#committed;
+    try {
+      fdatasyncSync(this.#openWal());
+    } catch (error) {
+      this.#fail(error);
+      throw this.#failure;
+    }
+    this.#madeDurable(upTo);
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #flush(): void {
+    const upTo = this.#committed;
+    let fd: number;
+    try {
+      fd = this.#openWal();
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    this.#flushing = true;
+    this.#fdatasync(fd, (error) => {
+      this.#flushing = false;
+      if (this.#failure !== undefined) return;
+      if (error !== null) {
+        this.#fail(error);
+        return;
+      }
+      this.#madeDurable(upTo);
+      if (this.#committed > this.#durable) this.#flush();
+    });
+  }
+
+  #madeDurable(upTo: number): void {
+    this.#durable = Math.max(this.#durable, upTo);
+    while (this.#waiting.length > 0 && (this.#waiting[0]?.commit ?? Infinity) <= this.#durable) {
+      this.#waiting.shift()?.release();
+    }
+  }
+
+  /** The WAL file, opened once (and its directory flushed once, so that the file itself is found after a power cut). */
+  #openWal(): number {
+    if (this.#fd !== undefined) return this.#fd;
+    const fd = openSync(this.#walPath, 'r');
+    const directory = openSync(dirname(this.#walPath), 'r');
+    try {
+      fsyncSync(directory);
+    } finally {
+      closeSync(directory);
+    }
+    this.#fd = fd;
+    return fd;
+  }
+
+  #fail(error: unknown): void {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'EIO';
+    const failure = storageErrorOf(error, `flushing ${this.#walPath} to disk`) ?? new StorageError(`storage error (flushing ${this.#walPath} to disk): ${String(error)}`, code, { cause: error });
+    this.#failure = failure;
+    // Nothing the unflushed COMMITs released may leave: dropped, not run.
+    this.#waiting.length = 0;
+    this.#onFailure(failure);
+  }
+
+  #assertHealthy(): void {
+    if (this.#failure !== undefined) throw new StorageError(`an earlier flush to disk failed: ${this.#failure.message}`, this.#failure.code, { cause: this.#failure });
+    assert(this.#durable <= this.#committed, 'more COMMITs on disk than made');
+  }
+}
