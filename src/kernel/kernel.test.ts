@@ -1,8 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import fs, { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exampleVat, startTestKernel, testVat } from '../../test/support/harness.js';
+import { StorageError } from '../store/index.js';
+import type { FdatasyncFn } from '../store/walSync.js';
 import { krefOf } from './kmarshal.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -276,6 +278,37 @@ describe('kernel: halt', () => {
       await restarted.kernel.run();
       expect(await restarted.kernel.call(restarted.kernel.rootOf('recorder'), 'entries')).toEqual(range(1, 50));
       restarted.kernel.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('kernel: fsync durability, a failed flush of the WAL', () => {
+  it('stops the kernel on a storage error; nothing the COMMITs it covered released settles, and later calls are refused', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ken-flush-'));
+    let failing = false;
+    const fdatasync: FdatasyncFn = (fd, done) => {
+      if (!failing) return fs.fdatasync(fd, done);
+      setImmediate(() => done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })));
+    };
+    const stopped: unknown[] = [];
+    try {
+      const { kernel, logger } = await startTestKernel({ path: path.join(dir, 'kernel.sqlite'), durability: 'fsync', fdatasync, observer: { stopped: (error) => void stopped.push(error) } });
+      await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+      expect(await kernel.call(kernel.rootOf('recorder'), 'count')).toBe(0);
+      failing = true;
+      let settled = false;
+      void kernel.queueToKref(kernel.rootOf('recorder'), 'receive', [1]).finally(() => (settled = true)).catch(() => {});
+      await kernel.run();
+      for (let turn = 0; turn < 100 && stopped.length === 0; turn += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(stopped).toHaveLength(1);
+      expect(stopped[0]).toBeInstanceOf(StorageError);
+      expect((stopped[0] as StorageError).code).toBe('EIO');
+      expect(settled).toBe(false);
+      expect(logger.entries.some((entry) => entry.message?.startsWith('storage error: the kernel stopped') === true)).toBe(true);
+      await expect(kernel.call(kernel.rootOf('recorder'), 'count')).rejects.toThrow(StorageError);
+      kernel.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -804,8 +804,12 @@ export class Kernel {
 
   /** A flush of the WAL failed: what the COMMITs it covered released never leaves, and the kernel stops as on any storage error. */
   #flushFailed(error: StorageError): void {
-    // A loop in progress meets it at its next COMMIT (walSync refuses it).
-    if (this.#running === undefined && this.#panic === undefined) this.#stopOn(error);
+    // A loop in progress meets it at its next COMMIT (walSync refuses it), or, with nothing left to commit, here once it ends.
+    const stop = () => {
+      if (this.#panic === undefined) this.#stopOn(error);
+    };
+    if (this.#running === undefined) stop();
+    else void this.#running.then(stop, stop);
   }
 
   #assertHealthy(): void {
