@@ -27,8 +27,49 @@ function remotesOf(context: KernelContext, endpoint: RemoteId): RemoteRouter {
   return context.remotes;
 }
 
+/**
+ * Removes run-queue items and routes them: one item, or a run of notifies
+ * to one vat ({@link notifyRunOf}), whose resolutions go to the vat in one
+ * `dispatch.notify`.
+ */
+export function routeRunItems(context: KernelContext, items: readonly RunQueueItem[]): Routing {
+  const [first, ...rest] = items;
+  assert(first !== undefined, 'no run-queue item to route');
+  if (rest.length === 0) return routeRunItem(context, first);
+  let vatId: VatId | undefined;
+  const resolutions: Extract<VatDelivery, { 0: 'notify' }>[1] = [];
+  for (const item of items) {
+    const routing = routeRunItem(context, item);
+    if (routing.type !== 'deliver') continue;
+    assert(routing.delivery[0] === 'notify' && (vatId === undefined || vatId === routing.vatId), 'a run of notifies routed to more than one vat');
+    vatId = routing.vatId;
+    resolutions.push(...routing.delivery[1]);
+  }
+  return vatId === undefined ? consumed : { type: 'deliver', vatId, delivery: ['notify', resolutions] };
+}
+
+/** How many notifies to one vat one delivery may carry. */
+export const maxNotifiesPerDelivery = 64;
+
+/**
+ * The items at the head of the run queue that one crank takes: the first,
+ * and if it is a notify to a vat of this node, the notifies to that vat
+ * that come right after it (up to {@link maxNotifiesPerDelivery}). Order
+ * holds: only consecutive items join, and nothing else is between them.
+ */
+export function notifyRunOf(head: RunQueueItem, peek: (count: number) => RunQueueItem[]): RunQueueItem[] {
+  if (head.type !== 'notify' || isRemoteId(head.endpoint)) return [head];
+  const run: RunQueueItem[] = [];
+  for (const item of peek(maxNotifiesPerDelivery)) {
+    if (item.type !== 'notify' || item.endpoint !== head.endpoint) break;
+    run.push(item);
+  }
+  assert(run[0]?.id === head.id, 'the run queue changed under a crank');
+  return run;
+}
+
 /** Removes a run-queue item and routes it to the vat that must see it, if any. */
-export function routeRunItem(context: KernelContext, item: RunQueueItem): Routing {
+function routeRunItem(context: KernelContext, item: RunQueueItem): Routing {
   context.store.queues.removeRun(item.id);
   switch (item.type) {
     case 'send':

@@ -15,7 +15,7 @@ import { CommitPolicy, defaultGroupCommit, type CommitLimits } from './commitPol
 import type { KernelContext, RemoteRouter } from './context.js';
 import type { Logger } from '../util/logger.js';
 import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
-import { notifyPeerNow, routeGcAction, routeRunItem, sendToPeerNow, type Routing } from './deliveries.js';
+import { notifyPeerNow, notifyRunOf, routeGcAction, routeRunItems, sendToPeerNow, type Routing } from './deliveries.js';
 import { TerminatedVatError, UnknownVatError, VatCreationError, VatStateError } from './errors.js';
 import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
 import { makeRefcounts } from './refcounts.js';
@@ -95,7 +95,8 @@ export interface ExternalWork {
 
 /** Something the kernel works on next, and how to undo-and-consume it if its vat fails. */
 type WorkItem =
-  | { type: 'run'; item: RunQueueItem }
+  /** One item, or a run of notifies to one vat (delivered at once: `notifyRunOf`). */
+  | { type: 'run'; items: RunQueueItem[] }
   | { type: 'gc'; action: GcAction }
   | { type: 'reap'; vatId: VatId }
   | { type: 'external'; work: ExternalWork };
@@ -467,7 +468,7 @@ export class Kernel {
       if (this.#vats.has(vatId)) return { type: 'reap', vatId };
     }
     const item = this.#store.queues.peekRun();
-    return item && { type: 'run', item };
+    return item && { type: 'run', items: notifyRunOf(item, (count) => this.#store.queues.peekRuns(count)) };
   }
 
   #route(work: Exclude<WorkItem, { type: 'external' }>): Routing {
@@ -475,7 +476,7 @@ export class Kernel {
       case 'gc':
         return routeGcAction(this.#context, work.action);
       case 'run':
-        return routeRunItem(this.#context, work.item);
+        return routeRunItems(this.#context, work.items);
       case 'reap':
         this.#store.vats.resetDeliveries(work.vatId);
         return { type: 'deliver', vatId: work.vatId, delivery: ['bringOutYourDead'] };
@@ -597,8 +598,10 @@ export class Kernel {
         : `vat ${vatId} (${name}) was terminated: ${reason}`;
     this.#inCrank(() => {
       if (work.type === 'run') {
-        this.#store.queues.removeRun(work.item.id);
-        this.#consumeFailedItem(work.item, rejection);
+        for (const item of work.items) {
+          this.#store.queues.removeRun(item.id);
+          this.#consumeFailedItem(item, rejection);
+        }
       } else if (work.type === 'gc') {
         this.#store.queues.removeGc(work.action.id);
       }
@@ -621,8 +624,10 @@ export class Kernel {
     this.#inCrank(() => this.#crashes.clear(key));
     if (work.type === 'run') {
       this.#inCrank(() => {
-        this.#store.queues.removeRun(work.item.id);
-        this.#consumeFailedItem(work.item, `vat ${vatId} (${name}) was not given this message: ${reason}`);
+        for (const item of work.items) {
+          this.#store.queues.removeRun(item.id);
+          this.#consumeFailedItem(item, `vat ${vatId} (${name}) was not given this message: ${reason}`);
+        }
       });
     } else {
       this.#endVatAfterAbort(vatId, work, 'failed', reason);
@@ -840,7 +845,8 @@ export class Kernel {
 function whatIsDelivered(work: Exclude<WorkItem, { type: 'external' }>): string {
   switch (work.type) {
     case 'run':
-      return `run ${work.item.id}`;
+      // The first item: what a run of notifies starts with stays the same across restarts, however long the run grows.
+      return `run ${work.items[0]?.id}`;
     case 'gc':
       return `gc ${work.action.id}`;
     case 'reap':

@@ -40,6 +40,7 @@ export function makeQueueStore(db: SqliteDatabase) {
     "INSERT INTO run_queue (kind, target, endpoint) VALUES ('notify', ?, ?)",
   );
   const firstRun = db.prepare<[], RunRow>('SELECT * FROM run_queue ORDER BY id LIMIT 1');
+  const firstRuns = db.prepare<[number], RunRow>('SELECT * FROM run_queue ORDER BY id LIMIT ?');
   const removeRun = db.prepare<[number]>('DELETE FROM run_queue WHERE id = ?');
   const countRun = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM run_queue');
   const insertGc = db.prepare<[string, string, string]>(
@@ -58,6 +59,10 @@ export function makeQueueStore(db: SqliteDatabase) {
     peekRun(): RunQueueItem | undefined {
       const row = firstRun.get();
       return row && toItem(row);
+    },
+    /** The first `count` items, in order (a run of notifies to one vat is delivered at once). */
+    peekRuns(count: number): RunQueueItem[] {
+      return firstRuns.all(count).map(toItem);
     },
     removeRun(id: number): void {
       removeRun.run(id);
