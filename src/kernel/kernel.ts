@@ -577,7 +577,9 @@ export class Kernel {
     else if (!guarded.done.ok) fault = `delivery failed: ${guarded.done.reason}`;
     else if (key !== undefined) this.#crashes.clear(key);
     if (fault === undefined && record.exit === null && delivery[0] !== 'bringOutYourDead' && delivery[0] !== 'startVat') {
-      if (this.#store.vats.countDelivery(vatId) >= this.#reapInterval) this.#reapDue.add(vatId);
+      // A notify counts as the resolutions it carries: the garbage a vat makes follows them, not the deliveries.
+      const weight = delivery[0] === 'notify' ? delivery[1].length : 1;
+      if (this.#store.vats.countDelivery(vatId, weight) >= this.#reapInterval) this.#reapDue.add(vatId);
     }
     return { fault, record };
   }

@@ -63,8 +63,8 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
   const nextPromise = db.prepare<[string], { n: number }>(
     'UPDATE vats SET next_promise_id = next_promise_id + 1 WHERE vat_id = ? RETURNING next_promise_id - 1 AS n',
   );
-  const countDelivery = db.prepare<[string], { n: number }>(
-    'UPDATE vats SET deliveries_since_reap = deliveries_since_reap + 1 WHERE vat_id = ? RETURNING deliveries_since_reap AS n',
+  const countDelivery = db.prepare<[number, string], { n: number }>(
+    'UPDATE vats SET deliveries_since_reap = deliveries_since_reap + ? WHERE vat_id = ? RETURNING deliveries_since_reap AS n',
   );
   const resetDeliveries = db.prepare<[string]>('UPDATE vats SET deliveries_since_reap = 0 WHERE vat_id = ?');
   const setBundle = db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'");
@@ -123,9 +123,9 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
       assert(row !== undefined, `allocate on missing ${vatId}`);
       return row.n;
     },
-    /** Counts a delivery; returns deliveries since the vat was last reaped. */
-    countDelivery(vatId: VatId): number {
-      const row = countDelivery.get(vatId);
+    /** Counts a delivery as `weight` (a notify: its resolutions); returns deliveries since the vat was last reaped. */
+    countDelivery(vatId: VatId, weight = 1): number {
+      const row = countDelivery.get(weight, vatId);
       assert(row !== undefined, `countDelivery on missing ${vatId}`);
       return row.n;
     },
