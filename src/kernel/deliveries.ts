@@ -57,13 +57,9 @@ export const maxNotifiesPerDelivery = 64;
  * that come right after it (up to {@link maxNotifiesPerDelivery}). Order
  * holds: only consecutive items join, and nothing else is between them.
  */
-export function notifyRunOf(head: RunQueueItem, peek: (count: number) => RunQueueItem[]): RunQueueItem[] {
+export function notifyRunOf(context: KernelContext, head: RunQueueItem): RunQueueItem[] {
   if (head.type !== 'notify' || isRemoteId(head.endpoint)) return [head];
-  const run: RunQueueItem[] = [];
-  for (const item of peek(maxNotifiesPerDelivery)) {
-    if (item.type !== 'notify' || item.endpoint !== head.endpoint) break;
-    run.push(item);
-  }
+  const run = context.store.queues.headNotifyRun(head.endpoint, maxNotifiesPerDelivery);
   assert(run[0]?.id === head.id, 'the run queue changed under a crank');
   return run;
 }

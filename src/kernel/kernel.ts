@@ -151,6 +151,8 @@ export class Kernel {
   #followUp: Promise<number> | undefined;
   #panic: KernelPanic | StorageError | undefined;
   #halted = false;
+  /** An error that came outside the loop, for the loop to stop on (`#stopFromOutsideTheLoop`). */
+  #stopping: unknown;
 
   private constructor(options: KernelOptions) {
     this.#store = options.store;
@@ -163,7 +165,7 @@ export class Kernel {
     this.#marks = options.deliveryMarks;
     this.#crashes = new DeliveryCrashes(this.#store);
     this.#walSync = this.#store.walSync;
-    if (this.#walSync !== undefined) this.#walSync.onFailure = (error) => this.#flushFailed(error);
+    if (this.#walSync !== undefined) this.#walSync.onFailure = (error) => this.#stopFromOutsideTheLoop(error);
     assert(Number.isSafeInteger(this.#reapInterval) && this.#reapInterval >= 1, 'reapInterval must be an integer >= 1');
     this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, options.now ?? Date.now);
     this.#context = {
@@ -468,7 +470,7 @@ export class Kernel {
       if (this.#vats.has(vatId)) return { type: 'reap', vatId };
     }
     const item = this.#store.queues.peekRun();
-    return item && { type: 'run', items: notifyRunOf(item, (count) => this.#store.queues.peekRuns(count)) };
+    return item && { type: 'run', items: notifyRunOf(this.#context, item) };
   }
 
   #route(work: Exclude<WorkItem, { type: 'external' }>): Routing {
@@ -788,6 +790,7 @@ export class Kernel {
   }
 
   #commit(): void {
+    if (this.#stopping !== undefined) throw this.#stopping;
     const started = process.hrtime.bigint();
     const committed = this.#store.tx.commit();
     this.#policy.committed();
@@ -805,13 +808,28 @@ export class Kernel {
       for (const action of actions) action();
       for (const read of reads) read.afterActions?.();
     };
-    if (this.#walSync === undefined) release();
-    else this.#walSync.committed(release);
+    if (this.#walSync === undefined) {
+      release();
+      return;
+    }
+    // Released from the flush's callback, outside the loop: what it throws (a broken invariant) stops the kernel as in it.
+    this.#walSync.committed(() => {
+      try {
+        release();
+      } catch (error) {
+        this.#stopFromOutsideTheLoop(error);
+      }
+    });
   }
 
-  /** A flush of the WAL failed: what the COMMITs it covered released never leaves, and the kernel stops as on any storage error. */
-  #flushFailed(error: StorageError): void {
-    // A loop in progress meets it at its next COMMIT (walSync refuses it), or, with nothing left to commit, here once it ends.
+  /**
+   * An error that came outside the run loop (a failed flush of the WAL, a
+   * release that threw) stops the kernel as the loop would: at once if it
+   * is idle; otherwise the loop meets it at its next COMMIT, or here once
+   * it ends with nothing more to commit. Nothing is released meanwhile.
+   */
+  #stopFromOutsideTheLoop(error: unknown): void {
+    this.#stopping ??= error;
     const stop = () => {
       if (this.#panic === undefined) this.#stopOn(error);
     };

@@ -1,6 +1,6 @@
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { assert } from '../util/assert.js';
+import { syncDirectoryOf } from '../util/atomicFile.js';
 import { StorageError, storageErrorOf } from './storageError.js';
 
 /** `fs.fdatasync`'s shape: the seam where a test brings a slow fake disk. */
@@ -109,15 +109,9 @@ export class WalSync {
   /** The WAL file, opened once (and its directory flushed once, so that the file itself is found after a power cut). */
   #openWal(): number {
     if (this.#fd !== undefined) return this.#fd;
-    const fd = openSync(this.#walPath, 'r');
-    const directory = openSync(dirname(this.#walPath), 'r');
-    try {
-      fsyncSync(directory);
-    } finally {
-      closeSync(directory);
-    }
-    this.#fd = fd;
-    return fd;
+    syncDirectoryOf(this.#walPath);
+    this.#fd = openSync(this.#walPath, 'r');
+    return this.#fd;
   }
 
   #fail(error: unknown): void {
