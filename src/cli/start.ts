@@ -93,7 +93,7 @@ async function runStart(command: Command): Promise<number> {
 async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, token: string, metrics: NodeMetrics, logger: Logger): Promise<AdminServer> {
   const started = new Date();
   const root = config.bootstrap === undefined ? undefined : await ensureVat(node, config.bootstrap, logger);
-  for (const vat of config.vats) await ensureVat(node, { vat: vat.name, source: vat.source, parameters: vat.parameters }, logger);
+  for (const vat of config.vats) await ensureVat(node, { vat: vat.name, source: vat.source, parameters: vat.parameters, runtime: vat.runtime }, logger);
   // Work committed before the last stop (or crash) and not yet done.
   await node.kernel.run();
   metrics.watch(node);

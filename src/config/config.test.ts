@@ -73,6 +73,7 @@ describe('config: defaults and overrides', () => {
       source: '/data/vats/boot.js',
       vat: 'bootstrap',
       parameters: {},
+      runtime: 'liveslots',
     });
     const flagged = resolveConfig({ bootstrap: { source: 'vats/boot.js', vat: 'main' } }, [given('--bootstrap', 'other.js')], source);
     expect(flagged.bootstrap).toMatchObject({ source: '/work/other.js', vat: 'main' });
@@ -80,7 +81,7 @@ describe('config: defaults and overrides', () => {
 
   it('vats besides the bootstrap vat: sources relative to the data directory, each a name of its own', () => {
     const config = resolveConfig({ bootstrap: { source: 'boot.js' }, vats: [{ name: 'ledger', source: 'vats/ledger.js', parameters: { size: 3 } }] }, [], source);
-    expect(config.vats).toEqual([{ name: 'ledger', source: '/data/vats/ledger.js', parameters: { size: 3 } }]);
+    expect(config.vats).toEqual([{ name: 'ledger', source: '/data/vats/ledger.js', parameters: { size: 3 }, runtime: 'liveslots' }]);
     const twice = [{ name: 'a', source: 'a.js' }, { name: 'a', source: 'b.js' }];
     expect(refusal(() => resolveConfig({ vats: twice }, [], source))).toContain('expected each vat a different name');
     expect(refusal(() => resolveConfig({ bootstrap: { source: 'boot.js' }, vats: [{ name: 'bootstrap', source: 'b.js' }] }, [], source))).toContain(
@@ -101,6 +102,9 @@ describe('config: refusals name the field, the value, its origin and what is all
   it('from the file, a variable or a flag', () => {
     expect(refusal(() => resolveConfig({ durability: 'sometimes' }, [], source))).toBe(
       'bad config: durability = "sometimes" (from /data/ken-node.json): expected one of fsync, process',
+    );
+    expect(refusal(() => resolveConfig({ vats: [{ name: 'fast', source: 'fast.js', runtime: 'quick' }] }, [], source))).toMatch(
+      /^bad config: vats.0.runtime = "quick" \(from \/data\/ken-node.json\): expected one of liveslots, lean/,
     );
     expect(refusal(() => resolveConfig({}, [given('--log-level', 'loud', true)], source))).toBe(
       'bad config: logLevel = "loud" (from KEN_LOG_LEVEL): expected one of debug, info, warn, error, silent',

@@ -14,6 +14,7 @@ import { defaultSessionOptions } from '../remote/session.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { durabilities } from '../store/index.js';
 import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';
+import { vatRuntimes } from '../vats/vatInstance.js';
 import { logLevels } from '../util/logger.js';
 
 /**
@@ -138,6 +139,9 @@ const limitsSchema = z
 /** The admin HTTP endpoint, always on 127.0.0.1; port 0 lets the OS pick (the node writes it to `admin.json`). */
 const adminSchema = z.strictObject({ port: wholeNumber(0, 65535).default(0) }, { error: 'an object with port' });
 
+/** What runs a vat's code (src/vats/vatInstance.ts); fixed when the vat is created. */
+const runtimeSchema = z.enum(vatRuntimes, { error: `one of ${vatRuntimes.join(', ')}` }).default('liveslots');
+
 /** The vat created at the first start; its root is what `ken-node url` names by default. */
 const bootstrapSchema = z.strictObject(
   {
@@ -146,8 +150,9 @@ const bootstrapSchema = z.strictObject(
     vat: nameSchema.default('bootstrap'),
     /** Given to the vat's buildRootObject, with `ocapUrls` added. */
     parameters: z.record(z.string(), z.json(), { error: 'a JSON object' }).default({}),
+    runtime: runtimeSchema,
   },
-  { error: 'an object with source, and optionally vat and parameters' },
+  { error: 'an object with source, and optionally vat, parameters and runtime' },
 );
 
 /** A vat besides the bootstrap vat, created at the first start that finds it missing. */
@@ -158,8 +163,9 @@ const vatSchema = z.strictObject(
     source: z.string({ error: 'the path of a vat module' }).min(1, { error: 'the path of a vat module' }),
     /** Given to the vat's buildRootObject, with `ocapUrls` added. */
     parameters: z.record(z.string(), z.json(), { error: 'a JSON object' }).default({}),
+    runtime: runtimeSchema,
   },
-  { error: 'an object with name and source, and optionally parameters' },
+  { error: 'an object with name and source, and optionally parameters and runtime' },
 );
 
 const vatsMax = 64;

@@ -6,7 +6,7 @@ import { assert, AssertionError } from '../util/assert.js';
 import type { CrashPoints } from '../fault/crashPoints.js';
 import type { VatBundle } from '../vats/bundles.js';
 import type { VatDelivery, VatSyscall } from '../vats/types.js';
-import { makeVatInstance, type VatInstance } from '../vats/vatInstance.js';
+import { makeVatInstance, type VatInstance, type VatRuntime } from '../vats/vatInstance.js';
 import { unguarded, type DeliveryGuard } from '../vats/deliveryGuard.js';
 import type { DeliveryMarks } from '../store/deliveryMarker.js';
 import type { WalSync } from '../store/walSync.js';
@@ -232,15 +232,15 @@ export class Kernel {
     this.#commitHooks.push(read);
   }
 
-  /** Creates a vat from a bundle and starts it; its root object is returned. */
-  async createVat(spec: { name: string; bundle: VatBundle; parameters?: unknown }): Promise<{ vatId: VatId; root: KObjectRef }> {
+  /** Creates a vat from a bundle and starts it on its runtime (liveslots unless said); its root object is returned. */
+  async createVat(spec: { name: string; bundle: VatBundle; parameters?: unknown; runtime?: VatRuntime }): Promise<{ vatId: VatId; root: KObjectRef }> {
     this.#assertIdle('createVat');
     if (this.#store.vats.getByName(spec.name) !== undefined) {
       throw new VatCreationError(`a vat named ${JSON.stringify(spec.name)} already exists`);
     }
     const parameters = encode(spec.parameters ?? {});
     this.#beginCrank();
-    const created = recordNewVat(this.#context, spec.name, spec.bundle, parameters);
+    const created = recordNewVat(this.#context, spec.name, spec.runtime ?? 'liveslots', spec.bundle, parameters);
     const { fault } = await this.#startVat(created.vatId, spec.name, spec.bundle.json);
     if (fault !== undefined) {
       this.#abortCrank();
@@ -315,9 +315,9 @@ export class Kernel {
   }
 
   /** The state of the vat called `name` (live, failed, terminated) and why, if it is not live; undefined if there is none. */
-  vatState(name: string): { state: VatState; reason: string | undefined } | undefined {
+  vatState(name: string): { state: VatState; reason: string | undefined; runtime: VatRuntime } | undefined {
     const record = this.#store.vats.getByName(name);
-    return record && { state: record.state, reason: record.state === 'live' ? undefined : record.reason };
+    return record && { state: record.state, reason: record.state === 'live' ? undefined : record.reason, runtime: record.runtime };
   }
 
   /**
@@ -678,6 +678,7 @@ export class Kernel {
     const instance: VatInstance = makeVatInstance({
       vatId,
       name,
+      runtime: record.runtime,
       bundleJson,
       currentSyscall: () => {
         // An instance that is not the vat's any more (its delivery was abandoned) may still have code queued: it reaches nothing.

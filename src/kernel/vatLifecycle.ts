@@ -1,5 +1,6 @@
 import type { CapData, KObjectRef, KPromiseRef, KRef, VatId } from '../store/types.js';
 import type { VatBundle } from '../vats/bundles.js';
+import type { VatRuntime } from '../vats/vatInstance.js';
 import { assert } from '../util/assert.js';
 import type { KernelContext } from './context.js';
 import { errorCapData } from './kmarshal.js';
@@ -14,12 +15,13 @@ import { parseVatRef, rootVatRef } from './vatRefs.js';
 export function recordNewVat(
   context: KernelContext,
   name: string,
+  runtime: VatRuntime,
   bundle: VatBundle,
   parameters: CapData<KRef>,
 ): { vatId: VatId; root: KObjectRef } {
   const { store, refs } = context;
   store.vats.putBundle(bundle.hash, bundle.json);
-  const vatId = store.vats.create(name, bundle.hash, parameters);
+  const vatId = store.vats.create(name, runtime, bundle.hash, parameters);
   refs.increfData(parameters);
   const root = store.objects.create(vatId);
   store.clist.add(vatId, root, rootVatRef, true);
@@ -38,7 +40,7 @@ export function rootOf(context: KernelContext, vatId: VatId): KObjectRef {
  * A vat's heap is gone (it restarts from its durable state, or it failed and
  * will): objects it exported that were not durable are lost (sends to them
  * reject with a clear reason), and the promises it was deciding are rejected.
- * Its root object stays: liveslots re-exports `o+0` on every start. `why`
+ * Its root object stays: its runtime re-exports `o+0` on every start. `why`
  * completes "vat vN ..." in those reasons.
  */
 export function forgetHeap(context: KernelContext, vatId: VatId, why: string): { lostObjects: number; rejectedPromises: number } {

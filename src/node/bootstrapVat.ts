@@ -1,5 +1,6 @@
 import type { Logger } from '../util/logger.js';
 import { bundleVat } from '../vats/bundles.js';
+import type { VatRuntime } from '../vats/vatInstance.js';
 import type { KenNode } from './node.js';
 
 /**
@@ -22,6 +23,8 @@ export interface BootstrapSpec {
   /** The vat's JavaScript module; bundled only at the first start. */
   source: string;
   parameters: Record<string, unknown>;
+  /** What runs it; used only when the vat is created. */
+  runtime: VatRuntime;
 }
 
 /**
@@ -36,9 +39,12 @@ export interface BootstrapSpec {
 export async function ensureVat(node: KenNode, spec: BootstrapSpec, logger: Logger): Promise<object | undefined> {
   if (!node.kernel.hasVat(spec.vat)) {
     const parameters = { ...spec.parameters, ocapUrls: node.ocapUrls };
-    await node.kernel.createVat({ name: spec.vat, bundle: await bundleVat(spec.source), parameters });
+    await node.kernel.createVat({ name: spec.vat, bundle: await bundleVat(spec.source), parameters, runtime: spec.runtime });
   }
   const state = node.kernel.vatState(spec.vat);
+  if (state !== undefined && state.runtime !== spec.runtime) {
+    logger.warn({ vat: spec.vat, runtime: state.runtime, configured: spec.runtime }, 'a configured vat runs on another runtime than the config says: a vat keeps the runtime it was created with');
+  }
   if (state?.state === 'terminated') {
     logger.error({ vat: spec.vat, reason: state.reason }, 'a configured vat was terminated: the node runs without it');
     return undefined;

@@ -106,7 +106,7 @@ describe('openDatabase', () => {
     }
   });
 
-  it('v6 keeps every vat, its state and its reason, and allows failed vats', () => {
+  it('v6 keeps every vat, its state and its reason, and allows failed vats; v8 says they run on liveslots', () => {
     const old = new Database(file);
     // v5 rekeys with the SHA-256 function that openDatabase registers.
     old.function('sha256', (text: unknown) => createHash('sha256').update(String(text)).digest());
@@ -122,8 +122,8 @@ describe('openDatabase', () => {
     const store = openStore({ path: file, durability: 'process' });
     try {
       expect(store.vats.all().map((vat) => ({ ...vat, parameters: undefined }))).toEqual([
-        { vatId: 'v1', name: 'a', bundleHash: 'h', parameters: undefined, state: 'live' },
-        { vatId: 'v2', name: 'b', bundleHash: 'h', parameters: undefined, state: 'terminated', reason: 'it exited' },
+        { vatId: 'v1', name: 'a', runtime: 'liveslots', bundleHash: 'h', parameters: undefined, state: 'live' },
+        { vatId: 'v2', name: 'b', runtime: 'liveslots', bundleHash: 'h', parameters: undefined, state: 'terminated', reason: 'it exited' },
       ]);
       expect(store.vats.allocateImportNumber('v1', 'object')).toBe(7);
       store.tx.beginCrank();

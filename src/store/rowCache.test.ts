@@ -84,7 +84,7 @@ function apply(store: KernelStore, op: Op, made: { promises: KPromiseRef[]; obje
       return;
     case 'vat':
       store.vats.putBundle('h', '{}');
-      made.vats.push(store.vats.create(`vat${made.vats.length}`, 'h', { body: '#null', slots: [] }));
+      made.vats.push(store.vats.create(`vat${made.vats.length}`, made.vats.length % 2 === 0 ? 'liveslots' : 'lean', 'h', { body: '#null', slots: [] }));
       return;
     case 'end':
       if (store.tx.inCrank) store.tx.endCrank();

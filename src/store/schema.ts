@@ -50,8 +50,10 @@
  *   row is gone) and of the last one consumed: a rolled-back sender that
  *   sent again under numbers its peer consumed is found by them
  *   (`remote/rollback.ts`).
+ * - `vats.runtime` (v8): what runs the vat's code, `liveslots` (every vat
+ *   made before) or `lean` (src/vats/lean).
  */
-export const schemaVersion = 7;
+export const schemaVersion = 8;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -219,5 +221,9 @@ export const migrations: readonly string[] = [
   ALTER TABLE peers ADD COLUMN received_digest TEXT;
   ALTER TABLE peers ADD COLUMN acked_digest TEXT;
   ALTER TABLE outbox ADD COLUMN digest TEXT;
+  `,
+  // v8: a vat's runtime. The vats made before ran on liveslots.
+  `
+  ALTER TABLE vats ADD COLUMN runtime TEXT NOT NULL DEFAULT 'liveslots' CHECK (runtime IN ('liveslots', 'lean'));
   `,
 ];

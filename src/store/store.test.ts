@@ -243,7 +243,7 @@ describe('meta and ids', () => {
     expect(store.objects.create('v1')).toBe('ko3');
     expect(store.promises.create(null)).toBe('kp2');
     store.vats.putBundle('hash', '{}');
-    expect(store.vats.create('alice', 'hash', { body: '#null', slots: [] })).toBe('v1');
+    expect(store.vats.create('alice', 'lean', 'hash', { body: '#null', slots: [] })).toBe('v1');
     expect(store.meta.allocate('vat')).toBe(2);
   });
 });

@@ -1,5 +1,6 @@
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
+import type { VatRuntime } from '../vats/vatInstance.js';
 import type { RowCache } from './rowCache.js';
 import type { CapData, KRef, VatId } from './types.js';
 
@@ -11,14 +12,15 @@ import type { CapData, KRef, VatId } from './types.js';
  * its state is deleted; only the record and the reason stay.
  */
 export type VatRecord =
-  | { vatId: VatId; name: string; bundleHash: string; parameters: CapData<KRef>; state: 'live' }
-  | { vatId: VatId; name: string; bundleHash: string; parameters: CapData<KRef>; state: 'failed' | 'terminated'; reason: string };
+  | { vatId: VatId; name: string; runtime: VatRuntime; bundleHash: string; parameters: CapData<KRef>; state: 'live' }
+  | { vatId: VatId; name: string; runtime: VatRuntime; bundleHash: string; parameters: CapData<KRef>; state: 'failed' | 'terminated'; reason: string };
 
 export type VatState = VatRecord['state'];
 
 interface Row {
   vat_id: VatId;
   name: string;
+  runtime: VatRuntime;
   bundle_hash: string;
   parameters: string;
   state: VatState;
@@ -29,6 +31,7 @@ function toRecord(row: Row): VatRecord {
   const base = {
     vatId: row.vat_id,
     name: row.name,
+    runtime: row.runtime,
     bundleHash: row.bundle_hash,
     parameters: frozenCapData(JSON.parse(row.parameters) as CapData<KRef>),
   };
@@ -45,8 +48,8 @@ function frozenCapData(data: CapData<KRef>): CapData<KRef> {
 export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<VatId, VatRecord>) {
   const putBundle = db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)');
   const getBundle = db.prepare<[string], { bundle: string }>('SELECT bundle FROM bundles WHERE hash = ?');
-  const insert = db.prepare<[string, string, string, string]>(
-    "INSERT INTO vats (vat_id, name, bundle_hash, parameters, state) VALUES (?, ?, ?, ?, 'live')",
+  const insert = db.prepare<[string, string, string, string, string]>(
+    "INSERT INTO vats (vat_id, name, runtime, bundle_hash, parameters, state) VALUES (?, ?, ?, ?, ?, 'live')",
   );
   const byId = db.prepare<[string], Row>('SELECT * FROM vats WHERE vat_id = ?');
   const byName = db.prepare<[string], Row>('SELECT * FROM vats WHERE name = ?');
@@ -76,10 +79,10 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
     getBundle(hash: string): string | undefined {
       return getBundle.get(hash)?.bundle;
     },
-    create(name: string, bundleHash: string, parameters: CapData<KRef>): VatId {
+    create(name: string, runtime: VatRuntime, bundleHash: string, parameters: CapData<KRef>): VatId {
       const vatId: VatId = `v${allocate()}`;
-      insert.run(vatId, name, bundleHash, JSON.stringify(parameters));
-      cache.set(vatId, { vatId, name, bundleHash, parameters: frozenCapData({ body: parameters.body, slots: [...parameters.slots] }), state: 'live' });
+      insert.run(vatId, name, runtime, bundleHash, JSON.stringify(parameters));
+      cache.set(vatId, { vatId, name, runtime, bundleHash, parameters: frozenCapData({ body: parameters.body, slots: [...parameters.slots] }), state: 'live' });
       return vatId;
     },
     get(vatId: VatId): VatRecord | undefined {

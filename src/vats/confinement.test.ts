@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestKernel, testVat } from '../../test/support/harness.js';
+import { vatRuntimes } from './vatInstance.js';
 
 let dir: string;
 let marker: string;
@@ -31,10 +32,10 @@ const requiredAttempts = [
   'Object.prototype pollution',
 ];
 
-describe('vat confinement: a vat reaches only what it was given', () => {
+describe.each(vatRuntimes)('vat confinement on %s: a vat reaches only what it was given', (runtime) => {
   it('reaches no host global, clock, randomness, evaluator escape, module loader or shared intrinsic', async () => {
     const { kernel } = await startTestKernel();
-    await kernel.createVat({ name: 'probe', bundle: await testVat('confinement'), parameters: { marker } });
+    await kernel.createVat({ name: 'probe', bundle: await testVat('confinement'), parameters: { marker }, runtime });
     const root = kernel.rootOf('probe');
     // Control: what the vat was given is reachable, so the probe can tell "there" from "not there".
     expect(await kernel.call(root, 'given')).toEqual({ console: 'function', assert: 'function', VatData: 'function', harden: 'function' });
@@ -54,7 +55,7 @@ describe('vat confinement: a vat reaches only what it was given', () => {
   it('does not load a vat that imports a host module (node:fs)', async () => {
     const { kernel, store } = await startTestKernel();
     const before = store.dump();
-    await expect(kernel.createVat({ name: 'importsFs', bundle: await testVat('importsFs'), parameters: { marker } })).rejects.toThrow(
+    await expect(kernel.createVat({ name: 'importsFs', bundle: await testVat('importsFs'), parameters: { marker }, runtime })).rejects.toThrow(
       /Cannot find module "node:fs"/,
     );
     expect(existsSync(marker)).toBe(false);

@@ -14,7 +14,7 @@ const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
 const faultyVat = path.join(packageRoot, 'test', 'vats', 'faulty.js');
-const spec = { vat: 'bootstrap', source: faultyVat, parameters: {} };
+const spec = { vat: 'bootstrap', source: faultyVat, parameters: {}, runtime: 'liveslots' as const };
 
 describe('a node starts whatever state its bootstrap vat is in', () => {
   it('starts with a terminated bootstrap vat: says so, and the admin API answers 409 instead of failing the start for good', async () => {
