@@ -14,6 +14,7 @@ import { openStore, type Durability } from '../src/store/index.js';
 import { makeLogger } from '../src/util/logger.js';
 import { bundleVat, exampleVatPath, type VatBundle } from '../src/vats/bundles.js';
 import { CrankWatchdog, defaultCrankDeadlineMs } from '../src/vats/crankWatchdog.js';
+import type { VatRuntime } from '../src/vats/vatInstance.js';
 import { DeliveryMarker } from '../src/store/deliveryMarker.js';
 import { check, type Result } from './benchSupport.js';
 import { measureRemote } from './remoteBench.js';
@@ -55,15 +56,15 @@ function progress(line: string): void {
   if (!options.json) process.stderr.write(`bench: ${line}\n`);
 }
 
-/** A kernel on a fresh store file in the temp dir, with a sender and a recorder vat, the crank deadline and delivery marks on as `start` has them. */
-async function startPair(commit: CommitLimits, durability: Durability, onStatement?: (sql: string) => void) {
+/** A kernel on a fresh store file in the temp dir, with a sender and a recorder vat on `runtime`, the crank deadline and delivery marks on as `start` has them. */
+async function startPair(commit: CommitLimits, durability: Durability, runtime: VatRuntime, onStatement?: (sql: string) => void) {
   storeCount += 1;
   const store = openStore({ path: path.join(tempDir, `kernel-${storeCount}.sqlite`), durability, onStatement });
   const deliveryMarks = new DeliveryMarker(path.join(tempDir, `delivery-${storeCount}.mark`));
   markers.push(deliveryMarks);
   const kernel = await Kernel.start({ store, logger, commit, guard: watchdog, deliveryMarks });
-  await kernel.createVat({ name: 'sender', bundle: bundles.sender });
-  await kernel.createVat({ name: 'recorder', bundle: bundles.recorder });
+  await kernel.createVat({ name: 'sender', bundle: bundles.sender, runtime });
+  await kernel.createVat({ name: 'recorder', bundle: bundles.recorder, runtime });
   return { kernel, sender: kernel.rootOf('sender'), recorder: kernel.rootOf('recorder') };
 }
 
@@ -88,8 +89,8 @@ async function timeCall(kernel: Kernel, target: object, method: string, args: un
 }
 
 /** `rounds` sequential round trips sender -> recorder; round trips per second. */
-async function pingPong(commit: CommitLimits, rounds: number) {
-  const { kernel, sender, recorder } = await startPair(commit, 'fsync');
+async function pingPong(commit: CommitLimits, rounds: number, runtime: VatRuntime = 'liveslots') {
+  const { kernel, sender, recorder } = await startPair(commit, 'fsync', runtime);
   const run = await timeCall(kernel, sender, 'pingPong', [recorder, rounds]);
   check(run.result === rounds, `pingPong returned ${String(run.result)}, expected ${rounds}`);
   const count = await kernel.call(recorder, 'count');
@@ -99,8 +100,8 @@ async function pingPong(commit: CommitLimits, rounds: number) {
 }
 
 /** The sender sends `messages` messages to the recorder at once; timed until the kernel is idle. */
-async function burst(commit: CommitLimits, durability: Durability, messages: number) {
-  const { kernel, sender, recorder } = await startPair(commit, durability);
+async function burst(commit: CommitLimits, durability: Durability, messages: number, runtime: VatRuntime = 'liveslots') {
+  const { kernel, sender, recorder } = await startPair(commit, durability, runtime);
   const run = await timeCall(kernel, sender, 'sendBatch', [recorder, messages, messages]);
   check(run.result === messages, `sendBatch returned ${String(run.result)}, expected ${messages}`);
   const count = await kernel.call(recorder, 'count');
@@ -116,7 +117,7 @@ async function burst(commit: CommitLimits, durability: Durability, messages: num
 async function sqlPerMessage(messages: number) {
   let counting = false;
   const counts = new Map<string, number>();
-  const { kernel, sender, recorder } = await startPair(defaultGroupCommit, 'fsync', (sql) => {
+  const { kernel, sender, recorder } = await startPair(defaultGroupCommit, 'fsync', 'liveslots', (sql) => {
     if (counting) counts.set(sql, (counts.get(sql) ?? 0) + 1);
   });
   counting = true;
@@ -213,6 +214,21 @@ async function measure(emit: (result: Result) => void): Promise<void> {
     emit({ name: `${name}.messages`, value: run.messageRate, unit: 'msgs/s', note: `${messages} messages consumed` });
   }
 
+  {
+    const name = 'local.pingpong.fsync.group.lean';
+    progress(`${name}: ${rounds} round trips`);
+    const run = await pingPong(defaultGroupCommit, rounds, 'lean');
+    emit({ name, value: run.rate, unit: 'roundtrips/s', note: `lean vats; ${run.delta.cranks} cranks, ${run.delta.commits} commits, ${run.seconds.toFixed(2)} s` });
+  }
+  let leanGroup: Counters | undefined;
+  {
+    const name = 'local.burst.fsync.group.messages.lean';
+    progress(`${name}: ${messages} messages`);
+    const run = await burst(defaultGroupCommit, 'fsync', messages, 'lean');
+    leanGroup = run.delta;
+    emit({ name, value: run.messageRate, unit: 'msgs/s', note: `lean vats; target >= 6500${run.messageRate < 6500 ? ' (MISSED)' : ''}; ${run.delta.cranks} cranks, ${run.delta.commits} commits, ${run.seconds.toFixed(2)} s` });
+  }
+
   const ratio = (rates['local.burst.fsync.group'] ?? NaN) / (rates['local.burst.process.group'] ?? NaN);
   emit({ name: 'local.burst.fsync.group.ratio', value: ratio, unit: 'ratio', note: `fsync/process group commit; target >= 0.8${ratio < 0.8 ? ' (MISSED)' : ''}` });
 
@@ -226,6 +242,9 @@ async function measure(emit: (result: Result) => void): Promise<void> {
   emit({ name: 'kernel.crank.kernel_us', value: us(fsyncGroup.crankNs - vatOwnNs, cranks), unit: 'us', note: `${split}: kernel, per crank (syscalls included)` });
   emit({ name: 'kernel.crank.syscall_us', value: us(fsyncGroup.syscallNs, cranks), unit: 'us', note: `${split}: of which answering syscalls` });
   emit({ name: 'kernel.commit_us', value: us(fsyncGroup.commitNs, fsyncGroup.commits), unit: 'us', note: `${split}: per COMMIT` });
+  const leanOwnNs = leanGroup.vatNs - leanGroup.syscallNs;
+  emit({ name: 'kernel.crank.vat_us.lean', value: us(leanOwnNs, leanGroup.cranks), unit: 'us', note: `${split}, lean vats: runtime and vat code, per crank` });
+  emit({ name: 'kernel.crank.kernel_us.lean', value: us(leanGroup.crankNs - leanOwnNs, leanGroup.cranks), unit: 'us', note: `${split}, lean vats: kernel, per crank (syscalls included)` });
 
   progress('kernel.sql_per_message: 2000 messages');
   const sql = await sqlPerMessage(2_000);

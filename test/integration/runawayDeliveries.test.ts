@@ -46,7 +46,7 @@ describe('deliveries that run away or kill the process', () => {
 
     abandonNext();
     await expect(first.kernel.call(notes, 'add', [5])).rejects.toThrow(/failed while handling this message: delivery abandoned: it ran past the test deadline/);
-    expect(first.kernel.vatState('notes')).toEqual({ state: 'failed', reason: 'delivery abandoned: it ran past the test deadline' });
+    expect(first.kernel.vatState('notes')).toEqual({ state: 'failed', reason: 'delivery abandoned: it ran past the test deadline', runtime: 'liveslots' });
     const after = first.store.dump();
     // What differs is the vat's record (failed, with the reason) and the host's call, consumed: not the vat's state.
     expect(after.vatstore).toEqual(before.vatstore);
@@ -54,7 +54,7 @@ describe('deliveries that run away or kill the process', () => {
     first.kernel.close();
 
     const second = await startTestKernel({ path: file, guard });
-    expect(second.kernel.vatState('notes')).toEqual({ state: 'live', reason: undefined });
+    expect(second.kernel.vatState('notes')).toEqual({ state: 'live', reason: undefined, runtime: 'liveslots' });
     expect(await second.kernel.call(second.kernel.rootOf('notes'), 'count')).toBe(5);
     second.kernel.close();
   });
@@ -85,7 +85,7 @@ describe('deliveries that run away or kill the process', () => {
     await last.kernel.run();
     expect(last.logger.entries.map((entry) => entry.message)).toContain('a delivery that kept killing the process is quarantined: it is not delivered again');
     expect(last.store.queues.peekRun()).toBeUndefined();
-    expect(last.kernel.vatState('notes')).toEqual({ state: 'live', reason: undefined });
+    expect(last.kernel.vatState('notes')).toEqual({ state: 'live', reason: undefined, runtime: 'liveslots' });
     expect(await last.kernel.call(last.kernel.rootOf('notes'), 'count')).toBe(0);
     expect(last.store.meta.get('deliveryCrashes')).toBe('{}');
     last.kernel.close();

@@ -1,5 +1,5 @@
 import { Far, passStyleOf } from '@endo/far';
-import type { VatSyscall } from '../types.js';
+import type { VatCapData, VatSyscall } from '../types.js';
 import type { IdCounters } from './idCounters.js';
 import type { DurableLookup, SlotTable } from './slotTable.js';
 import { decodeStoreKey, encodeStoreKey } from './storeKeys.js';
@@ -51,8 +51,8 @@ export function makeDurableData(options: { syscall: () => VatSyscall; ids: IdCou
   const dirty = new Set<InstanceState>();
   const heldImports = new Set<string>();
 
-  const toData = (value: unknown) => JSON.stringify(slots().durableMarshal.toCapData(value as never));
-  const fromData = (text: string): unknown => slots().durableMarshal.fromCapData(JSON.parse(text) as never);
+  const toData = (value: unknown) => JSON.stringify(slots().durableCodec.encode(value));
+  const fromData = (text: string): unknown => slots().durableCodec.decode(JSON.parse(text) as VatCapData);
 
   function remember<T extends object>(value: T, vref: string): T {
     slots().registerDurable(value, vref);

@@ -67,7 +67,7 @@ export function makeLeanVatInstance(options: {
     watchPromise: (promise: unknown, watcher: unknown, ...args: unknown[]) => watchers.watchPromise(promise, watcher, ...args),
   });
 
-  const exitWith = (isFailure: boolean, info: unknown) => syscall().exit(isFailure, slots.kernelMarshal.toCapData(harden(info) as never) as VatCapData);
+  const exitWith = (isFailure: boolean, info: unknown) => syscall().exit(isFailure, slots.kernelCodec.encode(harden(info)));
   const vatPowers = harden({
     exitVat: (completion: unknown) => exitWith(false, completion),
     exitVatWithFailure: (reason: unknown) => exitWith(true, reason),
@@ -75,7 +75,7 @@ export function makeLeanVatInstance(options: {
 
   async function startVat(parametersData: VatCapData): Promise<void> {
     ids.load();
-    const parameters = slots.kernelMarshal.fromCapData(parametersData as never);
+    const parameters = slots.kernelCodec.decode(parametersData);
     const namespace = (await importBundle(JSON.parse(bundleJson) as never, {
       endowments: { VatData, console: vatConsole, assert: globalThis.assert },
     })) as { buildRootObject?: unknown };

@@ -1,5 +1,5 @@
 import { isPromise } from '@endo/promise-kit';
-import type { VatSyscall } from '../types.js';
+import type { VatCapData, VatSyscall } from '../types.js';
 import type { SlotTable } from './slotTable.js';
 
 type Watcher = Record<string, ((value: unknown, ...args: unknown[]) => unknown) | undefined>;
@@ -32,7 +32,7 @@ export function makePromiseWatchers(options: { syscall: () => VatSyscall; slots:
     if (vpid !== undefined) {
       let entry: string | undefined;
       try {
-        entry = JSON.stringify(slots().durableMarshal.toCapData(harden([watcher, ...args]) as never));
+        entry = JSON.stringify(slots().durableCodec.encode(harden([watcher, ...args])));
       } catch {
         entry = undefined; // not durable: watched from memory below
       }
@@ -68,7 +68,7 @@ export function makePromiseWatchers(options: { syscall: () => VatSyscall; slots:
       if (text === undefined) return;
       syscall().vatstoreDelete(key);
       for (const entry of JSON.parse(text) as string[]) {
-        const [watcher, ...args] = slots().durableMarshal.fromCapData(JSON.parse(entry) as never) as [Watcher, ...unknown[]];
+        const [watcher, ...args] = slots().durableCodec.decode(JSON.parse(entry) as VatCapData) as [Watcher, ...unknown[]];
         call(watcher, rejected, value, args);
       }
     },

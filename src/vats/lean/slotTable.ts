@@ -1,8 +1,9 @@
 import { E, HandledPromise } from '@endo/eventual-send';
-import { makeMarshal, passStyleOf, Remotable } from '@endo/marshal';
+import { passStyleOf, Remotable } from '@endo/marshal';
 import { isPromise } from '@endo/promise-kit';
 import type { VatCapData, VatResolution, VatSyscall } from '../types.js';
 import type { IdCounters } from './idCounters.js';
+import { makeSmallcapsCodec } from './smallcaps.js';
 
 /** A promise the kernel decides for this vat (an import, or a send's result), with what settles it. */
 interface KernelPromise {
@@ -11,8 +12,6 @@ interface KernelPromise {
   returned: object | undefined;
   settle(rejected: boolean, value: unknown): void;
 }
-
-type Marshal = ReturnType<typeof makeMarshal>;
 
 /** What the slot table needs of the vat's durable data (durableData.ts). */
 export interface DurableLookup {
@@ -58,7 +57,7 @@ export function makeSlotTable(options: { syscall: () => VatSyscall; ids: IdCount
   });
 
   function queueMessage(target: string, method: unknown, args: unknown[], withResult: boolean, returned?: object): Promise<unknown> | undefined {
-    const methargs = kernelMarshal.toCapData(harden([method, args]) as never) as VatCapData;
+    const methargs = kernelCodec.encodeMethargs(method, args);
     if (!withResult) {
       syscall().send(target, methargs, null);
       return undefined;
@@ -139,10 +138,10 @@ export function makeSlotTable(options: { syscall: () => VatSyscall; ids: IdCount
     let data: VatCapData;
     try {
       // Hardened here, as liveslots does: a vat may answer with a fresh record.
-      data = kernelMarshal.toCapData(harden(value) as never) as VatCapData;
+      data = kernelCodec.encode(harden(value));
     } catch (error) {
       rejected = true;
-      data = kernelMarshal.toCapData(harden(Error(`the result could not be passed: ${messageOf(error)}`))) as VatCapData;
+      data = kernelCodec.encode(harden(Error(`the result could not be passed: ${messageOf(error)}`)));
     }
     syscall().resolve([[vpid, rejected, data]]);
   }
@@ -204,13 +203,12 @@ export function makeSlotTable(options: { syscall: () => VatSyscall; ids: IdCount
     );
   }
 
-  const marshalOptions = { serializeBodyFormat: 'smallcaps', errorTagging: 'off', marshalSaveError: () => {} } as const;
-  const kernelMarshal: Marshal = makeMarshal(valToKernelSlot as never, slotToVal as never, marshalOptions);
-  const durableMarshal: Marshal = makeMarshal(valToDurableSlot as never, slotToVal as never, marshalOptions);
+  const kernelCodec = makeSmallcapsCodec({ valToSlot: valToKernelSlot, slotToVal });
+  const durableCodec = makeSmallcapsCodec({ valToSlot: valToDurableSlot, slotToVal });
 
   return {
-    kernelMarshal,
-    durableMarshal,
+    kernelCodec,
+    durableCodec,
     vrefOf: (value: object) => vrefOf.get(value),
     /** Names a durable object, store or kind handle by its vref. */
     registerDurable(value: object, vref: string): void {
@@ -229,7 +227,7 @@ export function makeSlotTable(options: { syscall: () => VatSyscall; ids: IdCount
     /** Delivers a message to an export; its result, if any, is this vat's to decide. */
     deliverMessage(targetVref: string, message: { methargs: VatCapData; result: string | null }): void {
       const target = slotToVal(targetVref, undefined) as Record<PropertyKey, unknown>;
-      const [method, args] = kernelMarshal.fromCapData(message.methargs as never) as [PropertyKey, unknown[]];
+      const [method, args] = kernelCodec.decode(message.methargs) as [PropertyKey, unknown[]];
       let outcome: Promise<unknown>;
       try {
         const callee = target[method];
@@ -249,7 +247,7 @@ export function makeSlotTable(options: { syscall: () => VatSyscall; ids: IdCount
     /** Settles kernel promises; says which vpids it did not know (promises of an earlier incarnation). */
     notify(resolutions: VatResolution[]): { vpid: string; rejected: boolean; value: unknown; known: boolean }[] {
       // Every resolution is read before any settles: they may name each other.
-      const read = resolutions.map(([vpid, rejected, data]) => ({ vpid, rejected, value: kernelMarshal.fromCapData(data as never) as unknown }));
+      const read = resolutions.map(([vpid, rejected, data]) => ({ vpid, rejected, value: kernelCodec.decode(data) }));
       return read.map(({ vpid, rejected, value }) => {
         const record = kernelPromises.get(vpid);
         if (record !== undefined) {
