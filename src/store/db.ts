@@ -109,6 +109,12 @@ function migrate(db: SqliteDatabase): void {
   }
 }
 
+/** See {@link TransactionControl.deferToCrankEnd}. */
+export interface DeferredWrites {
+  flush(): void;
+  discard(): void;
+}
+
 /**
  * The kernel's transaction discipline over one connection. A transaction is
  * opened lazily by the first crank after a commit and stays open across
@@ -119,6 +125,7 @@ function migrate(db: SqliteDatabase): void {
 export class TransactionControl {
   #inCrank = false;
   readonly #caches: RowCache<unknown, unknown>[] = [];
+  readonly #deferred: DeferredWrites[] = [];
   readonly #begin;
   readonly #commit;
   readonly #savepoint;
@@ -138,6 +145,15 @@ export class TransactionControl {
     const cache = new RowCache<K, V>(maxRows);
     this.#caches.push(cache as RowCache<unknown, unknown>);
     return cache;
+  }
+
+  /**
+   * Writes a store keeps in memory during a crank and makes at its end,
+   * inside the crank's savepoint (before RELEASE): a value changed many
+   * times in a crank is written once. An undo discards them.
+   */
+  deferToCrankEnd(writes: DeferredWrites): void {
+    this.#deferred.push(writes);
   }
 
   /** True while a crank's savepoint is open. */
@@ -162,6 +178,7 @@ export class TransactionControl {
   /** Keeps the crank's writes; they become durable at the next commit. */
   endCrank(): void {
     assert(this.#inCrank, 'endCrank without beginCrank');
+    for (const writes of this.#deferred) writes.flush();
     this.#release.run();
     this.#inCrank = false;
   }
@@ -187,6 +204,7 @@ export class TransactionControl {
 
   #emptyCaches(): void {
     for (const cache of this.#caches) cache.clear();
+    for (const writes of this.#deferred) writes.discard();
   }
 
   /** COMMIT (with fsync in `fsync` mode). Returns false if there was nothing to commit. */

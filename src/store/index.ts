@@ -47,7 +47,7 @@ export function openStore(options: StoreOptions) {
     tx,
     meta,
     objects: makeObjectStore(db, () => meta.allocate('ko'), tx.newCache()),
-    promises: makePromiseStore(db, () => meta.allocate('kp'), tx.newCache()),
+    promises: makePromiseStore(db, () => meta.allocate('kp'), tx.newCache(), tx),
     clist: makeCListStore(db, tx.newCache()),
     queues: makeQueueStore(db),
     vatstore: makeVatstoreStore(db),

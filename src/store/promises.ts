@@ -1,5 +1,5 @@
 import { assert } from '../util/assert.js';
-import type { SqliteDatabase } from './db.js';
+import type { SqliteDatabase, TransactionControl } from './db.js';
 import type { RowCache } from './rowCache.js';
 import type { CapData, EndpointId, KernelMessage, KernelPromise, KPromiseRef, KRef, PromiseState } from './types.js';
 
@@ -15,8 +15,15 @@ interface Row {
 /** Resolution data as a cached record holds it: frozen, slots and all. */
 const frozenData = (body: string, slots: KRef[]): CapData<KRef> => Object.freeze({ body, slots: Object.freeze(slots) as KRef[] });
 
-/** Kernel promises (`kpN`), their subscribers, and messages queued on them. Promise records are cached (rowCache.ts). */
-export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<KPromiseRef, KernelPromise>) {
+/**
+ * Kernel promises (`kpN`), their subscribers, and messages queued on them.
+ * Promise records are cached (rowCache.ts). Refcounts change several times
+ * a message (a send's result is counted by the message, the c-lists, the
+ * queue item): inside a crank they change in memory and each changed one
+ * is written once, at the crank's end (`deferToCrankEnd`); the cached
+ * record always holds the current count.
+ */
+export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<KPromiseRef, KernelPromise>, tx: TransactionControl) {
   const insert = db.prepare<[string, string | null]>(
     "INSERT INTO kernel_promises (kpid, state, decider) VALUES (?, 'unresolved', ?)",
   );
@@ -27,9 +34,19 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
   const resolve = db.prepare<[string, string, string, string]>(
     "UPDATE kernel_promises SET state = ?, decider = NULL, body = ?, slots = ? WHERE kpid = ? AND state = 'unresolved'",
   );
-  const adjust = db.prepare<[number, string], { refcount: number }>(
-    'UPDATE kernel_promises SET refcount = refcount + ? WHERE kpid = ? RETURNING refcount',
-  );
+  const setRefcount = db.prepare<[number, string]>('UPDATE kernel_promises SET refcount = ? WHERE kpid = ?');
+  /** Refcounts changed in the crank in progress, not written yet. */
+  const pendingRefcounts = new Map<KPromiseRef, number>();
+  tx.deferToCrankEnd({
+    flush() {
+      for (const [kpid, refcount] of pendingRefcounts) {
+        const { changes } = setRefcount.run(refcount, kpid);
+        assert(changes === 1, `refcount of missing ${kpid}`);
+      }
+      pendingRefcounts.clear();
+    },
+    discard: () => pendingRefcounts.clear(),
+  });
   const remove = db.prepare<[string]>('DELETE FROM kernel_promises WHERE kpid = ?');
   const decidedBy = db.prepare<[string], { kpid: KPromiseRef }>(
     "SELECT kpid FROM kernel_promises WHERE decider = ? AND state = 'unresolved' ORDER BY kpid",
@@ -55,11 +72,13 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
     if (row === undefined) {
       return undefined;
     }
+    // The row's count may be behind one changed in this crank (the cache started over meanwhile).
+    const refcount = pendingRefcounts.get(kpid) ?? row.refcount;
     if (row.state === 'unresolved') {
-      return { kpid, state: 'unresolved', decider: row.decider, refcount: row.refcount };
+      return { kpid, state: 'unresolved', decider: row.decider, refcount };
     }
     assert(row.body !== null && row.slots !== null, `resolved ${kpid} has no data`);
-    return { kpid, state: row.state, data: frozenData(row.body, JSON.parse(row.slots) as KRef[]), refcount: row.refcount };
+    return { kpid, state: row.state, data: frozenData(row.body, JSON.parse(row.slots) as KRef[]), refcount };
   };
 
   return {
@@ -85,15 +104,22 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
       const known = cache.peek(kpid);
       if (known !== undefined) cache.set(kpid, { kpid, state, data: frozenData(data.body, [...data.slots]), refcount: known.refcount });
     },
-    /** Adds `delta` to the refcount and returns the new count. */
+    /** Adds `delta` to the refcount and returns the new count; written at the crank's end, or at once outside a crank. */
     adjustRefcount(kpid: KPromiseRef, delta: number): number {
-      const row = adjust.get(delta, kpid);
-      assert(row !== undefined, `refcount of missing ${kpid}`);
-      const known = cache.peek(kpid);
-      if (known !== undefined) cache.set(kpid, { ...known, refcount: row.refcount });
-      return row.refcount;
+      const known = cache.get(kpid, () => read(kpid));
+      assert(known !== undefined, `refcount of missing ${kpid}`);
+      const refcount = known.refcount + delta;
+      assert(refcount >= 0, `refcount of ${kpid} below zero`);
+      if (tx.inCrank) {
+        pendingRefcounts.set(kpid, refcount);
+      } else {
+        setRefcount.run(refcount, kpid);
+      }
+      cache.set(kpid, { ...known, refcount });
+      return refcount;
     },
     delete(kpid: KPromiseRef): void {
+      pendingRefcounts.delete(kpid);
       remove.run(kpid);
       cache.set(kpid, undefined);
       clearSubscribers.run(kpid);

@@ -6,7 +6,8 @@ import { openStore, type EndpointId, type KernelStore, type KObjectRef, type KPr
  * The cached reads (c-list both ways, promise, object and vat records)
  * must say what SQLite holds after any sequence of writes, crank ends,
  * crank aborts, commits and rollbacks: the cache never answers with a row
- * an undo removed or a value a write changed.
+ * an undo removed or a value a write changed. Promise refcounts, written
+ * at the end of each crank, are compared outside cranks.
  */
 
 type Op =
@@ -47,7 +48,8 @@ function expectCacheAgrees(store: KernelStore, krefs: { promises: KPromiseRef[];
       expect(cached).toBeUndefined();
       continue;
     }
-    expect(cached?.refcount).toBe(row.refcount);
+    // Inside a crank a refcount changes in memory only, and is written at the crank's end (promises.ts).
+    if (!store.tx.inCrank) expect(cached?.refcount).toBe(row.refcount);
     expect(cached?.state).toBe(row.state);
     if (cached?.state === 'unresolved') expect(cached.decider).toBe(row.decider);
     else expect(cached?.data).toEqual({ body: row.body, slots: JSON.parse(row.slots as string) });
@@ -155,7 +157,7 @@ describe('row caches (write-through, emptied at every undo)', () => {
               apply(store, step, made);
             } catch (error) {
               // A write SQLite refused undoes its crank, as the kernel does.
-              expect(String(error)).toMatch(/constraint|missing|UNIQUE|CHECK|resolved|terminated|not failed/i);
+              expect(String(error)).toMatch(/constraint|missing|UNIQUE|CHECK|resolved|terminated|not failed|below zero/i);
               if (store.tx.inCrank) store.tx.abortCrank();
             }
             expectCacheAgrees(store, made);
