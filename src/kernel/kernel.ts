@@ -139,6 +139,8 @@ export class Kernel {
   readonly #walSync: WalSync | undefined;
   readonly #vats = new Map<VatId, VatInstance>();
   readonly #reapDue = new Set<VatId>();
+  /** Deliveries since each vat's last reap, in memory: a restart gives a vat a fresh heap, so counting starts over with it. */
+  readonly #deliveriesSinceReap = new Map<VatId, number>();
   readonly #afterCommit: PostCommitAction[] = [];
   readonly #commitHooks: (() => CommitRelease)[] = [];
   readonly #pendingInputs: (() => void)[] = [];
@@ -480,7 +482,7 @@ export class Kernel {
       case 'run':
         return routeRunItems(this.#context, work.items);
       case 'reap':
-        this.#store.vats.resetDeliveries(work.vatId);
+        this.#deliveriesSinceReap.delete(work.vatId);
         return { type: 'deliver', vatId: work.vatId, delivery: ['bringOutYourDead'] };
       default:
         throw new Error(`unknown work ${JSON.stringify(work satisfies never)}`);
@@ -581,7 +583,9 @@ export class Kernel {
     if (fault === undefined && record.exit === null && delivery[0] !== 'bringOutYourDead' && delivery[0] !== 'startVat') {
       // A notify counts as the resolutions it carries: the garbage a vat makes follows them, not the deliveries.
       const weight = delivery[0] === 'notify' ? delivery[1].length : 1;
-      if (this.#store.vats.countDelivery(vatId, weight) >= this.#reapInterval) this.#reapDue.add(vatId);
+      const count = (this.#deliveriesSinceReap.get(vatId) ?? 0) + weight;
+      this.#deliveriesSinceReap.set(vatId, count);
+      if (count >= this.#reapInterval) this.#reapDue.add(vatId);
     }
     return { fault, record };
   }
@@ -661,6 +665,7 @@ export class Kernel {
     failVat(this.#context, vatId, reason);
     this.#vats.delete(vatId);
     this.#reapDue.delete(vatId);
+    this.#deliveriesSinceReap.delete(vatId);
     this.#logger.error({ vatId, reason }, 'vat failed: it keeps its state, takes no messages, and is restarted at the next start');
   }
 
@@ -668,6 +673,7 @@ export class Kernel {
     terminateVat(this.#context, vatId, reason);
     this.#vats.delete(vatId);
     this.#reapDue.delete(vatId);
+    this.#deliveriesSinceReap.delete(vatId);
     this.#logger.warn({ vatId, reason }, 'vat terminated');
   }
 

@@ -109,12 +109,6 @@ function migrate(db: SqliteDatabase): void {
   }
 }
 
-/** See {@link TransactionControl.deferToCrankEnd}. */
-export interface DeferredWrites {
-  flush(): void;
-  discard(): void;
-}
-
 /**
  * The kernel's transaction discipline over one connection. A transaction is
  * opened lazily by the first crank after a commit and stays open across
@@ -125,7 +119,8 @@ export interface DeferredWrites {
 export class TransactionControl {
   #inCrank = false;
   readonly #caches: RowCache<unknown, unknown>[] = [];
-  readonly #deferred: DeferredWrites[] = [];
+  readonly #deferred: (() => void)[] = [];
+  readonly #undoListeners: (() => void)[] = [];
   readonly #begin;
   readonly #commit;
   readonly #savepoint;
@@ -150,10 +145,16 @@ export class TransactionControl {
   /**
    * Writes a store keeps in memory during a crank and makes at its end,
    * inside the crank's savepoint (before RELEASE): a value changed many
-   * times in a crank is written once. An undo discards them.
+   * times in a crank is written once. The store drops them in an
+   * {@link onUndo} listener.
    */
-  deferToCrankEnd(writes: DeferredWrites): void {
-    this.#deferred.push(writes);
+  deferToCrankEnd(flush: () => void): void {
+    this.#deferred.push(flush);
+  }
+
+  /** Calls `listener` whenever SQLite undoes writes (a crank's abort, a rollback): what a store knows of its rows may be wrong after it. */
+  onUndo(listener: () => void): void {
+    this.#undoListeners.push(listener);
   }
 
   /** True while a crank's savepoint is open. */
@@ -178,7 +179,7 @@ export class TransactionControl {
   /** Keeps the crank's writes; they become durable at the next commit. */
   endCrank(): void {
     assert(this.#inCrank, 'endCrank without beginCrank');
-    for (const writes of this.#deferred) writes.flush();
+    for (const flush of this.#deferred) flush();
     this.#release.run();
     this.#inCrank = false;
   }
@@ -204,7 +205,7 @@ export class TransactionControl {
 
   #emptyCaches(): void {
     for (const cache of this.#caches) cache.clear();
-    for (const writes of this.#deferred) writes.discard();
+    for (const listener of this.#undoListeners) listener();
   }
 
   /** COMMIT (with fsync in `fsync` mode). Returns false if there was nothing to commit. */

@@ -49,7 +49,7 @@ export function openStore(options: StoreOptions) {
     objects: makeObjectStore(db, () => meta.allocate('ko'), tx.newCache()),
     promises: makePromiseStore(db, () => meta.allocate('kp'), tx.newCache(), tx),
     clist: makeCListStore(db, tx.newCache()),
-    queues: makeQueueStore(db),
+    queues: makeQueueStore(db, tx),
     vatstore: makeVatstoreStore(db),
     vats: makeVatStore(db, () => meta.allocate('vat'), tx.newCache()),
     outbox,

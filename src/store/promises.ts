@@ -37,16 +37,14 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
   const setRefcount = db.prepare<[number, string]>('UPDATE kernel_promises SET refcount = ? WHERE kpid = ?');
   /** Refcounts changed in the crank in progress, not written yet. */
   const pendingRefcounts = new Map<KPromiseRef, number>();
-  tx.deferToCrankEnd({
-    flush() {
-      for (const [kpid, refcount] of pendingRefcounts) {
-        const { changes } = setRefcount.run(refcount, kpid);
-        assert(changes === 1, `refcount of missing ${kpid}`);
-      }
-      pendingRefcounts.clear();
-    },
-    discard: () => pendingRefcounts.clear(),
+  tx.deferToCrankEnd(() => {
+    for (const [kpid, refcount] of pendingRefcounts) {
+      const { changes } = setRefcount.run(refcount, kpid);
+      assert(changes === 1, `refcount of missing ${kpid}`);
+    }
+    pendingRefcounts.clear();
   });
+  tx.onUndo(() => pendingRefcounts.clear());
   const remove = db.prepare<[string]>('DELETE FROM kernel_promises WHERE kpid = ?');
   const decidedBy = db.prepare<[string], { kpid: KPromiseRef }>(
     "SELECT kpid FROM kernel_promises WHERE decider = ? AND state = 'unresolved' ORDER BY kpid",
@@ -119,9 +117,12 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
       return refcount;
     },
     delete(kpid: KPromiseRef): void {
+      const known = cache.get(kpid, () => read(kpid));
       pendingRefcounts.delete(kpid);
       remove.run(kpid);
       cache.set(kpid, undefined);
+      // A resolved promise has neither: its resolution took its subscribers and its queue, and none are added after.
+      if (known?.state !== 'unresolved') return;
       clearSubscribers.run(kpid);
       queueClear.run(kpid);
     },

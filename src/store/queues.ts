@@ -1,5 +1,5 @@
 import { assertNever } from '../util/assert.js';
-import type { SqliteDatabase } from './db.js';
+import type { SqliteDatabase, TransactionControl } from './db.js';
 import type { EndpointId, GcAction, GcActionKind, KernelMessage, KObjectRef, KPromiseRef, KRef, RunQueueItem } from './types.js';
 
 interface RunRow {
@@ -31,8 +31,17 @@ function toItem(row: RunRow): RunQueueItem {
   }
 }
 
-/** The run queue (sends, notifications) and the GC-action queue, both FIFO. */
-export function makeQueueStore(db: SqliteDatabase) {
+/**
+ * The run queue (sends, notifications) and the GC-action queue, both FIFO.
+ * The GC queue is looked at before every crank and is nearly always
+ * empty: once a look finds it empty it is not read again until an action
+ * is added or SQLite undoes writes (which may bring removed ones back).
+ */
+export function makeQueueStore(db: SqliteDatabase, tx: TransactionControl) {
+  let gcMayHoldActions = true;
+  tx.onUndo(() => {
+    gcMayHoldActions = true;
+  });
   const insertSend = db.prepare<[string, string, string, string | null]>(
     "INSERT INTO run_queue (kind, target, body, slots, result) VALUES ('send', ?, ?, ?, ?)",
   );
@@ -87,9 +96,13 @@ export function makeQueueStore(db: SqliteDatabase) {
     },
     addGcAction(kind: GcActionKind, endpoint: EndpointId, kref: KObjectRef): void {
       insertGc.run(kind, endpoint, kref);
+      gcMayHoldActions = true;
     },
     peekGc(): GcAction | undefined {
-      return firstGc.get();
+      if (!gcMayHoldActions) return undefined;
+      const action = firstGc.get();
+      gcMayHoldActions = action !== undefined;
+      return action;
     },
     removeGc(id: number): void {
       removeGc.run(id);

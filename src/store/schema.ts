@@ -51,7 +51,10 @@
  *   sent again under numbers its peer consumed is found by them
  *   (`remote/rollback.ts`).
  * - `vats.runtime` (v8): what runs the vat's code, `liveslots` (every vat
- *   made before) or `lean` (src/vats/lean).
+ *   made before) or `lean` (src/vats/lean). From v8 on the kernel counts
+ *   deliveries since a vat's last reap in memory (a restart gives the vat
+ *   a fresh heap, so a count from before it means nothing): the column
+ *   `vats.deliveries_since_reap` is no longer written.
  */
 export const schemaVersion = 8;
 

@@ -66,10 +66,6 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
   const nextPromise = db.prepare<[string], { n: number }>(
     'UPDATE vats SET next_promise_id = next_promise_id + 1 WHERE vat_id = ? RETURNING next_promise_id - 1 AS n',
   );
-  const countDelivery = db.prepare<[number, string], { n: number }>(
-    'UPDATE vats SET deliveries_since_reap = deliveries_since_reap + ? WHERE vat_id = ? RETURNING deliveries_since_reap AS n',
-  );
-  const resetDeliveries = db.prepare<[string]>('UPDATE vats SET deliveries_since_reap = 0 WHERE vat_id = ?');
   const setBundle = db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'");
 
   return {
@@ -125,15 +121,6 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
       const row = (kind === 'object' ? nextObject : nextPromise).get(vatId);
       assert(row !== undefined, `allocate on missing ${vatId}`);
       return row.n;
-    },
-    /** Counts a delivery as `weight` (a notify: its resolutions); returns deliveries since the vat was last reaped. */
-    countDelivery(vatId: VatId, weight = 1): number {
-      const row = countDelivery.get(weight, vatId);
-      assert(row !== undefined, `countDelivery on missing ${vatId}`);
-      return row.n;
-    },
-    resetDeliveries(vatId: VatId): void {
-      resetDeliveries.run(vatId);
     },
   };
 }
