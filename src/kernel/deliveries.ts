@@ -35,7 +35,12 @@ function remotesOf(context: KernelContext, endpoint: RemoteId): RemoteRouter {
 export function routeRunItems(context: KernelContext, items: readonly RunQueueItem[]): Routing {
   const [first, ...rest] = items;
   assert(first !== undefined, 'no run-queue item to route');
-  if (rest.length === 0) return routeRunItem(context, first);
+  if (rest.length === 0) {
+    context.store.queues.removeRun(first.id);
+    return routeRunItem(context, first);
+  }
+  // The run is the head of the queue (notifyRunOf): removed in one statement.
+  context.store.queues.removeRunHead(items[items.length - 1]!.id, items.length);
   let vatId: VatId | undefined;
   const resolutions: Extract<VatDelivery, { 0: 'notify' }>[1] = [];
   for (const item of items) {
@@ -64,9 +69,8 @@ export function notifyRunOf(context: KernelContext, head: RunQueueItem): RunQueu
   return run;
 }
 
-/** Removes a run-queue item and routes it to the vat that must see it, if any. */
+/** Routes a run-queue item (removed already) to the vat that must see it, if any. */
 function routeRunItem(context: KernelContext, item: RunQueueItem): Routing {
-  context.store.queues.removeRun(item.id);
   switch (item.type) {
     case 'send':
       return routeSend(context, item.target, item.message);

@@ -109,8 +109,7 @@ export function makeSyscallHandler(
           illegal(`send result ${JSON.stringify(resultVref)} is not a new promise of the vat`);
         }
         // The result is decided by whoever receives the message, not the sender.
-        result = translator.toKref(resultVref) as KPromiseRef;
-        store.promises.setDecider(result, null);
+        result = translator.toKref(resultVref, null) as KPromiseRef;
       }
       const message = { methargs: kernelMethargs, result };
       refs.increfMessage(message, target);

@@ -13,8 +13,11 @@ import { importVatRef, parseVatRef } from './vatRefs.js';
 export function makeVatTranslator(context: KernelContext, vatId: VatId) {
   const { store, refs } = context;
 
-  /** vref -> kref for a syscall; creates the kernel object or promise for a new export. */
-  function toKref(vref: string): KRef {
+  /**
+   * vref -> kref for a syscall; creates the kernel object or promise for a
+   * new export (a new promise is decided by the vat unless `newPromiseDecider` says otherwise).
+   */
+  function toKref(vref: string, newPromiseDecider: VatId | null = vatId): KRef {
     const entry = store.clist.byEref(vatId, vref);
     const parsed = parseVatRef(vref);
     if (entry !== undefined) {
@@ -34,7 +37,7 @@ export function makeVatTranslator(context: KernelContext, vatId: VatId) {
       store.clist.add(vatId, kref, vref, true);
       return kref;
     }
-    const kpid = store.promises.create(vatId);
+    const kpid = store.promises.create(newPromiseDecider);
     store.clist.add(vatId, kpid, vref, true);
     refs.incref(kpid);
     return kpid;
@@ -63,7 +66,7 @@ export function makeVatTranslator(context: KernelContext, vatId: VatId) {
   return {
     toKref,
     toVref,
-    dataToKernel: (data: CapData): CapData<KRef> => ({ body: data.body, slots: data.slots.map(toKref) }),
+    dataToKernel: (data: CapData): CapData<KRef> => ({ body: data.body, slots: data.slots.map((slot) => toKref(slot)) }),
     dataToVat: (data: CapData<KRef>): CapData => ({ body: data.body, slots: data.slots.map(toVref) }),
     messageToVat: (message: KernelMessage) => ({
       methargs: { body: message.methargs.body, slots: message.methargs.slots.map(toVref) },

@@ -37,9 +37,9 @@ export function openStore(options: StoreOptions) {
   const walSync = options.durability === 'fsync' && !fileless.has(options.path) ? new WalSync(options.path, options.fdatasync) : undefined;
   // What opening wrote (a migration) is on disk before anything reads it.
   walSync?.flushNow();
-  const meta = makeMetaStore(db, () => walSync?.flushNow());
-  const outbox = makeOutboxStore(db, options.now ?? Date.now);
   const tx = new TransactionControl(db);
+  const meta = makeMetaStore(db, tx, () => walSync?.flushNow());
+  const outbox = makeOutboxStore(db, options.now ?? Date.now);
   const store = {
     durability: options.durability,
     /** Set in `fsync` mode on a file: what a COMMIT released waits for it (the kernel hands it over). */

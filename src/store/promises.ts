@@ -52,17 +52,15 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
   const addSubscriber = db.prepare<[string, string]>(
     'INSERT OR IGNORE INTO promise_subscribers (kpid, endpoint) VALUES (?, ?)',
   );
-  const subscribers = db.prepare<[string], { endpoint: EndpointId }>(
-    'SELECT endpoint FROM promise_subscribers WHERE kpid = ? ORDER BY endpoint',
-  );
+  const takeSubscribers = db.prepare<[string], { endpoint: EndpointId }>('DELETE FROM promise_subscribers WHERE kpid = ? RETURNING endpoint');
   const clearSubscribers = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE kpid = ?');
   const unsubscribeEverywhere = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE endpoint = ?');
   const queuePush = db.prepare<[string, string, string, string, string | null]>(
     `INSERT INTO promise_queue (kpid, id, body, slots, result)
      VALUES (?, (SELECT COALESCE(MAX(id), 0) + 1 FROM promise_queue WHERE kpid = ?), ?, ?, ?)`,
   );
-  const queueAll = db.prepare<[string], { body: string; slots: string; result: KPromiseRef | null }>(
-    'SELECT body, slots, result FROM promise_queue WHERE kpid = ? ORDER BY id',
+  const takeQueue = db.prepare<[string], { id: number; body: string; slots: string; result: KPromiseRef | null }>(
+    'DELETE FROM promise_queue WHERE kpid = ? RETURNING id, body, slots, result',
   );
   const queueClear = db.prepare<[string]>('DELETE FROM promise_queue WHERE kpid = ?');
   const read = (kpid: KPromiseRef): KernelPromise | undefined => {
@@ -134,9 +132,11 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
     },
     /** Returns the subscribers and forgets them (they are about to be notified). */
     takeSubscribers(kpid: KPromiseRef): EndpointId[] {
-      const list = subscribers.all(kpid).map((row) => row.endpoint);
-      clearSubscribers.run(kpid);
-      return list;
+      // RETURNING gives rows in no set order: sorted here, as the subscribers' primary key orders them.
+      return takeSubscribers
+        .all(kpid)
+        .map((row) => row.endpoint)
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     },
     unsubscribeEverywhere(endpoint: EndpointId): void {
       unsubscribeEverywhere.run(endpoint);
@@ -146,12 +146,10 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
     },
     /** Returns the messages queued on `kpid`, in order, and removes them. */
     takeMessages(kpid: KPromiseRef): KernelMessage[] {
-      const messages = queueAll.all(kpid).map((row) => ({
-        methargs: { body: row.body, slots: JSON.parse(row.slots) as KRef[] },
-        result: row.result,
-      }));
-      queueClear.run(kpid);
-      return messages;
+      return takeQueue
+        .all(kpid)
+        .sort((a, b) => a.id - b.id)
+        .map((row) => ({ methargs: { body: row.body, slots: JSON.parse(row.slots) as KRef[] }, result: row.result }));
     },
   };
 }

@@ -1,4 +1,5 @@
 import { assertNever } from '../util/assert.js';
+import { assert } from '../util/assert.js';
 import type { SqliteDatabase, TransactionControl } from './db.js';
 import type { EndpointId, GcAction, GcActionKind, KernelMessage, KObjectRef, KPromiseRef, KRef, RunQueueItem } from './types.js';
 
@@ -52,6 +53,7 @@ export function makeQueueStore(db: SqliteDatabase, tx: TransactionControl) {
   // Only what a notify has: no message bodies are read to find where a run of notifies ends.
   const headKinds = db.prepare<[number], Pick<RunRow, 'id' | 'kind' | 'target' | 'endpoint'>>('SELECT id, kind, target, endpoint FROM run_queue ORDER BY id LIMIT ?');
   const removeRun = db.prepare<[number]>('DELETE FROM run_queue WHERE id = ?');
+  const removeRunHead = db.prepare<[number]>('DELETE FROM run_queue WHERE id <= ?');
   const countRun = db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM run_queue');
   const insertGc = db.prepare<[string, string, string]>(
     'INSERT OR IGNORE INTO gc_actions (kind, endpoint, kref) VALUES (?, ?, ?)',
@@ -90,6 +92,11 @@ export function makeQueueStore(db: SqliteDatabase, tx: TransactionControl) {
     },
     removeRun(id: number): void {
       removeRun.run(id);
+    },
+    /** Removes the items at the head of the run queue, up to and including `lastId`; they must be `count` (a run of {@link headNotifyRun}). */
+    removeRunHead(lastId: number, count: number): void {
+      const { changes } = removeRunHead.run(lastId);
+      assert(changes === count, `removed ${changes} run-queue items from the head, expected ${count}`);
     },
     runLength(): number {
       return countRun.get()?.n ?? 0;

@@ -48,5 +48,8 @@ export class RowCache<K, V> {
   }
 }
 
-/** How many rows one table's cache holds at most. */
-export const defaultMaxCachedRows = 2_000;
+/**
+ * How many rows one table's cache holds at most: enough for the promises,
+ * c-list entries and objects of 10,000 messages in flight (a few MB per table).
+ */
+export const defaultMaxCachedRows = 10_000;
