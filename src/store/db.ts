@@ -55,6 +55,8 @@ export function openDatabase(path: string, onStatement?: (sql: string) => void):
     // In `fsync` mode too: the WAL is flushed after COMMIT, off the critical path (walSync.ts).
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
+    // Each crank's savepoint keeps the pages it changes in a sub-journal: in memory, not in a temporary file.
+    db.pragma('temp_store = MEMORY');
     // Another process holding the write lock means two nodes share one store:
     // fail fast instead of waiting.
     db.pragma('busy_timeout = 0');
