@@ -7,6 +7,8 @@ import { lpStream } from '@libp2p/utils';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { Libp2p } from 'libp2p';
 import { exitOf, spawnCli, type Exit } from '../test/support/cli.js';
+import type { Durability } from '../src/store/index.js';
+import type { VatRuntime } from '../src/vats/vatInstance.js';
 import { check, type Result } from './benchSupport.js';
 import { echoProtocol, sinkProtocol, startRawNode } from './rawLibp2p.js';
 
@@ -81,15 +83,24 @@ async function peerWorkload(name: string, args: string[]): Promise<PeerSummary> 
   return JSON.parse(lastLines(exit.stdout, 1)) as PeerSummary;
 }
 
+/** How both nodes of a pair run: their vats' runtime and their durability. */
+interface PairSetup {
+  runtime: VatRuntime;
+  durability: Durability;
+}
+
+const liveslotsFsync: PairSetup = { runtime: 'liveslots', durability: 'fsync' };
+
 /** Node A and node B, each in a process of its own, over `transport`; `a` and `b` are their own peer-workload flags. */
-async function nodePair(tempDir: string, transport: Transport, a: string[], b: string[]) {
+async function nodePair(tempDir: string, transport: Transport, a: string[], b: string[], setup: PairSetup) {
   const dir = mkdtempSync(path.join(tempDir, `nodes-${transport}-`));
   const argsOf = (self: 'a' | 'b', peer: 'a' | 'b', own: string[]) => [
     '--data-dir', path.join(dir, self),
     '--listen', listenOn[transport],
     '--url-file', path.join(dir, `${self}.url`),
     '--peer-url-file', path.join(dir, `${peer}.url`),
-    '--durability', 'fsync',
+    '--durability', setup.durability,
+    '--runtime', setup.runtime,
     '--linger-ms', '1000',
     ...own,
   ];
@@ -109,9 +120,11 @@ function kernelNote(node: string, summary: PeerSummary, count: number, per: stri
 }
 
 /** A sends `messages` to B's recorder (send-only, or with E()); msgs/s from A's first send until B's recorder has consumed them all. */
-async function nodeThroughput(tempDir: string, transport: Transport, messages: number, sendOnly = false) {
+async function nodeThroughput(tempDir: string, transport: Transport, messages: number, options: { sendOnly?: boolean; runtime?: VatRuntime } = {}) {
   const n = String(messages);
-  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0', ...(sendOnly ? ['--send-only'] : [])], ['--send', '0', '--expect', n, '--poll-ms', '10']);
+  const sendOnly = options.sendOnly === true ? ['--send-only'] : [];
+  const setup = { ...liveslotsFsync, runtime: options.runtime ?? 'liveslots' };
+  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0', ...sendOnly], ['--send', '0', '--expect', n, '--poll-ms', '10'], setup);
   check(b.exactlyOnceInOrder && b.consumed === messages, `node B consumed ${b.consumed} of ${messages} messages, in order: ${b.exactlyOnceInOrder}`);
   check(b.timing.consumedAt !== undefined, 'node B did not say when it had consumed them');
   const seconds = (b.timing.consumedAt - a.timing.sendStartedAt) / 1000;
@@ -124,9 +137,9 @@ async function nodeThroughput(tempDir: string, transport: Transport, messages: n
 }
 
 /** Vat-to-vat round trips A -> B's recorder -> A, timed in A from the COMMIT of one send to the COMMIT of the next. */
-async function nodeRoundTrips(tempDir: string, rounds: number) {
+async function nodeRoundTrips(tempDir: string, rounds: number, setup: PairSetup = liveslotsFsync) {
   const r = String(rounds);
-  const { a, b } = await nodePair(tempDir, 'tcp', ['--send', '0', '--expect', '0', '--rtt-rounds', r], ['--send', '0', '--expect', r]);
+  const { a, b } = await nodePair(tempDir, 'tcp', ['--send', '0', '--expect', '0', '--rtt-rounds', r], ['--send', '0', '--expect', r], setup);
   check(b.exactlyOnceInOrder && b.consumed === rounds, `node B consumed ${b.consumed} of ${rounds} pings, in order: ${b.exactlyOnceInOrder}`);
   const times = a.roundTripsMs ?? [];
   check(times.length >= rounds - 1, `node A timed ${times.length} of ${rounds - 1} round trips`);
@@ -219,17 +232,33 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
     }
 
     progress(`remote.throughput.tcp.sendonly: ${messages} send-only messages between two node processes`);
-    const sendOnly = await nodeThroughput(tempDir, 'tcp', messages, true);
+    const sendOnly = await nodeThroughput(tempDir, 'tcp', messages, { sendOnly: true });
     emit({ name: 'remote.throughput.tcp.sendonly', value: sendOnly.rate, unit: 'msgs/s', note: `E.sendOnly; ${sendOnly.note}` });
 
-    progress(`remote.rtt.p50.tcp: ${rounds} round trips between two node processes`);
-    const rtt = await nodeRoundTrips(tempDir, rounds);
+    progress(`remote.throughput.tcp.lean: ${messages} messages between two node processes, lean vats`);
+    const lean = await nodeThroughput(tempDir, 'tcp', messages, { runtime: 'lean' });
+    const leanShare = lean.rate / (raw.tcp ?? NaN);
     emit({
-      name: 'remote.rtt.p50.tcp',
-      value: rtt.p50 * 1000,
-      unit: 'us',
-      note: `sender vat pingPong to the peer's recorder, ${rtt.count} rounds, COMMIT to COMMIT in A; mean ${(rtt.mean * 1000).toFixed(0)} us, p90 ${(rtt.p90 * 1000).toFixed(0)} us; ${rtt.note}`,
+      name: 'remote.throughput.tcp.lean',
+      value: lean.rate,
+      unit: 'msgs/s',
+      note: `lean vats; ${(leanShare * 100).toFixed(1)}% of libp2p.raw.tcp (target >= 20%${leanShare < 0.2 ? ', MISSED' : ''}); ${lean.note}`,
     });
+
+    const rtts: [string, PairSetup][] = [
+      ['remote.rtt.p50.tcp', liveslotsFsync],
+      ['remote.rtt.p50.tcp.process', { runtime: 'liveslots', durability: 'process' }],
+    ];
+    for (const [name, setup] of rtts) {
+      progress(`${name}: ${rounds} round trips between two node processes (${setup.durability})`);
+      const rtt = await nodeRoundTrips(tempDir, rounds, setup);
+      emit({
+        name,
+        value: rtt.p50 * 1000,
+        unit: 'us',
+        note: `${setup.durability}; sender vat pingPong to the peer's recorder, ${rtt.count} rounds, COMMIT to COMMIT in A; mean ${(rtt.mean * 1000).toFixed(0)} us, p90 ${(rtt.p90 * 1000).toFixed(0)} us; ${rtt.note}`,
+      });
+    }
 
     const ratio = (remote.tcp ?? NaN) / (raw.tcp ?? NaN);
     emit({ name: 'remote.throughput.tcp.ratio', value: ratio, unit: 'ratio', note: `remote/raw libp2p TCP; target >= 0.5${ratio < 0.5 ? ' (MISSED)' : ''}` });

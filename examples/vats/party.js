@@ -64,6 +64,16 @@ export function buildRootObject(_vatPowers, parameters, baggage) {
       }
       return sentCount.get(peerName);
     },
+    /** As `send`, but each message send-only (E.sendOnly): no result comes back, so none can be rejected. */
+    sendOnly(peerName, count, tag) {
+      const party = peers.get(peerName);
+      for (let i = 0; i < count; i += 1) {
+        const seq = bump(sentCount, peerName);
+        sent.init(`${peerName}:${seq}`, harden([seq, tag]));
+        E.sendOnly(party).receive(name, seq, tag);
+      }
+      return sentCount.get(peerName);
+    },
     /** Consumes one message: the n-th from `from` is recorded as [seq, tag]; the result is the seq. */
     receive(from, seq, tag) {
       const n = bump(receivedCount, from);

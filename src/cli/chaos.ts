@@ -6,10 +6,11 @@ import { runChaosNode } from '../chaos/chaosNode.js';
 import { runProcessChaos, type ChaosTransport } from '../chaos/runner.js';
 import { parseCrashArming } from '../fault/crashPoints.js';
 import { noFaults, type FaultRates } from '../net/faultyTransport.js';
-import { describeSummary, sweep } from '../sim/sweep.js';
+import { describeSummary, mixedWorkloadOf, sweep } from '../sim/sweep.js';
 import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
-import { durability, duration, fraction, logLevel, positiveInteger, seedRange, transportKind, wholeNumber } from './options.js';
+import { vatRuntimes, type VatRuntime } from '../vats/vatInstance.js';
+import { durability, duration, fraction, logLevel, positiveInteger, seedRange, transportKind, vatRuntime, wholeNumber } from './options.js';
 
 interface ChaosOptions {
   nodes: number;
@@ -23,6 +24,9 @@ interface ChaosOptions {
   partitionRate?: number;
   dropRate?: number;
   durability: Durability;
+  runtime?: VatRuntime;
+  sendOnly?: boolean;
+  mixed?: boolean;
   report: string;
   dir?: string;
   keep?: boolean;
@@ -54,6 +58,9 @@ export function chaosCommand(): Command {
     .option('--partition-rate <p>', 'processes: chance per second of a link partition; simulate: chance a frame is held back', fraction)
     .option('--drop-rate <p>', 'processes: chance per second of a connection reset or cut; simulate: chance a frame is lost', fraction)
     .option('--durability <mode>', 'processes: fsync or process', durability, 'fsync')
+    .option('--runtime <runtime>', `simulate: the party vats' runtime, ${vatRuntimes.join(' or ')} (default: liveslots)`, vatRuntime)
+    .option('--send-only', 'simulate: the parties send with E.sendOnly (no results) instead of E()')
+    .option('--mixed', 'simulate: each seed\'s runtime and send-only drawn from the seed, as the sweep of npm test does')
     .option('--report <file>', 'where the JSON report goes', 'chaos-report.json')
     .option('--dir <dir>', 'processes: the run directory (default: a new temporary one)')
     .option('--keep', 'keep the run directory (stores, URLs, node logs) even when the run passes')
@@ -61,6 +68,12 @@ export function chaosCommand(): Command {
       // command.error prints the message with the help hint and exits with code 2.
       if (options.nodes < 2) command.error(`error: --nodes: expected 2 or more, got ${options.nodes}`, { exitCode: 2 });
       if (options.seed !== undefined && options.seeds !== undefined) command.error('error: give --seed or --seeds, not both', { exitCode: 2 });
+      if (options.mixed === true && (options.runtime !== undefined || options.sendOnly === true)) {
+        command.error('error: --mixed draws each seed\'s runtime and send-only: give it without --runtime and --send-only', { exitCode: 2 });
+      }
+      if (options.simulate !== true && (options.mixed === true || options.runtime !== undefined || options.sendOnly === true)) {
+        command.error('error: --runtime, --send-only and --mixed are for --simulate', { exitCode: 2 });
+      }
       const seeds = seedsOf(options);
       const code = options.simulate === true ? await simulate(options, seeds) : await processes(options, seeds);
       process.exitCode = code;
@@ -83,8 +96,13 @@ async function simulate(options: ChaosOptions, seeds: number[]): Promise<number>
   const root = mkdtempSync(path.join(tmpdir(), 'ken-chaos-sim-'));
   const started = Date.now();
   try {
-    say(`chaos --simulate: ${seeds.length} seed(s) from ${seeds[0]}, ${options.nodes} nodes, ${options.messages} messages requested over the cluster`);
-    const summary = await sweep(root, seeds, { nodes: options.nodes, messages: options.messages, rates }, (result, sofar) => {
+    const runtime = options.runtime ?? 'liveslots';
+    const workload = options.mixed === true ? 'workload from each seed' : `${runtime} vats${options.sendOnly === true ? ', send-only' : ''}`;
+    say(`chaos --simulate: ${seeds.length} seed(s) from ${seeds[0]}, ${options.nodes} nodes, ${options.messages} messages requested over the cluster, ${workload}`);
+    const base = { nodes: options.nodes, messages: options.messages, rates };
+    const settings = (seed: number) =>
+      options.mixed === true ? { ...base, ...mixedWorkloadOf(seed) } : { ...base, runtime, sendOnly: options.sendOnly === true };
+    const summary = await sweep(root, seeds, settings, (result, sofar) => {
       const verdict = result.violations.length === 0 ? 'ok' : `${result.violations.length} VIOLATIONS`;
       if (seeds.length === 1 || sofar.seeds % 50 === 0 || result.violations.length > 0) {
         say(
@@ -94,7 +112,7 @@ async function simulate(options: ChaosOptions, seeds: number[]): Promise<number>
         );
       }
     });
-    writeReport(options.report, { kind: 'simulation', nodes: options.nodes, messagesPerSeed: options.messages, seedRange: { from: seeds[0], to: seeds.at(-1) }, ...summary });
+    writeReport(options.report, { kind: 'simulation', nodes: options.nodes, messagesPerSeed: options.messages, workload, seedRange: { from: seeds[0], to: seeds.at(-1) }, ...summary });
     for (const failure of summary.failures) {
       for (const { violation, history } of failure.violations) {
         say(`VIOLATION seed ${failure.seed} ${violation.guarantee}: ${violation.message}\n  ${history.join('\n  ')}`);

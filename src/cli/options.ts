@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { durabilities, type Durability } from '../store/index.js';
 import { logLevels, type LogLevel } from '../util/logger.js';
+import { vatRuntimes, type VatRuntime } from '../vats/vatInstance.js';
 
 /** commander argument parsers that name what is allowed when a value is not. */
 
@@ -20,19 +21,19 @@ export function nonNegativeNumber(value: string): number {
   return parsed;
 }
 
-export function durability(value: string): Durability {
-  if (!(durabilities as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`expected one of ${durabilities.join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return value as Durability;
+/** A parser that takes one of `allowed`. */
+function oneOf<T extends string>(allowed: readonly T[]): (value: string) => T {
+  return (value) => {
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+    }
+    return value as T;
+  };
 }
 
-export function logLevel(value: string): LogLevel {
-  if (!(logLevels as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`expected one of ${logLevels.join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return value as LogLevel;
-}
+export const durability: (value: string) => Durability = oneOf(durabilities);
+export const vatRuntime: (value: string) => VatRuntime = oneOf(vatRuntimes);
+export const logLevel: (value: string) => LogLevel = oneOf(logLevels);
 
 /** A duration like `3s`, `500ms` or `2m`, in milliseconds. */
 export function duration(value: string): number {

@@ -9,7 +9,8 @@ import { defaultSessionOptions } from '../remote/session.js';
 import type { Durability } from '../store/index.js';
 import { makeLogger, type LogLevel } from '../util/logger.js';
 import { ensureWorkloadVats, verifyWorkload } from '../workload/localWorkload.js';
-import { durability, logLevel, positiveInteger, wholeNumber } from './options.js';
+import { vatRuntimes, type VatRuntime } from '../vats/vatInstance.js';
+import { durability, logLevel, positiveInteger, vatRuntime, wholeNumber } from './options.js';
 import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';
 
 interface PeerWorkloadOptions {
@@ -24,6 +25,7 @@ interface PeerWorkloadOptions {
   batch: number;
   sendOnly: boolean;
   durability: Durability;
+  runtime: VatRuntime;
   lingerMs: number;
   pollMs: number;
   statusMs: number;
@@ -59,6 +61,7 @@ export function peerWorkloadCommand(): Command {
     .option('--batch <n>', 'messages per sender delivery', positiveInteger, 100)
     .option('--send-only', 'send each message with E.sendOnly (no result comes back) instead of E()', false)
     .option('--durability <mode>', 'fsync or process', durability, 'fsync')
+    .option('--runtime <runtime>', `the runtime of the sender and recorder vats, when they are created: ${vatRuntimes.join(' or ')}`, vatRuntime, 'liveslots')
     .option('--linger-ms <ms>', 'stay up this long after finishing, to answer the peer\'s resends', positiveInteger, 2000)
     .option('--poll-ms <ms>', 'how often to read the recorder\'s count while waiting (consumedAt in the summary is as exact)', positiveInteger, 100)
     .option('--status-ms <ms>', 'how often to print a progress line (consumed so far, the peer, the outbox) while waiting', positiveInteger, 5000)
@@ -93,7 +96,7 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
 
 async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line: string) => void): Promise<number> {
   const { kernel } = node;
-  const { sender, recorder } = await ensureWorkloadVats(kernel);
+  const { sender, recorder } = await ensureWorkloadVats(kernel, options.runtime);
   await kernel.run();
   if (!existsSync(options.urlFile)) {
     const url = await node.issueUrl(recorder);

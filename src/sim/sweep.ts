@@ -51,6 +51,34 @@ export function addToSummary(summary: SweepSummary, result: SimulationResult): v
   }
 }
 
+export type SweepSettings = Omit<SimulationOptions, 'dir' | 'seed'>;
+
+/**
+ * The workload of the mixed sweep (`npm test`), drawn from the seed alone
+ * (three bits of a hash of it, so that any run of seeds, every other one
+ * included, gets every kind): half the seeds run liveslots parties sending
+ * with E(), a quarter lean parties with E(), a quarter send-only traffic
+ * (lean and liveslots in turn). `ken-node chaos --simulate --mixed` uses it too.
+ */
+export function mixedWorkloadOf(seed: number): Pick<SimulationOptions, 'runtime' | 'sendOnly'> {
+  switch (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) >>> 29) {
+    case 1:
+    case 5:
+      return { runtime: 'lean', sendOnly: false };
+    case 3:
+      return { runtime: 'lean', sendOnly: true };
+    case 7:
+      return { runtime: 'liveslots', sendOnly: true };
+    default:
+      return { runtime: 'liveslots', sendOnly: false };
+  }
+}
+
+/** The flags of `ken-node chaos --simulate` that give a run this workload. */
+export function workloadFlags(workload: Pick<SimulationOptions, 'runtime' | 'sendOnly'>): string {
+  return `${workload.runtime === 'lean' ? ' --runtime lean' : ''}${workload.sendOnly === true ? ' --send-only' : ''}`;
+}
+
 /** Runs one simulation in a directory of its own under `tempRoot`, removed afterwards. */
 export async function simulateSeed(tempRoot: string, options: Omit<SimulationOptions, 'dir'>): Promise<SimulationResult> {
   const dir = mkdtempSync(path.join(tempRoot, `sim-${options.seed}-`));
@@ -61,16 +89,16 @@ export async function simulateSeed(tempRoot: string, options: Omit<SimulationOpt
   }
 }
 
-/** Runs every seed in `seeds` with the same settings; `onRun` hears each result as it comes. */
+/** Runs every seed in `seeds` with the same settings, or the settings `options` gives for the seed; `onRun` hears each result as it comes. */
 export async function sweep(
   tempRoot: string,
   seeds: Iterable<number>,
-  options: Omit<SimulationOptions, 'dir' | 'seed'>,
+  options: SweepSettings | ((seed: number) => SweepSettings),
   onRun?: (result: SimulationResult, summary: SweepSummary) => void,
 ): Promise<SweepSummary> {
   const summary = emptySummary();
   for (const seed of seeds) {
-    const result = await simulateSeed(tempRoot, { ...options, seed });
+    const result = await simulateSeed(tempRoot, { ...(typeof options === 'function' ? options(seed) : options), seed });
     addToSummary(summary, result);
     onRun?.(result, summary);
   }

@@ -1,5 +1,6 @@
 import type { Kernel } from '../kernel/kernel.js';
 import { bundleVat, exampleVatPath } from '../vats/bundles.js';
+import type { VatRuntime } from '../vats/vatInstance.js';
 
 /**
  * The local exactly-once workload: a `sender` vat numbers messages with a
@@ -24,10 +25,10 @@ export interface WorkloadVerdict {
 }
 
 /** Creates the workload's vats unless a previous run on this store already did. */
-export async function ensureWorkloadVats(kernel: Kernel): Promise<{ sender: object; recorder: object }> {
+export async function ensureWorkloadVats(kernel: Kernel, runtime: VatRuntime = 'liveslots'): Promise<{ sender: object; recorder: object }> {
   for (const name of ['recorder', 'sender']) {
     if (!kernel.hasVat(name)) {
-      await kernel.createVat({ name, bundle: await bundleVat(exampleVatPath(name)) });
+      await kernel.createVat({ name, bundle: await bundleVat(exampleVatPath(name)), runtime });
     }
   }
   return { sender: kernel.rootOf('sender'), recorder: kernel.rootOf('recorder') };

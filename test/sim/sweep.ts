@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'vitest';
 import { crashPointNames } from '../../src/fault/crashPoints.js';
 import { testSeed } from '../../src/util/random.js';
-import { describeSummary, sweep } from '../../src/sim/sweep.js';
+import { describeSummary, mixedWorkloadOf, sweep, workloadFlags } from '../../src/sim/sweep.js';
 
 /** Seeds in the whole sweep of `npm test`, split over files so both cores work. */
 export const sweepSeeds = 400;
@@ -18,15 +18,19 @@ export async function runSweepPart(part: number, parts: number): Promise<void> {
   const seeds = Array.from({ length: sweepSeeds / parts }, (_, index) => base + part + index * parts);
   console.log(
     `simulation sweep part ${part + 1}/${parts}: seeds ${base}+${part}, step ${parts} ` +
-      `(replay: KEN_SEED=${base} npx vitest run test/sim; one seed: npx ken-node chaos --simulate --nodes 3 --messages 30 --seed <seed>)`,
+      `(replay: KEN_SEED=${base} npx vitest run test/sim; one seed: npx ken-node chaos --simulate --mixed --nodes 3 --messages 30 --seed <seed>)`,
   );
   const root = mkdtempSync(path.join(tmpdir(), 'ken-sweep-'));
   try {
-    const summary = await sweep(root, seeds, { nodes: 3, messages: 30 });
+    // Each seed's workload (runtime, send-only) comes from the seed: mixedWorkloadOf.
+    const summary = await sweep(root, seeds, (seed) => ({ nodes: 3, messages: 30, ...mixedWorkloadOf(seed) }));
     console.log(describeSummary(summary));
+    const kinds = seeds.map((seed) => workloadFlags(mixedWorkloadOf(seed)) || ' liveslots');
+    console.log(`workloads: ${[...new Set(kinds)].map((kind) => `${kind.trim()} ${kinds.filter((k) => k === kind).length}`).join(', ')}`);
     for (const failure of summary.failures) {
+      const replay = `npx ken-node chaos --simulate --nodes 3 --messages 30 --seed ${failure.seed}${workloadFlags(mixedWorkloadOf(failure.seed))}`;
       for (const { violation, history } of failure.violations) {
-        console.log(`seed ${failure.seed}: ${violation.guarantee} ${violation.message}\n  ${history.join('\n  ')}`);
+        console.log(`seed ${failure.seed} (${replay}): ${violation.guarantee} ${violation.message}\n  ${history.join('\n  ')}`);
       }
     }
     expect(summary.failures.map((failure) => failure.seed)).toEqual([]);

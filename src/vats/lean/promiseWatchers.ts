@@ -41,6 +41,8 @@ export function makePromiseWatchers(options: { syscall: () => VatSyscall; slots:
         const earlier = watched.has(vpid) ? (JSON.parse(syscall().vatstoreGet(key) ?? '[]') as string[]) : [];
         syscall().vatstoreSet(key, JSON.stringify([...earlier, entry]));
         watched.add(vpid);
+        // The watcher handles a rejection (from the vatstore, in whichever incarnation it comes): not an unhandled one.
+        (promise as Promise<unknown>).catch(() => {});
         return;
       }
     }
