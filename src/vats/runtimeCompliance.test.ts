@@ -111,3 +111,35 @@ describe.each(layouts)('vat runtime compliance: %s', (_layout, runtimes) => {
     restarted.close();
   });
 });
+
+describe('the example vat of each runtime (docs/writing-vats.md, "Two runtimes")', () => {
+  it('runs the lean ledger on lean: accounts, transfers, a send-only watcher', async () => {
+    const { kernel } = await startTestKernel();
+    await kernel.createVat({ name: 'ledger', bundle: await exampleVat('ledger'), runtime: 'lean' });
+    await kernel.createVat({ name: 'watcher', bundle: await testVat('compliance'), runtime: 'lean' });
+    const ledger = kernel.rootOf('ledger');
+    const alice = (await kernel.call(ledger, 'open', ['alice'])) as object;
+    await kernel.call(ledger, 'open', ['bob']);
+    expect(await kernel.call(alice, 'deposit', [10])).toBe(10);
+    expect(await kernel.call(ledger, 'transfer', ['alice', 'bob', 4, kernel.rootOf('watcher')])).toBe(4);
+    await expect(kernel.call(ledger, 'transfer', ['alice', 'bob', 7])).rejects.toThrow('alice has 6, not 7');
+    expect(await kernel.call(alice, 'balance')).toBe(6);
+    expect(await kernel.call(ledger, 'owners')).toEqual(['alice', 'bob']);
+    expect(await kernel.call(kernel.rootOf('watcher'), 'recorded')).toEqual([['alice', 'bob', 4]]);
+    kernel.close();
+  });
+
+  it('runs the liveslots tally on liveslots; on lean it does not start, and names the runtime it needs', async () => {
+    const { kernel } = await startTestKernel();
+    await kernel.createVat({ name: 'tally', bundle: await exampleVat('tally') });
+    const poll = (await kernel.call(kernel.rootOf('tally'), 'open', ['lunch?'])) as { ballot: object; chair: object };
+    await kernel.call(poll.ballot, 'vote', ['alice', true]);
+    await kernel.call(poll.ballot, 'vote', ['bob', false]);
+    await expect(kernel.call(poll.ballot, 'vote', ['bob', true])).rejects.toThrow('bob voted already');
+    expect(await kernel.call(poll.chair, 'close', [])).toEqual({ question: 'lunch?', yes: 1, no: 1 });
+    await expect(kernel.createVat({ name: 'leanTally', bundle: await exampleVat('tally'), runtime: 'lean' })).rejects.toThrow(
+      'VatData.defineDurableKindMulti is not in the lean vat runtime: the vat needs runtime "liveslots"',
+    );
+    kernel.close();
+  });
+});

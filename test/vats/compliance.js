@@ -46,6 +46,10 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     record(value) {
       recorded.push(value);
     },
+    /** What the example ledger tells its watcher. */
+    transferred(from, to, amount) {
+      recorded.push(harden([from, to, amount]));
+    },
     recorded: () => harden([...recorded]),
     /** Passes a promise this vat decides, settled after it was sent. */
     passPromise(other) {
