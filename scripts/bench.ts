@@ -114,10 +114,10 @@ async function burst(commit: CommitLimits, durability: Durability, messages: num
  * SQL statements the store runs per message of a group-commit burst, and
  * the statements that run most (a separate run: counting costs time).
  */
-async function sqlPerMessage(messages: number) {
+async function sqlPerMessage(messages: number, runtime: VatRuntime) {
   let counting = false;
   const counts = new Map<string, number>();
-  const { kernel, sender, recorder } = await startPair(defaultGroupCommit, 'fsync', 'liveslots', (sql) => {
+  const { kernel, sender, recorder } = await startPair(defaultGroupCommit, 'fsync', runtime, (sql) => {
     if (counting) counts.set(sql, (counts.get(sql) ?? 0) + 1);
   });
   counting = true;
@@ -246,10 +246,13 @@ async function measure(emit: (result: Result) => void): Promise<void> {
   emit({ name: 'kernel.crank.vat_us.lean', value: us(leanOwnNs, leanGroup.cranks), unit: 'us', note: `${split}, lean vats: runtime and vat code, per crank` });
   emit({ name: 'kernel.crank.kernel_us.lean', value: us(leanGroup.crankNs - leanOwnNs, leanGroup.cranks), unit: 'us', note: `${split}, lean vats: kernel, per crank (syscalls included)` });
 
-  progress('kernel.sql_per_message: 2000 messages');
-  const sql = await sqlPerMessage(2_000);
-  for (const { perMessage, sql: text } of sql.top) progress(`  ${perMessage.toFixed(2)} x ${text.slice(0, 140)}`);
-  emit({ name: 'kernel.sql_per_message', value: sql.perMessage, unit: 'statements', note: 'burst fsync group: SQL statements the store ran, per message (BEGIN/COMMIT included)' });
+  for (const runtime of ['liveslots', 'lean'] as const) {
+    const name = runtime === 'liveslots' ? 'kernel.sql_per_message' : 'kernel.sql_per_message.lean';
+    progress(`${name}: 2000 messages`);
+    const sql = await sqlPerMessage(2_000, runtime);
+    for (const { perMessage, sql: text } of sql.top) progress(`  ${perMessage.toFixed(2)} x ${text.slice(0, 140)}`);
+    emit({ name, value: sql.perMessage, unit: 'statements', note: `burst fsync group, ${runtime} vats: SQL statements the store ran, per message (BEGIN/COMMIT included)` });
+  }
 
   progress('kernel.delivery.guard_us, kernel.delivery.mark_us');
   const costs = await guardCosts();

@@ -207,6 +207,7 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
   const rawNote = 'bench process dials a child process; both under SES lockdown like a node';
   try {
     const raw: Partial<Record<Transport, number>> = {};
+    let rawRtt: number | undefined;
     for (const transport of ['tcp', 'ws'] as const) {
       progress(`libp2p.raw.${transport}: ${rawMessages} messages${transport === 'tcp' ? `, ${rawRounds} echoes` : ''}`);
       await withRawPeer(transport, async (dialer, peer) => {
@@ -216,6 +217,7 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
         if (transport !== 'tcp') return;
         await rawRoundTrips(dialer, peer, rawRounds / 10); // warm-up
         const times = await rawRoundTrips(dialer, peer, rawRounds);
+        rawRtt = percentile(times, 0.5) * 1000;
         emit({ name: 'libp2p.rtt.p50.tcp', value: percentile(times, 0.5) * 1000, unit: 'us', note: `echo of 100 B, median of ${rawRounds}; ${rawNote}` });
       });
     }
@@ -248,15 +250,17 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
     const rtts: [string, PairSetup][] = [
       ['remote.rtt.p50.tcp', liveslotsFsync],
       ['remote.rtt.p50.tcp.process', { runtime: 'liveslots', durability: 'process' }],
+      ['remote.rtt.p50.tcp.process.lean', { runtime: 'lean', durability: 'process' }],
     ];
     for (const [name, setup] of rtts) {
-      progress(`${name}: ${rounds} round trips between two node processes (${setup.durability})`);
+      progress(`${name}: ${rounds} round trips between two node processes (${setup.durability}, ${setup.runtime})`);
       const rtt = await nodeRoundTrips(tempDir, rounds, setup);
+      const overRaw = (rtt.p50 * 1000) / (rawRtt ?? NaN);
       emit({
         name,
         value: rtt.p50 * 1000,
         unit: 'us',
-        note: `${setup.durability}; sender vat pingPong to the peer's recorder, ${rtt.count} rounds, COMMIT to COMMIT in A; mean ${(rtt.mean * 1000).toFixed(0)} us, p90 ${(rtt.p90 * 1000).toFixed(0)} us; ${rtt.note}`,
+        note: `${setup.durability}, ${setup.runtime} vats, ${overRaw.toFixed(1)}x libp2p.rtt.p50.tcp; sender vat pingPong to the peer's recorder, ${rtt.count} rounds, COMMIT to COMMIT in A; mean ${(rtt.mean * 1000).toFixed(0)} us, p90 ${(rtt.p90 * 1000).toFixed(0)} us; ${rtt.note}`,
       });
     }
 
