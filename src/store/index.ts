@@ -46,7 +46,7 @@ export function openStore(options: StoreOptions) {
     walSync,
     tx,
     meta,
-    objects: makeObjectStore(db, () => meta.allocate('ko'), tx.newCache()),
+    objects: makeObjectStore(db, () => meta.allocate('ko'), tx.newCache(), tx),
     promises: makePromiseStore(db, () => meta.allocate('kp'), tx.newCache(), tx),
     clist: makeCListStore(db, tx.newCache()),
     queues: makeQueueStore(db, tx),

@@ -6,8 +6,8 @@ import { openStore, type EndpointId, type KernelStore, type KObjectRef, type KPr
  * The cached reads (c-list both ways, promise, object and vat records)
  * must say what SQLite holds after any sequence of writes, crank ends,
  * crank aborts, commits and rollbacks: the cache never answers with a row
- * an undo removed or a value a write changed. Promise refcounts, written
- * at the end of each crank, are compared outside cranks.
+ * an undo removed or a value a write changed. Promise refcounts and object
+ * counts, written at the end of each crank, are compared outside cranks.
  */
 
 type Op =
@@ -56,9 +56,13 @@ function expectCacheAgrees(store: KernelStore, krefs: { promises: KPromiseRef[];
   }
   for (const kref of krefs.objects) {
     const row = sql.objects.get(kref);
-    expect(store.objects.get(kref)).toEqual(
-      row && { kref, owner: row.owner, lostReason: row.lost_reason, reachable: row.reachable, recognizable: row.recognizable },
-    );
+    const cachedObject = store.objects.get(kref);
+    if (store.tx.inCrank) {
+      // Counts change in memory inside a crank and are written at its end (objects.ts): compared outside cranks.
+      expect(cachedObject && { ...cachedObject, reachable: 0, recognizable: 0 }).toEqual(row && { kref, owner: row.owner, lostReason: row.lost_reason, reachable: 0, recognizable: 0 });
+    } else {
+      expect(cachedObject).toEqual(row && { kref, owner: row.owner, lostReason: row.lost_reason, reachable: row.reachable, recognizable: row.recognizable });
+    }
     for (const endpointId of ['v1', 'v2', 'v3'] as EndpointId[]) {
       const entry = sql.clist.find((clistRow) => clistRow.endpoint === endpointId && clistRow.kref === kref);
       const expected = entry && { endpoint: endpointId, kref, eref: entry.eref, reachable: entry.reachable === 1 };
