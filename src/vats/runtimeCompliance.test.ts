@@ -1,8 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exampleVat, startTestKernel, testVat } from '../../test/support/harness.js';
+import { tempDirs } from '../../test/support/nodes.js';
 import { vatRuntimes, type VatRuntime } from './vatInstance.js';
 
 /**
@@ -11,14 +10,10 @@ import { vatRuntimes, type VatRuntime } from './vatInstance.js';
  * and on a mix of them (both speak the same dispatch/syscall interface).
  */
 
-const directories: string[] = [];
-afterEach(() => directories.splice(0).forEach((directory) => rmSync(directory, { recursive: true, force: true })));
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
 
-function storePath(): string {
-  const directory = mkdtempSync(path.join(tmpdir(), 'ken-compliance-'));
-  directories.push(directory);
-  return path.join(directory, 'kernel.sqlite');
-}
+const storePath = (): string => path.join(dirs.make('ken-compliance-'), 'kernel.sqlite');
 
 async function threeVats(runtimes: [VatRuntime, VatRuntime, VatRuntime]) {
   const test = await startTestKernel();
