@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { crashPointNames } from '../../src/fault/crashPoints.js';
-import { sabotageNames } from '../../src/fault/sabotage.js';
+import { crashPointNames, type CrashArming } from '../../src/fault/crashPoints.js';
+import { sabotageNames, type Sabotage } from '../../src/fault/sabotage.js';
 import { noFaults } from '../../src/net/faultyTransport.js';
 import { simulateSeed } from '../../src/sim/sweep.js';
 import { testSeed } from '../../src/util/random.js';
@@ -55,14 +55,24 @@ describe('deterministic simulation', () => {
 
 describe('the checker can fail', () => {
   // A sabotaged build must be caught on some seed of a short sweep; the
-  // seed that caught it is printed, and replays. Each run crashes the
-  // sender (even seeds) or the receiver (odd) inside its 6th crank, while
-  // earlier cranks of the same group commit are still uncommitted: the
-  // moment transmit-before-commit and ack-before-commit are wrong about.
+  // seed that caught it is printed, and replays. Each sabotage meets the
+  // crash it is wrong about: transmit-before-commit a sender dying half-way
+  // through its first crank's flush (rows in the open transaction, already
+  // sent, then rolled back with the request that made them);
+  // ack-before-commit a receiver dying in its 3rd crank that consumes a
+  // message (acked, not committed); lose-outbox-row shows with either, and
+  // takes the receiver's.
+  // (A crash before any flush, as this test once used for all three, lets
+  // transmit-before-commit through on nearly every seed: nothing is routed yet.)
+  const exposingCrash = {
+    'transmit-before-commit': { node: 0, arming: { point: 'crank-buffer-flush', occurrence: 1 } },
+    'ack-before-commit': { node: 1, arming: { point: 'after-receive-before-commit', occurrence: 3 } },
+    'lose-outbox-row': { node: 1, arming: { point: 'after-receive-before-commit', occurrence: 3 } },
+  } as const satisfies Record<Sabotage, { node: number; arming: CrashArming }>;
   it.each(sabotageNames)('reports the %s sabotage', async (sabotage) => {
     const base = testSeed();
+    const crash = exposingCrash[sabotage];
     for (let seed = base; seed < base + 100; seed += 1) {
-      const crash = { node: seed % 2, arming: { point: 'crank-before-flush', occurrence: 6 } } as const;
       const result = await simulateSeed(root, { seed, nodes: 2, messages: 30, oneWay: true, crash, sabotage });
       if (result.violations.length > 0) {
         console.log(`${sabotage}: caught at seed ${seed} (base ${base}): ${result.violations[0]?.guarantee} ${result.violations[0]?.message}`);
