@@ -7,8 +7,8 @@ export interface WireRecord {
   frame: Uint8Array;
 }
 
-/** Runs a frame's arrival later: one `setImmediate` by default, a simulated latency in a simulation. */
-export type ScheduleArrival = (from: PeerId, to: PeerId, arrive: () => void) => void;
+/** Runs a frame's arrival later: one `setImmediate` by default, a simulated latency in a simulation; a test's lossy link may never run it. */
+export type ScheduleArrival = (from: PeerId, to: PeerId, arrive: () => void, frame: Uint8Array) => void;
 
 /**
  * An in-process network of {@link MemoryTransport}s: fast and deterministic
@@ -114,7 +114,7 @@ export class MemoryTransport implements Transport {
         if ((this.#epochs.get(peerId) ?? 0) !== epoch) return; // the connection dropped: lost in flight
         this.#network.wire.push({ from: this.peerId, to: peerId, frame: copy });
         target.#deliver(this.peerId, copy);
-      });
+      }, copy);
     }
   }
 

@@ -83,6 +83,17 @@ export class HelloRule {
     return refusal === undefined ? undefined : `hello names a dial address this node cannot use: ${refusal}`;
   }
 
+  /**
+   * A hello that shows the peer has applied fewer of our acks than we
+   * committed consumed: they are in flight, or lost on it (the hello that
+   * opened our stream to it went missing, so it ignores our acks: it asks
+   * with its own hello). Ours, at most once per `resendMs`, carries the ack
+   * as `receivedSeq`, which counts from any hello it judges valid. No crank.
+   */
+  answerIfAcksLacking(session: Session, frame: HelloFrame): void {
+    if (frame.ackedSeq < session.committedReceivedSeq) this.transmitter.helloNowAndThen(session);
+  }
+
   /** A hello, in its crank: incarnations compared, rollbacks found, the peer's acks judged valid or not, its addresses kept. */
   apply(context: KernelContext, peerId: PeerId, frame: HelloFrame): void {
     const peers = context.store.peers;
@@ -118,6 +129,7 @@ export class HelloRule {
     session.peerAcksValid = acksValid;
     session.pairMismatch = mismatch;
     if (acksValid) session.helloUntilNamed = false;
+    const firstHeard = session.peerIncarnation === null;
     session.peerIncarnation = frame.incarnation;
     session.peerAddresses = frame.addresses.join('\n');
     this.#learnAddresses(context, peer, frame.addresses);
@@ -125,9 +137,15 @@ export class HelloRule {
     // one. Owed from the COMMIT on: a hello written before it (a stream
     // opening between cranks) tells the committed pair, not this one.
     const owed = !acksValid || learned;
+    // Resent from the first unacked row only when the pair is new to this
+    // process or changed; a hello whose news is acks or addresses (one that
+    // answers ours, say) sends what is next: resending then would repeat
+    // every frame in flight, and a peer could make this node resend at will.
+    const resend = owed || firstHeard || rollback !== undefined;
     context.buffer.postCommit.push(() => {
       if (owed) session.helloOwed = true;
-      this.transmitter.resendFromAcked(peerId);
+      if (resend) this.transmitter.resendFromAcked(peerId);
+      else this.transmitter.transmit(session);
     });
   }
 
@@ -241,3 +259,4 @@ export class HelloRule {
     });
   }
 }
+

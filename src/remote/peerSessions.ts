@@ -218,6 +218,8 @@ export class PeerSessions {
         this.#refuse(peerId, refusal);
         return;
       }
+      session.helloHeard = true;
+      this.#helloRule.answerIfAcksLacking(session, frame);
       if (!this.#helloRule.isNews(session, frame)) return;
     }
     if (frame.type !== 'hello' && session.pairMismatch !== null) {
@@ -226,7 +228,7 @@ export class PeerSessions {
       this.#transmitter.helloNowAndThen(session);
       return;
     }
-    if (frame.type === 'ack' && !(session.peerAcksValid && frame.ack > session.ackedSeq)) return;
+    if (frame.type === 'ack' && !this.#receiveRule.judgeAckOrAskForHello(session, frame.ack)) return;
     if (frame.type === 'msg' && this.#receiveRule.screen(session, frame)) return;
     this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame), frame.type !== 'hello');
   }

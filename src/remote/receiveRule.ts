@@ -39,6 +39,7 @@ export class ReceiveRule {
    * store: this is a filter, not the rule.
    */
   screen(session: Session, frame: MsgFrame): boolean {
+    const ackCounts = this.judgeAckOrAskForHello(session, frame.ack);
     if (frame.seq === session.queuedSeq + 1) {
       if (!session.credit.admits(frame.seq)) {
         this.stats.framesBeyondWindow += 1;
@@ -57,10 +58,26 @@ export class ReceiveRule {
       if (session.peerIncarnation === null) this.transmitter.helloNowAndThen(session);
     }
     // Its ack may still be news.
-    if (session.peerAcksValid && frame.ack > session.ackedSeq) {
+    if (ackCounts) {
       this.hooks.queue(session.peerId, (context) => this.applyAck(context, context.store.peers.ensure(session.peerId), frame.ack));
     }
     return true;
+  }
+
+  /**
+   * True if an ack from the peer counts. An ack that would be news from a
+   * peer whose acks this node cannot judge (it has heard no hello from it
+   * in this process: the one that opened the peer's stream was lost)
+   * makes this node ask for one, at most once per `resendMs`: without it the
+   * peer's acks are ignored for as long as its stream lasts, and this
+   * node's outbox never drains. (The peer answers a hello that shows it
+   * lacks its acks: `HelloRule`.)
+   */
+  judgeAckOrAskForHello(session: Session, ack: number): boolean {
+    if (ack <= session.ackedSeq) return false;
+    if (session.peerAcksValid) return true;
+    if (!session.helloHeard) this.transmitter.helloNowAndThen(session);
+    return false;
   }
 
   /** An ack frame, in its crank. */

@@ -116,6 +116,8 @@ export interface Session {
   helloOwed: boolean;
   /** The peer's last hello named our current incarnation: its acks are about this store. */
   peerAcksValid: boolean;
+  /** A hello from the peer arrived in this process (its crank may not have run yet). */
+  helloHeard: boolean;
   /**
    * Why the peer's messages and acks are not read now, though its
    * connection stays: its last hello showed its store behind ours (a
@@ -234,6 +236,7 @@ export class SessionTable {
         again: false,
         helloOwed: false,
         peerAcksValid: false,
+        helloHeard: false,
         pairMismatch: null,
         peerIncarnation: null,
         peerAddresses: '',

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
+import { decodeFrame } from '../../src/remote/frames.js';
 import { exampleVat } from '../support/harness.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
 
@@ -59,6 +60,48 @@ describe('two nodes over the in-memory transport', () => {
     await eventually('20 messages consumed on B', async () => (await b.node.kernel.call(recorder, 'count')) === 20);
     expect(await b.node.kernel.call(recorder, 'entries')).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     await a.node.stop();
+    await b.node.stop();
+  });
+
+  // A restarted node judges a peer's acks only after a hello from it; when
+  // the hello that opens the peer's stream is lost (a lossy link, as the
+  // simulation's faults have it), the acks that follow on that stream used
+  // to be ignored for as long as it lasted: the outbox never drained. Now the
+  // node asks for a hello, and the peer answers one that shows it lacks its acks.
+  it('drains its outbox after a restart even when the first hello of the peer is lost', async () => {
+    let dropHelloFrom: string | undefined;
+    let droppedHellos = 0;
+    const network = new MemoryNetwork((from, _to, arrive, frame) => {
+      if (from === dropHelloFrom && decodeFrame(frame).type === 'hello') {
+        dropHelloFrom = undefined;
+        droppedHellos += 1;
+        return;
+      }
+      setImmediate(arrive);
+    });
+    const dirA = dirs.make('ken-a-');
+    const a = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'peerA' } });
+    const b = await startNode({ dir: dirs.make('ken-b-'), transport: { kind: 'memory', network, peerId: 'peerB' } });
+    await a.node.kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+    await b.node.kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    const sender = a.node.kernel.rootOf('sender');
+    await a.node.kernel.call(sender, 'setTarget', [await a.node.redeemUrl(await b.node.issueUrl(b.node.kernel.rootOf('recorder')))]);
+
+    // Five rows committed while B is out of reach, still in A's outbox when A stops.
+    network.cut('peerA', 'peerB');
+    await a.node.kernel.call(sender, 'sendOnlyBatchToTarget', [5, 5]);
+    expect(a.node.sessions.outboxDepth('peerB')).toBe(5);
+    await a.node.stop();
+    network.restore('peerA', 'peerB');
+
+    dropHelloFrom = 'peerB';
+    const restarted = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'peerA' } });
+    const recorder = b.node.kernel.rootOf('recorder');
+    await eventually('5 messages consumed on B', async () => (await b.node.kernel.call(recorder, 'count')) === 5);
+    await eventually("A's outbox to B drained", () => restarted.node.sessions.outboxDepth('peerB') === 0, 10_000);
+    expect(droppedHellos).toBe(1);
+    expect(await b.node.kernel.call(recorder, 'entries')).toEqual([1, 2, 3, 4, 5]);
+    await restarted.node.stop();
     await b.node.stop();
   });
 });
