@@ -3,7 +3,7 @@ import { fileless, openDatabase, TransactionControl, type Durability, type Sqlit
 import { makeMetaStore } from './meta.js';
 import { makeObjectStore } from './objects.js';
 import { makeOutboxStore } from './outbox.js';
-import { makePeerStore } from './peers.js';
+import { makePeerStore, type PeerRecord } from './peers.js';
 import { makePromiseStore } from './promises.js';
 import { makeQueueStore } from './queues.js';
 import { makeVatstoreStore } from './vatstore.js';
@@ -39,7 +39,8 @@ export function openStore(options: StoreOptions) {
   walSync?.flushNow();
   const tx = new TransactionControl(db);
   const meta = makeMetaStore(db, tx, () => walSync?.flushNow());
-  const outbox = makeOutboxStore(db, options.now ?? Date.now);
+  const peerRecords = tx.newCache<string, PeerRecord>();
+  const outbox = makeOutboxStore(db, options.now ?? Date.now, (peerId) => peerRecords.forget(peerId));
   const store = {
     durability: options.durability,
     /** Set in `fsync` mode on a file: what a COMMIT released waits for it (the kernel hands it over). */
@@ -53,7 +54,7 @@ export function openStore(options: StoreOptions) {
     vatstore: makeVatstoreStore(db),
     vats: makeVatStore(db, () => meta.allocate('vat'), tx.newCache()),
     outbox,
-    peers: makePeerStore(db, () => meta.allocate('remote'), outbox),
+    peers: makePeerStore(db, () => meta.allocate('remote'), outbox, peerRecords, tx.newCache()),
     /** Every row of every table, in key order: for tests and diagnostics. */
     dump: () => dumpTables(db),
     close: () => {

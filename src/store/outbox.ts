@@ -7,7 +7,8 @@ import { bodyDigest, type PeerRecord } from './peers.js';
  * the crank that routes the send, read for transmission only once
  * committed, and deleted by the crank that applies the peer's ack.
  */
-export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
+/** `peerRowChanged`: the outbox wrote the peer's row (its acked digest); the peer store's cached record of it is stale. */
+export function makeOutboxStore(db: SqliteDatabase, now: () => number, peerRowChanged: (peerId: string) => void) {
   const append = db.prepare<[string, number, string, number, string]>(
     'INSERT INTO outbox (peer_id, seq, frame, created_at, digest) VALUES (?, ?, ?, ?, ?)',
   );
@@ -39,6 +40,7 @@ export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
     /** Deletes the rows up to `seq` (acked), keeping the digest of row `seq` in the peer's row. */
     deleteUpTo(peerId: string, seq: number): number {
       keepAckedDigest.run(peerId, seq, peerId);
+      peerRowChanged(peerId);
       return deleteUpTo.run(peerId, seq).changes;
     },
     /** Every row of the peer goes (its pair started over). */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase } from './db.js';
 import type { OutboxStore } from './outbox.js';
+import type { RowCache } from './rowCache.js';
 import type { RemoteId } from './types.js';
 
 /** What a pair that started over after this node's rollback lost on each side (sequence ranges, first and last). */
@@ -47,6 +48,7 @@ interface Row {
   acked_digest: string | null;
 }
 
+// Frozen all through: the record may be a cached one, shared by every reader.
 const toRecord = (row: Row): PeerRecord => ({
   peerId: row.peer_id,
   endpoint: row.endpoint,
@@ -54,10 +56,10 @@ const toRecord = (row: Row): PeerRecord => ({
   nextSendSeq: row.next_send_seq,
   ackedSeq: row.acked_seq,
   receivedSeq: row.received_seq,
-  addresses: JSON.parse(row.addresses) as string[],
+  addresses: Object.freeze(JSON.parse(row.addresses) as string[]) as string[],
   forgotten: row.forgotten_reason,
   localIncarnation: row.local_incarnation,
-  startedOver: row.started_over === null ? null : (JSON.parse(row.started_over) as StartedOver),
+  startedOver: row.started_over === null ? null : Object.freeze(JSON.parse(row.started_over) as StartedOver),
   receivedDigest: row.received_digest,
   ackedDigest: row.acked_digest,
 });
@@ -67,8 +69,22 @@ export function bodyDigest(bodyJson: string): string {
   return createHash('sha256').update(bodyJson, 'utf8').digest('hex').slice(0, 32);
 }
 
-/** Remote peers (their endpoint and the pair's sequence state) and issued ocap URLs; their outboxes are `outbox.ts`'s. */
-export function makePeerStore(db: SqliteDatabase, allocate: () => number, outbox: OutboxStore) {
+/**
+ * Remote peers (their endpoint and the pair's sequence state) and issued
+ * ocap URLs; their outboxes are `outbox.ts`'s. Records are cached by peer
+ * id (`cache`, write-through: the writes of every message, its received
+ * and acked sequence numbers and its send number, update the cached
+ * record; rarer writes forget it) and peer ids by endpoint (which never
+ * changes while the row lives). A write to the table from elsewhere (the
+ * outbox keeps the acked digest there) must forget the peer's record.
+ */
+export function makePeerStore(
+  db: SqliteDatabase,
+  allocate: () => number,
+  outbox: OutboxStore,
+  cache: RowCache<string, PeerRecord>,
+  peerIdsByEndpoint: RowCache<RemoteId, string>,
+) {
   const insert = db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)');
   const byPeer = db.prepare<[string], Row>('SELECT * FROM peers WHERE peer_id = ?');
   const byEndpoint = db.prepare<[string], Row>('SELECT * FROM peers WHERE endpoint = ?');
@@ -106,15 +122,23 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, outbox
   const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss_sha256 = sha256(?)');
 
   function get(peerId: string): PeerRecord | undefined {
-    const row = byPeer.get(peerId);
-    return row && toRecord(row);
+    return cache.get(peerId, () => {
+      const row = byPeer.get(peerId);
+      return row && toRecord(row);
+    });
+  }
+
+  /** The cached record of `peerId`, if there is one, as `change` makes it: after a write that changed exactly that. */
+  function updateCached(peerId: string, change: (record: PeerRecord) => Partial<PeerRecord>): void {
+    const cached = cache.peek(peerId);
+    if (cached !== undefined) cache.set(peerId, { ...cached, ...change(cached) });
   }
 
   return {
     get,
     byEndpoint(endpoint: RemoteId): PeerRecord | undefined {
-      const row = byEndpoint.get(endpoint);
-      return row && toRecord(row);
+      const peerId = peerIdsByEndpoint.get(endpoint, () => byEndpoint.get(endpoint)?.peer_id);
+      return peerId === undefined ? undefined : get(peerId);
     },
     all(): PeerRecord[] {
       return all.all().map(toRecord);
@@ -123,7 +147,10 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, outbox
     ensure(peerId: string): PeerRecord {
       const existing = get(peerId);
       if (existing !== undefined) return existing;
-      insert.run(peerId, `r${allocate()}`);
+      const endpoint: RemoteId = `r${allocate()}`;
+      insert.run(peerId, endpoint);
+      cache.forget(peerId);
+      peerIdsByEndpoint.forget(endpoint);
       const created = get(peerId);
       assert(created !== undefined, 'peer insert');
       return created;
@@ -132,27 +159,33 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, outbox
     takeSendSeq(peerId: string): number {
       const row = takeSeq.get(peerId);
       assert(row !== undefined, `takeSendSeq of unknown peer ${peerId}`);
+      updateCached(peerId, () => ({ nextSendSeq: row.seq + 1 }));
       return row.seq;
     },
     /** The last message consumed from the peer: its seq and its body's digest ({@link bodyDigest}). */
     setReceived(peerId: string, seq: number, digest: string): void {
       setReceived.run(seq, digest, peerId);
+      updateCached(peerId, () => ({ receivedSeq: seq, receivedDigest: digest }));
     },
     setAckedSeq(peerId: string, seq: number): void {
       setAcked.run(seq, peerId);
+      updateCached(peerId, (record) => ({ ackedSeq: Math.max(record.ackedSeq, seq) }));
     },
     /** Adds `addresses` to those known for the peer (most recent first, no duplicates). */
     addAddresses(peerId: string, addresses: string[]): void {
       const known = get(peerId)?.addresses ?? [];
       const merged = [...new Set([...addresses, ...known])].slice(0, 16);
       setAddresses.run(JSON.stringify(merged), peerId);
+      cache.forget(peerId);
     },
     setIncarnation(peerId: string, incarnation: string): void {
       setIncarnation.run(incarnation, peerId);
+      cache.forget(peerId);
     },
     /** Peer amnesia: the pair starts over, and what was queued for the old incarnation is dropped. */
     resetSequences(peerId: string): void {
       resetSequences.run(peerId);
+      cache.forget(peerId);
       outbox.clear(peerId);
     },
     /**
@@ -162,14 +195,17 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, outbox
      */
     startOver(peerId: string, incarnation: string | null, startedOver: StartedOver | null): void {
       setLocalIncarnation.run(incarnation, startedOver === null ? null : JSON.stringify(startedOver), peerId);
+      cache.forget(peerId);
     },
     /** The peer named this node's new incarnation: it knows the pair started over. */
     clearStartedOver(peerId: string): void {
       clearStartedOver.run(peerId);
+      cache.forget(peerId);
     },
     /** The operator forgot the peer: its row stays, with the reason, so that nothing is exchanged with it again. */
     markForgotten(peerId: string, reason: string): void {
       setForgotten.run(reason, peerId);
+      cache.forget(peerId);
     },
     /**
      * Deletes the oldest rows of peers that never shared anything with this
@@ -180,7 +216,12 @@ export function makePeerStore(db: SqliteDatabase, allocate: () => number, outbox
     pruneIdle(keep: number): string[] {
       const rows = idle.all();
       const pruned = rows.slice(0, Math.max(0, rows.length - keep)).map((row) => row.peer_id);
-      for (const peerId of pruned) deletePeer.run(peerId);
+      for (const peerId of pruned) {
+        const endpoint = get(peerId)?.endpoint;
+        deletePeer.run(peerId);
+        cache.forget(peerId);
+        if (endpoint !== undefined) peerIdsByEndpoint.forget(endpoint);
+      }
       return pruned;
     },
     /** Next ref number this node allocates in the peer's c-list (`o+N` / `p+N`). */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { openStore, type EndpointId, type KernelStore, type KObjectRef, type KPromiseRef, type VatId } from './index.js';
 
 /**
- * The cached reads (c-list both ways, promise, object and vat records)
+ * The cached reads (c-list both ways, promise, object, vat and peer records)
  * must say what SQLite holds after any sequence of writes, crank ends,
  * crank aborts, commits and rollbacks: the cache never answers with a row
  * an undo removed or a value a write changed. Promise refcounts and object
@@ -16,7 +16,8 @@ type Op =
   | { kind: 'resolve' | 'decider' | 'deletePromise' | 'deleteObject' | 'lose' | 'fail'; index: number }
   | { kind: 'counts'; index: number; reachable: number; recognizable: number }
   | { kind: 'clistAdd'; index: number; endpoint: number; reachable: boolean }
-  | { kind: 'clistReach' | 'clistDelete'; index: number; endpoint: number; reachable: boolean };
+  | { kind: 'clistReach' | 'clistDelete'; index: number; endpoint: number; reachable: boolean }
+  | { kind: 'peer' | 'send' | 'receive' | 'ack' | 'incarnation' | 'addresses' | 'resetPeer' | 'prune'; index: number };
 
 const index = fc.nat(7);
 const endpoint = fc.nat(2);
@@ -26,7 +27,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constantFrom('resolve', 'decider', 'deletePromise', 'deleteObject', 'lose', 'fail'), index }),
   fc.record({ kind: fc.constant('counts' as const), index, reachable: fc.integer({ min: -1, max: 1 }), recognizable: fc.integer({ min: 0, max: 1 }) }),
   fc.record({ kind: fc.constantFrom('clistAdd', 'clistReach', 'clistDelete'), index, endpoint, reachable: fc.boolean() }),
+  // Weighted so that runs of sends and acks to one peer come often.
+  { arbitrary: fc.record({ kind: fc.constantFrom('peer', 'send', 'send', 'receive', 'ack', 'ack', 'incarnation', 'addresses', 'resetPeer', 'prune'), index }), weight: 4 },
 );
+
+/** The peers the ops name: a few, so that they meet. */
+const peerIds = ['peerA', 'peerB'];
 
 /** What SQLite holds, read past the caches (dump reads every table). */
 function fromSql(store: KernelStore) {
@@ -36,6 +42,7 @@ function fromSql(store: KernelStore) {
     objects: new Map((tables.kernel_objects ?? []).map((row) => [row.kref as string, row])),
     clist: tables.clist ?? [],
     vats: new Map((tables.vats ?? []).map((row) => [row.vat_id as string, row])),
+    peers: new Map((tables.peers ?? []).map((row) => [row.peer_id as string, row])),
   };
 }
 
@@ -74,6 +81,25 @@ function expectCacheAgrees(store: KernelStore, krefs: { promises: KPromiseRef[];
     const row = sql.vats.get(vatId);
     const cached = store.vats.get(vatId);
     expect(cached?.state).toBe(row?.state);
+  }
+  for (const peerId of peerIds) {
+    const row = sql.peers.get(peerId);
+    const cached = store.peers.get(peerId);
+    const expected = row && {
+      peerId,
+      endpoint: row.endpoint,
+      incarnation: row.incarnation,
+      nextSendSeq: row.next_send_seq,
+      ackedSeq: row.acked_seq,
+      receivedSeq: row.received_seq,
+      addresses: JSON.parse(row.addresses as string),
+      receivedDigest: row.received_digest,
+      ackedDigest: row.acked_digest,
+    };
+    expect(cached && { ...expected, ...cached, forgotten: undefined, localIncarnation: undefined, startedOver: undefined }).toEqual(
+      expected && { ...expected, forgotten: undefined, localIncarnation: undefined, startedOver: undefined },
+    );
+    if (row !== undefined) expect(store.peers.byEndpoint(row.endpoint as `r${number}`)?.peerId).toBe(peerId);
   }
 }
 
@@ -145,6 +171,40 @@ function apply(store: KernelStore, op: Op, made: { promises: KPromiseRef[]; obje
       return;
     case 'clistDelete':
       if (kref !== undefined) store.clist.delete(`v${op.endpoint + 1}`, kref);
+      return;
+    default:
+  }
+  const peerId = peerIds[op.index % peerIds.length] as string;
+  // Read first, as the receive rule does: the record is cached when the write comes.
+  const peer = op.kind === 'prune' ? undefined : (store.peers.get(peerId) ?? store.peers.ensure(peerId));
+  switch (op.kind) {
+    case 'peer':
+      store.peers.ensure(peerId);
+      return;
+    case 'send':
+      if (peer !== undefined) store.outbox.append(peerId, store.peers.takeSendSeq(peerId), `{"n":${op.index}}`);
+      return;
+    case 'receive':
+      if (peer !== undefined) store.peers.setReceived(peerId, peer.receivedSeq + 1, `${op.index}`.padStart(32, '0'));
+      return;
+    case 'ack':
+      // As the receive rule applies an ack: the rows go (their digest kept in the peer's row), then acked_seq.
+      if (peer !== undefined && peer.nextSendSeq > peer.ackedSeq + 1) {
+        store.outbox.deleteUpTo(peerId, peer.ackedSeq + 1);
+        store.peers.setAckedSeq(peerId, peer.ackedSeq + 1);
+      }
+      return;
+    case 'incarnation':
+      if (peer !== undefined) store.peers.setIncarnation(peerId, `inc${op.index}`);
+      return;
+    case 'addresses':
+      if (peer !== undefined) store.peers.addAddresses(peerId, [`/memory/${op.index}`]);
+      return;
+    case 'resetPeer':
+      if (peer !== undefined) store.peers.resetSequences(peerId);
+      return;
+    case 'prune':
+      store.peers.pruneIdle(op.index % 2);
       return;
   }
 }
