@@ -68,4 +68,25 @@ describe('WalSync', () => {
     expect(released).toEqual([1]);
     sync.close();
   });
+
+  it('closes the file only once a flush still in flight at close returns, and reports nothing of that flush', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ken-walsync-'));
+    dirs.push(dir);
+    const database = path.join(dir, 'kernel.sqlite');
+    fs.writeFileSync(`${database}-wal`, 'frames');
+    const flushes: { fd: number; done: (error: NodeJS.ErrnoException | null) => void }[] = [];
+    const sync = new WalSync(database, (fd, done) => void flushes.push({ fd, done }));
+    const failures: StorageError[] = [];
+    sync.onFailure = (error) => failures.push(error);
+    sync.committed(() => {});
+    sync.flushNow();
+    sync.close();
+    const inFlight = flushes[0];
+    expect(inFlight).toBeDefined();
+    // Still the WAL: closed under the flush, its number could name another file by the time the thread pool syncs it.
+    expect(fs.fstatSync(inFlight?.fd ?? -1).ino).toBe(fs.statSync(`${database}-wal`).ino);
+    inFlight?.done(null);
+    expect(() => fs.fstatSync(inFlight?.fd ?? -1)).toThrow(/EBADF/);
+    expect(failures).toEqual([]);
+  });
 });

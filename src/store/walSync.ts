@@ -29,6 +29,8 @@ export class WalSync {
   /** What waits for the disk, in COMMIT order, with the COMMIT count it waits for. */
   readonly #waiting: { commit: number; release: () => void }[] = [];
   #flushing = false;
+  /** Closed by the store: a flush still in flight closes the file when it returns (closing it under the flush would sync another file, or fail). */
+  #closed = false;
   #failure: StorageError | undefined;
   #onFailure: (error: StorageError) => void = () => {};
 
@@ -73,6 +75,11 @@ export class WalSync {
   }
 
   close(): void {
+    this.#closed = true;
+    if (!this.#flushing) this.#closeFile();
+  }
+
+  #closeFile(): void {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
   }
@@ -89,6 +96,11 @@ export class WalSync {
     this.#flushing = true;
     this.#fdatasync(fd, (error) => {
       this.#flushing = false;
+      // The store closed meanwhile, after a flush of its own that covered this one.
+      if (this.#closed) {
+        this.#closeFile();
+        return;
+      }
       if (this.#failure !== undefined) return;
       if (error !== null) {
         this.#fail(error);
