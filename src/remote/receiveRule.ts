@@ -126,9 +126,9 @@ export class ReceiveRule {
       throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
     }
     if (ack <= peer.ackedSeq) return;
-    context.store.outbox.deleteUpTo(peer.peerId, ack);
+    const digest = context.store.outbox.deleteUpTo(peer.peerId, ack);
     this.environment.crashPoints?.pass('outbox-delete-after-ack');
-    context.store.peers.setAckedSeq(peer.peerId, ack);
+    context.store.peers.setAcked(peer.peerId, ack, digest);
     this.hooks.roomFor(peer.peerId);
   }
 

@@ -1,5 +1,6 @@
-import type { SqliteDatabase } from './db.js';
-import type { RowCache } from './rowCache.js';
+import { assert } from '../util/assert.js';
+import type { SqliteDatabase, TransactionControl } from './db.js';
+import { unknown } from './pendingTable.js';
 import type { EndpointId, KRef } from './types.js';
 
 export interface CListEntry {
@@ -23,60 +24,101 @@ const toEntry = (row: Row): CListEntry => ({
   reachable: row.reachable === 1,
 });
 
-/** The cache's key of an entry looked up by kref, and by endpoint ref: one cache holds both ways in. */
-const krefKey = (endpoint: EndpointId, kref: KRef) => `k ${endpoint} ${kref}`;
-const erefKey = (endpoint: EndpointId, eref: string) => `e ${endpoint} ${eref}`;
+/** An entry's key in the pending table: endpoint and kref (the primary key). */
+const krefKey = (endpoint: EndpointId, kref: KRef) => `${endpoint} ${kref}`;
+/** A key of the index by endpoint ref. */
+const erefKey = (endpoint: EndpointId, eref: string) => `${endpoint} ${eref}`;
 
-/** Per-endpoint translation tables: kref <-> endpoint ref (vref for vats). Lookups both ways are cached (rowCache.ts). */
-export function makeCListStore(db: SqliteDatabase, cache: RowCache<string, CListEntry>) {
+/**
+ * Per-endpoint translation tables: kref <-> endpoint ref (vref for vats).
+ * Entries write at the COMMIT (pendingTable.ts): the entries of a
+ * message's result promise are added and deleted within a few cranks. The
+ * index by endpoint ref is a second pending table over the same rows, of
+ * krefs by endpoint ref: SQLite keeps its own (`clist_by_eref`), so it
+ * writes nothing.
+ */
+export function makeCListStore(db: SqliteDatabase, tx: TransactionControl, isNewRef: (kref: KRef) => boolean) {
   const insert = db.prepare<[string, string, string, number]>(
     'INSERT INTO clist (endpoint, kref, eref, reachable) VALUES (?, ?, ?, ?)',
   );
   const byKref = db.prepare<[string, string], Row>('SELECT * FROM clist WHERE endpoint = ? AND kref = ?');
-  const byEref = db.prepare<[string, string], Row>('SELECT * FROM clist WHERE endpoint = ? AND eref = ?');
-  const setReachable = db.prepare<[number, string, string], { eref: string }>(
-    'UPDATE clist SET reachable = ? WHERE endpoint = ? AND kref = ? RETURNING eref',
+  const byEref = db.prepare<[string, string], { kref: KRef }>('SELECT kref FROM clist WHERE endpoint = ? AND eref = ?');
+  const remove = db.prepare<[string, string]>('DELETE FROM clist WHERE endpoint = ? AND kref = ?');
+  const forEndpoint = db.prepare<[string], Row>('SELECT * FROM clist WHERE endpoint = ?');
+  const forKref = db.prepare<[string], Row>('SELECT * FROM clist WHERE kref = ?');
+  const entries = tx.newPendingTable<string, CListEntry>(
+    (key) => {
+      const [endpoint = '', kref = ''] = key.split(' ');
+      // A kref made since the COMMIT is in no c-list SQLite holds.
+      if (isNewRef(kref as KRef)) return undefined;
+      const row = byKref.get(endpoint, kref);
+      return row && toEntry(row);
+    },
+    (changed) => {
+      // Every stored row that changed goes first, then every entry there is
+      // now: the index by endpoint ref is unique, and an entry deleted and
+      // added again in one group may have moved an eref from one kref to another.
+      for (const [key, { stored }] of changed) {
+        if (!stored) continue;
+        const [endpoint = '', kref = ''] = key.split(' ');
+        remove.run(endpoint, kref);
+      }
+      for (const { value: entry } of changed.values()) {
+        if (entry !== undefined) insert.run(entry.endpoint, entry.kref, entry.eref, entry.reachable ? 1 : 0);
+      }
+    },
   );
-  const remove = db.prepare<[string, string], { eref: string }>('DELETE FROM clist WHERE endpoint = ? AND kref = ? RETURNING eref');
-  /** Both ways into `entry` (of `endpoint`, `kref` and `eref`) now say `entry`: undefined once it is deleted. */
-  const keep = (endpoint: EndpointId, kref: KRef, eref: string, entry: CListEntry | undefined) => {
-    cache.set(krefKey(endpoint, kref), entry);
-    cache.set(erefKey(endpoint, eref), entry);
+  const krefsByEref = tx.newPendingTable<string, KRef>(
+    (key) => {
+      const space = key.indexOf(' ');
+      return byEref.get(key.slice(0, space), key.slice(space + 1))?.kref;
+    },
+    () => {},
+  );
+  /** `rows` from SQLite, with what changed since the COMMIT in their place, and the changed entries `matches` keeps. */
+  const merged = (rows: Row[], matches: (entry: CListEntry) => boolean): CListEntry[] => {
+    const changed = entries.changedRows();
+    const result = rows.filter((row) => !changed.has(krefKey(row.endpoint, row.kref))).map(toEntry);
+    for (const { value: entry } of changed.values()) if (entry !== undefined && matches(entry)) result.push(entry);
+    return result;
   };
-  const forEndpoint = db.prepare<[string], Row>('SELECT * FROM clist WHERE endpoint = ? ORDER BY kref');
-  const forKref = db.prepare<[string], Row>('SELECT * FROM clist WHERE kref = ? ORDER BY endpoint');
+  const inOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
   return {
+    /**
+     * Adds an entry the caller knows is new (it looked both ways up, or made
+     * the ref). Checked against what is known without asking SQLite; should
+     * SQLite hold either way in already, its unique keys refuse the COMMIT.
+     */
     add(endpoint: EndpointId, kref: KRef, eref: string, reachable: boolean): void {
-      insert.run(endpoint, kref, eref, reachable ? 1 : 0);
-      keep(endpoint, kref, eref, { endpoint, kref, eref, reachable });
+      assert(entries.known(krefKey(endpoint, kref)) === undefined || entries.known(krefKey(endpoint, kref)) === unknown, `${endpoint} has ${kref} in its c-list already`);
+      assert(krefsByEref.known(erefKey(endpoint, eref)) === undefined || krefsByEref.known(erefKey(endpoint, eref)) === unknown, `${endpoint} has ${eref} in its c-list already`);
+      entries.set(krefKey(endpoint, kref), { endpoint, kref, eref, reachable }, false);
+      krefsByEref.set(erefKey(endpoint, eref), kref, false);
     },
     byKref(endpoint: EndpointId, kref: KRef): CListEntry | undefined {
-      return cache.get(krefKey(endpoint, kref), () => {
-        const row = byKref.get(endpoint, kref);
-        return row && toEntry(row);
-      });
+      return entries.get(krefKey(endpoint, kref));
     },
     byEref(endpoint: EndpointId, eref: string): CListEntry | undefined {
-      return cache.get(erefKey(endpoint, eref), () => {
-        const row = byEref.get(endpoint, eref);
-        return row && toEntry(row);
-      });
+      const kref = krefsByEref.get(erefKey(endpoint, eref));
+      return kref === undefined ? undefined : entries.get(krefKey(endpoint, kref));
     },
     setReachable(endpoint: EndpointId, kref: KRef, reachable: boolean): void {
-      const row = setReachable.get(reachable ? 1 : 0, endpoint, kref);
-      if (row !== undefined) keep(endpoint, kref, row.eref, { endpoint, kref, eref: row.eref, reachable });
+      const entry = entries.get(krefKey(endpoint, kref));
+      if (entry !== undefined && entry.reachable !== reachable) entries.set(krefKey(endpoint, kref), { ...entry, reachable });
     },
     delete(endpoint: EndpointId, kref: KRef): void {
-      const row = remove.get(endpoint, kref);
-      if (row !== undefined) keep(endpoint, kref, row.eref, undefined);
+      const entry = entries.get(krefKey(endpoint, kref));
+      if (entry === undefined) return;
+      entries.set(krefKey(endpoint, kref), undefined);
+      krefsByEref.set(erefKey(endpoint, entry.eref), undefined);
     },
     entriesOf(endpoint: EndpointId): CListEntry[] {
-      return forEndpoint.all(endpoint).map(toEntry);
+      return merged(forEndpoint.all(endpoint), (entry) => entry.endpoint === endpoint).sort((a, b) => inOrder(a.kref, b.kref));
     },
     /** Every endpoint that has `kref` in its c-list. */
     holdersOf(kref: KRef): CListEntry[] {
-      return forKref.all(kref).map(toEntry);
+      return merged(forKref.all(kref), (entry) => entry.kref === kref).sort((a, b) => inOrder(a.endpoint, b.endpoint));
     },
   };
 }

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { assert } from '../util/assert.js';
 import { createPrivateFile } from '../util/fileModes.js';
+import { PendingTable, type PendingRow, type WritesAtCommit } from './pendingTable.js';
 import { defaultMaxCachedRows, RowCache } from './rowCache.js';
 import { migrations, schemaVersion } from './schema.js';
 import { StorageError, storageErrorOf } from './storageError.js';
@@ -116,12 +117,16 @@ function migrate(db: SqliteDatabase): void {
  * opened lazily by the first crank after a commit and stays open across
  * cranks until {@link TransactionControl.commit} (group commit); each crank
  * runs inside the savepoint `crank`, so one crank can be undone alone.
- * The row caches of the store's tables are emptied at every undo (rowCache.ts).
+ *
+ * The hot tables write at the COMMIT (pendingTable.ts): their changes wait
+ * in memory, journaled per crank, and the COMMIT writes them first. The
+ * rest write at once, inside the savepoint. The row caches of the store's
+ * tables are emptied at every undo (rowCache.ts).
  */
 export class TransactionControl {
   #inCrank = false;
   readonly #caches: RowCache<unknown, unknown>[] = [];
-  readonly #deferred: (() => void)[] = [];
+  readonly #pendingTables: WritesAtCommit[] = [];
   readonly #undoListeners: (() => void)[] = [];
   readonly #begin;
   readonly #commit;
@@ -145,13 +150,23 @@ export class TransactionControl {
   }
 
   /**
-   * Writes a store keeps in memory during a crank and makes at its end,
-   * inside the crank's savepoint (before RELEASE): a value changed many
-   * times in a crank is written once. The store drops them in an
-   * {@link onUndo} listener.
+   * A table whose writes wait for the COMMIT (pendingTable.ts). Tables are
+   * written at the COMMIT in the order they were made here: a table whose
+   * rows reference another's comes after it.
    */
-  deferToCrankEnd(flush: () => void): void {
-    this.#deferred.push(flush);
+  newPendingTable<K, V>(
+    load: (key: K) => V | undefined,
+    write: (changed: ReadonlyMap<K, PendingRow<V>>) => void,
+    maxRows = defaultMaxCachedRows,
+  ): PendingTable<K, V> {
+    const table = new PendingTable<K, V>(this.newCache<K, V>(maxRows), load, write);
+    this.#pendingTables.push(table);
+    return table;
+  }
+
+  /** Something else whose writes wait for the COMMIT (a queue, an outbox), driven as the pending tables are. */
+  addWritesAtCommit(writes: WritesAtCommit): void {
+    this.#pendingTables.push(writes);
   }
 
   /** Calls `listener` whenever SQLite undoes writes (a crank's abort, a rollback): what a store knows of its rows may be wrong after it. */
@@ -166,7 +181,7 @@ export class TransactionControl {
 
   /** True while writes are waiting for a COMMIT. */
   get uncommitted(): boolean {
-    return this.db.inTransaction;
+    return this.db.inTransaction || this.#pendingTables.some((table) => table.changed);
   }
 
   beginCrank(): void {
@@ -175,14 +190,15 @@ export class TransactionControl {
       this.#begin.run();
     }
     this.#savepoint.run();
+    for (const table of this.#pendingTables) table.beginCrank();
     this.#inCrank = true;
   }
 
   /** Keeps the crank's writes; they become durable at the next commit. */
   endCrank(): void {
     assert(this.#inCrank, 'endCrank without beginCrank');
-    for (const flush of this.#deferred) flush();
     this.#release.run();
+    for (const table of this.#pendingTables) table.endCrank();
     this.#inCrank = false;
   }
 
@@ -192,6 +208,7 @@ export class TransactionControl {
     this.#emptyCaches();
     this.#rollbackTo.run();
     this.#release.run();
+    for (const table of this.#pendingTables) table.abortCrank();
     this.#inCrank = false;
   }
 
@@ -201,6 +218,7 @@ export class TransactionControl {
    */
   rollback(): void {
     this.#inCrank = false;
+    for (const table of this.#pendingTables) table.discard();
     this.#emptyCaches();
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
@@ -210,13 +228,37 @@ export class TransactionControl {
     for (const listener of this.#undoListeners) listener();
   }
 
-  /** COMMIT (with fsync in `fsync` mode). Returns false if there was nothing to commit. */
+  /**
+   * Writes what waits for the COMMIT, then COMMIT (its flush to disk, in
+   * `fsync` mode, is walSync.ts's). Returns false if there was nothing to
+   * commit.
+   */
   commit(): boolean {
     assert(!this.#inCrank, 'commit inside a crank');
+    const pending = this.#pendingTables.some((table) => table.changed);
     if (!this.db.inTransaction) {
-      return false;
+      if (!pending) return false;
+      this.#begin.run();
     }
+    for (const table of this.#pendingTables) table.write();
     this.#commit.run();
+    for (const table of this.#pendingTables) table.written();
     return true;
+  }
+
+  /**
+   * Runs `read` on SQLite as it would be with every pending write made (the
+   * store as the kernel sees it, read with SQL), then undoes those writes:
+   * for dumps that compare the whole store.
+   */
+  readAsWritten<T>(read: () => T): T {
+    this.db.exec('SAVEPOINT as_written');
+    try {
+      for (const table of this.#pendingTables) table.write();
+      return read();
+    } finally {
+      this.db.exec('ROLLBACK TO as_written');
+      this.db.exec('RELEASE as_written');
+    }
   }
 }

@@ -3,11 +3,12 @@ import { fileless, openDatabase, TransactionControl, type Durability, type Sqlit
 import { makeMetaStore } from './meta.js';
 import { makeObjectStore } from './objects.js';
 import { makeOutboxStore } from './outbox.js';
-import { makePeerStore, type PeerRecord } from './peers.js';
+import { makePeerStore } from './peers.js';
 import { makePromiseStore } from './promises.js';
 import { makeQueueStore } from './queues.js';
 import { makeVatstoreStore } from './vatstore.js';
 import { makeVatStore } from './vats.js';
+import type { KObjectRef, KPromiseRef } from './types.js';
 import { WalSync, type FdatasyncFn } from './walSync.js';
 
 export { durabilities, StoreVersionError, type Durability } from './db.js';
@@ -39,24 +40,26 @@ export function openStore(options: StoreOptions) {
   walSync?.flushNow();
   const tx = new TransactionControl(db);
   const meta = makeMetaStore(db, tx, () => walSync?.flushNow());
-  const peerRecords = tx.newCache<string, PeerRecord>();
-  const outbox = makeOutboxStore(db, options.now ?? Date.now, (peerId) => peerRecords.forget(peerId));
+  const outbox = makeOutboxStore(db, options.now ?? Date.now);
+  const objects = makeObjectStore(db, () => meta.allocate('ko'), tx);
+  const promises = makePromiseStore(db, () => meta.allocate('kp'), tx);
+  const clist = makeCListStore(db, tx, (kref) => (kref.startsWith('kp') ? promises.isNew(kref as KPromiseRef) : objects.isNew(kref as KObjectRef)));
   const store = {
     durability: options.durability,
     /** Set in `fsync` mode on a file: what a COMMIT released waits for it (the kernel hands it over). */
     walSync,
     tx,
     meta,
-    objects: makeObjectStore(db, () => meta.allocate('ko'), tx.newCache(), tx),
-    promises: makePromiseStore(db, () => meta.allocate('kp'), tx.newCache(), tx),
-    clist: makeCListStore(db, tx.newCache()),
+    vats: makeVatStore(db, () => meta.allocate('vat'), tx),
+    objects,
+    promises,
+    clist,
     queues: makeQueueStore(db, tx),
-    vatstore: makeVatstoreStore(db),
-    vats: makeVatStore(db, () => meta.allocate('vat'), tx.newCache()),
+    vatstore: makeVatstoreStore(db, tx),
     outbox,
-    peers: makePeerStore(db, () => meta.allocate('remote'), outbox, peerRecords, tx.newCache()),
-    /** Every row of every table, in key order: for tests and diagnostics. */
-    dump: () => dumpTables(db),
+    peers: makePeerStore(db, () => meta.allocate('remote'), outbox, tx, (endpoint) => clist.entriesOf(endpoint).length > 0),
+    /** Every row of every table, in key order, as the kernel sees it (what waits for the COMMIT included): for tests and diagnostics. */
+    dump: () => tx.readAsWritten(() => dumpTables(db)),
     close: () => {
       walSync?.close();
       db.close();

@@ -12,18 +12,8 @@ const restoreMark = 'restore.pending';
  * Kernel-wide counters and the store's incarnation. `ownTransactionDone`
  * runs after each write in a transaction of its own (at open time): in
  * `fsync` mode it puts that write on disk before anything can depend on it.
- *
- * Inside a crank a counter counts in memory and is written once, at the
- * crank's end (a crank that sends 10,000 messages allocates 10,000
- * promises); an undo forgets the memory, and the next allocation reads
- * the counter again.
  */
 export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTransactionDone: () => void = () => {}) {
-  const bump = db.prepare<[string], { value: string }>(
-    `INSERT INTO kernel_meta (key, value) VALUES (?, '1')
-     ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
-     RETURNING value`,
-  );
   const read = db.prepare<[string], { value: string }>('SELECT value FROM kernel_meta WHERE key = ?');
   const remove = db.prepare<[string]>('DELETE FROM kernel_meta WHERE key = ?');
   const write = db.prepare<[string, string]>(
@@ -44,24 +34,26 @@ export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTra
     return value;
   }
 
-  /** Counters allocated from in the crank in progress: their last value, written at its end. */
-  const counted = new Map<CounterName, number>();
-  tx.deferToCrankEnd(() => {
-    for (const [counter, value] of counted) write.run(`next.${counter}`, String(value));
-    counted.clear();
-  });
-  tx.onUndo(() => counted.clear());
+  /** The next value of each counter, written at the COMMIT (pendingTable.ts): a crank that sends 10,000 messages allocates 10,000 promises. */
+  const counters = tx.newPendingTable<CounterName, number>(
+    (counter) => {
+      const row = read.get(`next.${counter}`);
+      return row === undefined ? undefined : Number(row.value);
+    },
+    (changed) => {
+      for (const [counter, { value }] of changed) {
+        assert(value !== undefined, `counter ${counter} deleted`);
+        write.run(`next.${counter}`, String(value));
+      }
+    },
+  );
 
   return {
-    /** Returns the next id for `counter` (1, 2, ...); part of the caller's transaction. */
+    /** Returns the next id for `counter` (1, 2, ...); part of the crank in progress. */
     allocate(counter: CounterName): number {
-      if (!tx.inCrank) {
-        const row = bump.get(`next.${counter}`);
-        assert(row !== undefined, 'counter bump returned no row');
-        return Number(row.value);
-      }
-      const value = (counted.get(counter) ?? Number(read.get(`next.${counter}`)?.value ?? 0)) + 1;
-      counted.set(counter, value);
+      assert(tx.inCrank, `an id (${counter}) allocated outside a crank`);
+      const value = (counters.get(counter) ?? 0) + 1;
+      counters.set(counter, value);
       return value;
     },
 

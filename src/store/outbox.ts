@@ -7,17 +7,12 @@ import { bodyDigest, type PeerRecord } from './peers.js';
  * the crank that routes the send, read for transmission only once
  * committed, and deleted by the crank that applies the peer's ack.
  */
-/** `peerRowChanged`: the outbox wrote the peer's row (its acked digest); the peer store's cached record of it is stale. */
-export function makeOutboxStore(db: SqliteDatabase, now: () => number, peerRowChanged: (peerId: string) => void) {
+export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
   const append = db.prepare<[string, number, string, number, string]>(
     'INSERT INTO outbox (peer_id, seq, frame, created_at, digest) VALUES (?, ?, ?, ?, ?)',
   );
   const read = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
     'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
-  );
-  // The acked row's digest moves to the peer's row: rollback detection compares it after the row is gone.
-  const keepAckedDigest = db.prepare<[string, number, string]>(
-    'UPDATE peers SET acked_digest = (SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?) WHERE peer_id = ?',
   );
   const deleteUpTo = db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?');
   const clear = db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?');
@@ -37,11 +32,15 @@ export function makeOutboxStore(db: SqliteDatabase, now: () => number, peerRowCh
     read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
       return read.all(peerId, from, to, limit);
     },
-    /** Deletes the rows up to `seq` (acked), keeping the digest of row `seq` in the peer's row. */
-    deleteUpTo(peerId: string, seq: number): number {
-      keepAckedDigest.run(peerId, seq, peerId);
-      peerRowChanged(peerId);
-      return deleteUpTo.run(peerId, seq).changes;
+    /**
+     * Deletes the rows up to `seq` (acked); returns the digest of row `seq`
+     * (null if it was not there), which the peer's row keeps: rollback
+     * detection compares it once the row is gone.
+     */
+    deleteUpTo(peerId: string, seq: number): string | null {
+      const digest = rowDigest.get(peerId, seq)?.digest ?? null;
+      deleteUpTo.run(peerId, seq);
+      return digest;
     },
     /** Every row of the peer goes (its pair started over). */
     clear(peerId: string): void {

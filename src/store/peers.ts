@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { assert } from '../util/assert.js';
-import type { SqliteDatabase } from './db.js';
+import type { SqliteDatabase, TransactionControl } from './db.js';
 import type { OutboxStore } from './outbox.js';
-import type { RowCache } from './rowCache.js';
 import type { RemoteId } from './types.js';
 
 /** What a pair that started over after this node's rollback lost on each side (sequence ranges, first and last). */
@@ -69,69 +68,104 @@ export function bodyDigest(bodyJson: string): string {
   return createHash('sha256').update(bodyJson, 'utf8').digest('hex').slice(0, 32);
 }
 
+/** A peer's row as the store keeps it: the record, and the numbers this node allocates in the peer's c-list. */
+interface PeerRow extends PeerRecord {
+  nextObjectId: number;
+  nextPromiseId: number;
+}
+
+const toRow = (row: Row & { next_object_id: number; next_promise_id: number }): PeerRow => ({
+  ...toRecord(row),
+  nextObjectId: row.next_object_id,
+  nextPromiseId: row.next_promise_id,
+});
+
+/** The endpoint's number, by which peers are listed (`r2` before `r10`). */
+const endpointNumber = (endpoint: RemoteId) => Number(endpoint.slice(1));
+
 /**
  * Remote peers (their endpoint and the pair's sequence state) and issued
- * ocap URLs; their outboxes are `outbox.ts`'s. Records are cached by peer
- * id (`cache`, write-through: the writes of every message, its received
- * and acked sequence numbers and its send number, update the cached
- * record; rarer writes forget it) and peer ids by endpoint (which never
- * changes while the row lives). A write to the table from elsewhere (the
- * outbox keeps the acked digest there) must forget the peer's record.
+ * ocap URLs; their outboxes are `outbox.ts`'s. Rows write at the COMMIT
+ * (pendingTable.ts): every message changes the pair's send, received or
+ * acked number. A new peer's row is inserted at once, as it is made (an
+ * outbox row may name it in the same crank), and written again at the
+ * COMMIT with what changed since. Peer ids by endpoint are cached (an
+ * endpoint never changes while its row lives). `hasCListEntries` says
+ * whether an endpoint's c-list holds anything (for pruning idle peers).
  */
 export function makePeerStore(
   db: SqliteDatabase,
   allocate: () => number,
   outbox: OutboxStore,
-  cache: RowCache<string, PeerRecord>,
-  peerIdsByEndpoint: RowCache<RemoteId, string>,
+  tx: TransactionControl,
+  hasCListEntries: (endpoint: RemoteId) => boolean,
 ) {
+  const peerIdsByEndpoint = tx.newCache<RemoteId, string>();
   const insert = db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)');
-  const byPeer = db.prepare<[string], Row>('SELECT * FROM peers WHERE peer_id = ?');
-  const byEndpoint = db.prepare<[string], Row>('SELECT * FROM peers WHERE endpoint = ?');
-  const all = db.prepare<[], Row>('SELECT * FROM peers ORDER BY CAST(SUBSTR(endpoint, 2) AS INTEGER)');
-  const takeSeq = db.prepare<[string], { seq: number }>(
-    'UPDATE peers SET next_send_seq = next_send_seq + 1 WHERE peer_id = ? RETURNING next_send_seq - 1 AS seq',
-  );
-  const setReceived = db.prepare<[number, string, string]>('UPDATE peers SET received_seq = ?, received_digest = ? WHERE peer_id = ?');
-  const setAcked = db.prepare<[number, string]>('UPDATE peers SET acked_seq = MAX(acked_seq, ?) WHERE peer_id = ?');
-  const setAddresses = db.prepare<[string, string]>('UPDATE peers SET addresses = ? WHERE peer_id = ?');
-  const setIncarnation = db.prepare<[string, string]>('UPDATE peers SET incarnation = ? WHERE peer_id = ?');
-  const resetSequences = db.prepare<[string]>(
-    'UPDATE peers SET next_send_seq = 1, acked_seq = 0, received_seq = 0, received_digest = NULL, acked_digest = NULL WHERE peer_id = ?',
-  );
-  const setLocalIncarnation = db.prepare<[string | null, string | null, string]>('UPDATE peers SET local_incarnation = ?, started_over = ? WHERE peer_id = ?');
-  const clearStartedOver = db.prepare<[string]>('UPDATE peers SET started_over = NULL WHERE peer_id = ?');
-  const setForgotten = db.prepare<[string, string]>('UPDATE peers SET forgotten_reason = ? WHERE peer_id = ?');
-  // Peers that never shared anything with this node: no message either way, no c-list entry.
-  const idle = db.prepare<[], { peer_id: string }>(
-    `SELECT peer_id FROM peers
-     WHERE next_send_seq = 1 AND received_seq = 0 AND forgotten_reason IS NULL
-       AND NOT EXISTS (SELECT 1 FROM clist WHERE clist.endpoint = peers.endpoint)
-     ORDER BY CAST(SUBSTR(endpoint, 2) AS INTEGER)`,
+  const byPeer = db.prepare<[string], Row & { next_object_id: number; next_promise_id: number }>('SELECT * FROM peers WHERE peer_id = ?');
+  const byEndpoint = db.prepare<[string], { peer_id: string }>('SELECT peer_id FROM peers WHERE endpoint = ?');
+  const all = db.prepare<[], Row & { next_object_id: number; next_promise_id: number }>('SELECT * FROM peers');
+  const update = db.prepare<[string | null, number, number, number, string, string | null, string | null, string | null, string | null, string | null, number, number, string]>(
+    `UPDATE peers SET incarnation = ?, next_send_seq = ?, acked_seq = ?, received_seq = ?, addresses = ?, forgotten_reason = ?,
+       local_incarnation = ?, started_over = ?, received_digest = ?, acked_digest = ?, next_object_id = ?, next_promise_id = ?
+     WHERE peer_id = ?`,
   );
   const deletePeer = db.prepare<[string]>('DELETE FROM peers WHERE peer_id = ?');
-  const nextObject = db.prepare<[string], { n: number }>(
-    'UPDATE peers SET next_object_id = next_object_id + 1 WHERE endpoint = ? RETURNING next_object_id - 1 AS n',
-  );
-  const nextPromise = db.prepare<[string], { n: number }>(
-    'UPDATE peers SET next_promise_id = next_promise_id + 1 WHERE endpoint = ? RETURNING next_promise_id - 1 AS n',
-  );
   // By digest, never by the swiss number itself: a lookup's timing depends
   // only on how the digest of a guess compares with stored digests.
   const insertUrl = db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss_sha256, kref) VALUES (sha256(?), ?)');
   const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss_sha256 = sha256(?)');
 
-  function get(peerId: string): PeerRecord | undefined {
-    return cache.get(peerId, () => {
+  const rows = tx.newPendingTable<string, PeerRow>(
+    (peerId) => {
       const row = byPeer.get(peerId);
-      return row && toRecord(row);
-    });
+      return row && toRow(row);
+    },
+    (changed) => {
+      for (const [peerId, { value: peer }] of changed) {
+        // A pruned peer's row went at once (pruneIdle).
+        if (peer === undefined) continue;
+        const { changes } = update.run(
+          peer.incarnation,
+          peer.nextSendSeq,
+          peer.ackedSeq,
+          peer.receivedSeq,
+          JSON.stringify(peer.addresses),
+          peer.forgotten,
+          peer.localIncarnation,
+          peer.startedOver === null ? null : JSON.stringify(peer.startedOver),
+          peer.receivedDigest,
+          peer.ackedDigest,
+          peer.nextObjectId,
+          peer.nextPromiseId,
+          peerId,
+        );
+        assert(changes === 1, `write of peer ${peerId}, which SQLite does not hold`);
+      }
+    },
+  );
+
+  function get(peerId: string): PeerRow | undefined {
+    return rows.get(peerId);
   }
 
-  /** The cached record of `peerId`, if there is one, as `change` makes it: after a write that changed exactly that. */
-  function updateCached(peerId: string, change: (record: PeerRecord) => Partial<PeerRecord>): void {
-    const cached = cache.peek(peerId);
-    if (cached !== undefined) cache.set(peerId, { ...cached, ...change(cached) });
+  /** Changes the row of `peerId`, which must be there. */
+  function change(peerId: string, what: string, make: (peer: PeerRow) => Partial<PeerRow>): void {
+    const peer = rows.get(peerId);
+    assert(peer !== undefined, `${what} of unknown peer ${peerId}`);
+    rows.set(peerId, { ...peer, ...make(peer) });
+  }
+
+  /** Every peer's row, in endpoint order, as the open transaction has them. */
+  function allRows(): PeerRow[] {
+    const changed = rows.changedRows();
+    const result: PeerRow[] = [];
+    for (const row of all.all()) {
+      const pending = changed.get(row.peer_id);
+      if (pending === undefined) result.push(toRow(row));
+      else if (pending.value !== undefined) result.push(pending.value);
+    }
+    return result.sort((a, b) => endpointNumber(a.endpoint) - endpointNumber(b.endpoint));
   }
 
   return {
@@ -141,51 +175,62 @@ export function makePeerStore(
       return peerId === undefined ? undefined : get(peerId);
     },
     all(): PeerRecord[] {
-      return all.all().map(toRecord);
+      return allRows();
     },
     /** The peer's record, creating it (and its endpoint `rN`) the first time. */
     ensure(peerId: string): PeerRecord {
       const existing = get(peerId);
       if (existing !== undefined) return existing;
       const endpoint: RemoteId = `r${allocate()}`;
+      // At once, in the crank: an outbox row written in it may name the peer.
       insert.run(peerId, endpoint);
-      cache.forget(peerId);
       peerIdsByEndpoint.forget(endpoint);
-      const created = get(peerId);
-      assert(created !== undefined, 'peer insert');
+      const created: PeerRow = {
+        peerId,
+        endpoint,
+        incarnation: null,
+        nextSendSeq: 1,
+        ackedSeq: 0,
+        receivedSeq: 0,
+        addresses: [],
+        forgotten: null,
+        localIncarnation: null,
+        startedOver: null,
+        receivedDigest: null,
+        ackedDigest: null,
+        nextObjectId: 1,
+        nextPromiseId: 1,
+      };
+      rows.set(peerId, created, true);
       return created;
     },
     /** Takes the next send sequence number of the pair. */
     takeSendSeq(peerId: string): number {
-      const row = takeSeq.get(peerId);
-      assert(row !== undefined, `takeSendSeq of unknown peer ${peerId}`);
-      updateCached(peerId, () => ({ nextSendSeq: row.seq + 1 }));
-      return row.seq;
+      let seq = 0;
+      change(peerId, 'takeSendSeq', (peer) => {
+        seq = peer.nextSendSeq;
+        return { nextSendSeq: seq + 1 };
+      });
+      return seq;
     },
     /** The last message consumed from the peer: its seq and its body's digest ({@link bodyDigest}). */
     setReceived(peerId: string, seq: number, digest: string): void {
-      setReceived.run(seq, digest, peerId);
-      updateCached(peerId, () => ({ receivedSeq: seq, receivedDigest: digest }));
+      change(peerId, 'setReceived', () => ({ receivedSeq: seq, receivedDigest: digest }));
     },
-    setAckedSeq(peerId: string, seq: number): void {
-      setAcked.run(seq, peerId);
-      updateCached(peerId, (record) => ({ ackedSeq: Math.max(record.ackedSeq, seq) }));
+    /** The peer acked up to `seq`, whose body had `digest` (kept: rollback detection compares it once the row is gone). */
+    setAcked(peerId: string, seq: number, digest: string | null): void {
+      change(peerId, 'setAcked', (peer) => (seq > peer.ackedSeq ? { ackedSeq: seq, ackedDigest: digest } : {}));
     },
     /** Adds `addresses` to those known for the peer (most recent first, no duplicates). */
     addAddresses(peerId: string, addresses: string[]): void {
-      const known = get(peerId)?.addresses ?? [];
-      const merged = [...new Set([...addresses, ...known])].slice(0, 16);
-      setAddresses.run(JSON.stringify(merged), peerId);
-      cache.forget(peerId);
+      change(peerId, 'addAddresses', (peer) => ({ addresses: Object.freeze([...new Set([...addresses, ...peer.addresses])].slice(0, 16)) as string[] }));
     },
     setIncarnation(peerId: string, incarnation: string): void {
-      setIncarnation.run(incarnation, peerId);
-      cache.forget(peerId);
+      change(peerId, 'setIncarnation', () => ({ incarnation }));
     },
     /** Peer amnesia: the pair starts over, and what was queued for the old incarnation is dropped. */
     resetSequences(peerId: string): void {
-      resetSequences.run(peerId);
-      cache.forget(peerId);
+      change(peerId, 'resetSequences', () => ({ nextSendSeq: 1, ackedSeq: 0, receivedSeq: 0, receivedDigest: null, ackedDigest: null }));
       outbox.clear(peerId);
     },
     /**
@@ -194,41 +239,43 @@ export function makePeerStore(
      * names it.
      */
     startOver(peerId: string, incarnation: string | null, startedOver: StartedOver | null): void {
-      setLocalIncarnation.run(incarnation, startedOver === null ? null : JSON.stringify(startedOver), peerId);
-      cache.forget(peerId);
+      change(peerId, 'startOver', () => ({ localIncarnation: incarnation, startedOver: startedOver === null ? null : Object.freeze({ ...startedOver }) }));
     },
     /** The peer named this node's new incarnation: it knows the pair started over. */
     clearStartedOver(peerId: string): void {
-      clearStartedOver.run(peerId);
-      cache.forget(peerId);
+      change(peerId, 'clearStartedOver', () => ({ startedOver: null }));
     },
     /** The operator forgot the peer: its row stays, with the reason, so that nothing is exchanged with it again. */
     markForgotten(peerId: string, reason: string): void {
-      setForgotten.run(reason, peerId);
-      cache.forget(peerId);
+      change(peerId, 'markForgotten', () => ({ forgotten: reason }));
     },
     /**
      * Deletes the oldest rows of peers that never shared anything with this
-     * node (every peer id that says hello gets one), beyond the newest
-     * `keep`; returns their peer ids. Nothing is lost with them: such a
-     * peer's next hello starts it afresh.
+     * node (every peer id that says hello gets one: no message either way,
+     * no c-list entry), beyond the newest `keep`; returns their peer ids.
+     * Nothing is lost with them: such a peer's next hello starts it afresh.
      */
     pruneIdle(keep: number): string[] {
-      const rows = idle.all();
-      const pruned = rows.slice(0, Math.max(0, rows.length - keep)).map((row) => row.peer_id);
-      for (const peerId of pruned) {
-        const endpoint = get(peerId)?.endpoint;
+      const idle = allRows().filter((peer) => peer.nextSendSeq === 1 && peer.receivedSeq === 0 && peer.forgotten === null && !hasCListEntries(peer.endpoint));
+      const pruned = idle.slice(0, Math.max(0, idle.length - keep));
+      for (const { peerId, endpoint } of pruned) {
+        // At once, as a new peer's row is inserted: the peer may say hello again in this group.
         deletePeer.run(peerId);
-        cache.forget(peerId);
-        if (endpoint !== undefined) peerIdsByEndpoint.forget(endpoint);
+        rows.set(peerId, undefined);
+        peerIdsByEndpoint.forget(endpoint);
       }
-      return pruned;
+      return pruned.map((peer) => peer.peerId);
     },
     /** Next ref number this node allocates in the peer's c-list (`o+N` / `p+N`). */
     allocateRefNumber(endpoint: RemoteId, kind: 'object' | 'promise'): number {
-      const row = (kind === 'object' ? nextObject : nextPromise).get(endpoint);
-      assert(row !== undefined, `allocate on unknown ${endpoint}`);
-      return row.n;
+      const peerId = peerIdsByEndpoint.get(endpoint, () => byEndpoint.get(endpoint)?.peer_id);
+      assert(peerId !== undefined, `allocate on unknown ${endpoint}`);
+      let number = 0;
+      change(peerId, 'allocateRefNumber', (peer) => {
+        number = kind === 'object' ? peer.nextObjectId : peer.nextPromiseId;
+        return kind === 'object' ? { nextObjectId: number + 1 } : { nextPromiseId: number + 1 };
+      });
+      return number;
     },
     /** Records an issued swiss number (as its digest) and the kref it names. */
     recordUrl(swiss: string, kref: string): void {

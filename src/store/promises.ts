@@ -1,6 +1,5 @@
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase, TransactionControl } from './db.js';
-import type { RowCache } from './rowCache.js';
 import type { CapData, EndpointId, KernelMessage, KernelPromise, KPromiseRef, KRef, PromiseState } from './types.js';
 
 interface Row {
@@ -12,49 +11,41 @@ interface Row {
   refcount: number;
 }
 
-/** Resolution data as a cached record holds it: frozen, slots and all. */
+/** Resolution data as a record holds it: frozen, slots and all. */
 const frozenData = (body: string, slots: KRef[]): CapData<KRef> => Object.freeze({ body, slots: Object.freeze(slots) as KRef[] });
+
+/** Kernel-ordered endpoints, as the subscribers' primary key orders them. */
+const byEndpoint = (a: EndpointId, b: EndpointId) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Past this many, the promises known to have empty queues are forgotten (and a resolution asks SQLite again): memory stays bounded. */
+const maxKnownEmptyQueues = 100_000;
 
 /**
  * Kernel promises (`kpN`), their subscribers, and messages queued on them.
- * Promise records are cached (rowCache.ts). Refcounts change several times
- * a message (a send's result is counted by the message, the c-lists, the
- * queue item): inside a crank they change in memory and each changed one
- * is written once, at the crank's end (`deferToCrankEnd`); the cached
- * record always holds the current count.
+ *
+ * Promise records and subscriber lists write at the COMMIT
+ * (pendingTable.ts): a message's result promise is created, subscribed to,
+ * decided, resolved, counted and deleted within a few cranks, often within
+ * one group of them, and then never reaches SQLite at all. Messages queued
+ * on a promise (pipelining before it resolves) are written at once: a queue
+ * can grow long, and is appended to one message at a time.
  */
-export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<KPromiseRef, KernelPromise>, tx: TransactionControl) {
-  const insert = db.prepare<[string, string | null]>(
-    "INSERT INTO kernel_promises (kpid, state, decider) VALUES (?, 'unresolved', ?)",
-  );
+export function makePromiseStore(db: SqliteDatabase, allocate: () => number, tx: TransactionControl) {
   const select = db.prepare<[string], Row>('SELECT * FROM kernel_promises WHERE kpid = ?');
-  const setDecider = db.prepare<[string | null, string]>(
-    "UPDATE kernel_promises SET decider = ? WHERE kpid = ? AND state = 'unresolved'",
+  const insert = db.prepare<[string, PromiseState, string | null, string | null, string | null, number]>(
+    'INSERT INTO kernel_promises (kpid, state, decider, body, slots, refcount) VALUES (?, ?, ?, ?, ?, ?)',
   );
-  const resolve = db.prepare<[string, string, string, string]>(
-    "UPDATE kernel_promises SET state = ?, decider = NULL, body = ?, slots = ? WHERE kpid = ? AND state = 'unresolved'",
+  const update = db.prepare<[PromiseState, string | null, string | null, string | null, number, string]>(
+    'UPDATE kernel_promises SET state = ?, decider = ?, body = ?, slots = ?, refcount = ? WHERE kpid = ?',
   );
-  const setRefcount = db.prepare<[number, string]>('UPDATE kernel_promises SET refcount = ? WHERE kpid = ?');
-  /** Refcounts changed in the crank in progress, not written yet. */
-  const pendingRefcounts = new Map<KPromiseRef, number>();
-  tx.deferToCrankEnd(() => {
-    for (const [kpid, refcount] of pendingRefcounts) {
-      const { changes } = setRefcount.run(refcount, kpid);
-      assert(changes === 1, `refcount of missing ${kpid}`);
-    }
-    pendingRefcounts.clear();
-  });
-  tx.onUndo(() => pendingRefcounts.clear());
   const remove = db.prepare<[string]>('DELETE FROM kernel_promises WHERE kpid = ?');
   const decidedBy = db.prepare<[string], { kpid: KPromiseRef }>(
     "SELECT kpid FROM kernel_promises WHERE decider = ? AND state = 'unresolved' ORDER BY kpid",
   );
-  const addSubscriber = db.prepare<[string, string]>(
-    'INSERT OR IGNORE INTO promise_subscribers (kpid, endpoint) VALUES (?, ?)',
-  );
-  const takeSubscribers = db.prepare<[string], { endpoint: EndpointId }>('DELETE FROM promise_subscribers WHERE kpid = ? RETURNING endpoint');
+  const selectSubscribers = db.prepare<[string], { endpoint: EndpointId }>('SELECT endpoint FROM promise_subscribers WHERE kpid = ? ORDER BY endpoint');
+  const addSubscriber = db.prepare<[string, string]>('INSERT INTO promise_subscribers (kpid, endpoint) VALUES (?, ?)');
   const clearSubscribers = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE kpid = ?');
-  const unsubscribeEverywhere = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE endpoint = ?');
+  const subscribedTo = db.prepare<[string], { kpid: KPromiseRef }>('SELECT kpid FROM promise_subscribers WHERE endpoint = ?');
   const queuePush = db.prepare<[string, string, string, string, string | null]>(
     `INSERT INTO promise_queue (kpid, id, body, slots, result)
      VALUES (?, (SELECT COALESCE(MAX(id), 0) + 1 FROM promise_queue WHERE kpid = ?), ?, ?, ?)`,
@@ -63,89 +54,141 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, cac
     'DELETE FROM promise_queue WHERE kpid = ? RETURNING id, body, slots, result',
   );
   const queueClear = db.prepare<[string]>('DELETE FROM promise_queue WHERE kpid = ?');
-  const read = (kpid: KPromiseRef): KernelPromise | undefined => {
-    const row = select.get(kpid);
-    if (row === undefined) {
-      return undefined;
-    }
-    // The row's count may be behind one changed in this crank (the cache started over meanwhile).
-    const refcount = pendingRefcounts.get(kpid) ?? row.refcount;
-    if (row.state === 'unresolved') {
-      return { kpid, state: 'unresolved', decider: row.decider, refcount };
-    }
-    assert(row.body !== null && row.slots !== null, `resolved ${kpid} has no data`);
-    return { kpid, state: row.state, data: frozenData(row.body, JSON.parse(row.slots) as KRef[]), refcount };
+
+  const records = tx.newPendingTable<KPromiseRef, KernelPromise>(
+    (kpid) => {
+      const row = select.get(kpid);
+      if (row === undefined) return undefined;
+      if (row.state === 'unresolved') return { kpid, state: 'unresolved', decider: row.decider, refcount: row.refcount };
+      assert(row.body !== null && row.slots !== null, `resolved ${kpid} has no data`);
+      return { kpid, state: row.state, data: frozenData(row.body, JSON.parse(row.slots) as KRef[]), refcount: row.refcount };
+    },
+    (changed) => {
+      for (const [kpid, { value: promise, stored }] of changed) {
+        if (promise === undefined) {
+          if (stored) remove.run(kpid);
+          continue;
+        }
+        const [decider, body, slots] = promise.state === 'unresolved' ? [promise.decider, null, null] : [null, promise.data.body, JSON.stringify(promise.data.slots)];
+        if (stored) {
+          const { changes } = update.run(promise.state, decider, body, slots, promise.refcount, kpid);
+          assert(changes === 1, `write of ${kpid}, which SQLite does not hold`);
+        } else {
+          insert.run(kpid, promise.state, decider, body, slots, promise.refcount);
+        }
+      }
+    },
+  );
+  /** Each promise's subscribers, in endpoint order; undefined: none. */
+  const subscribers = tx.newPendingTable<KPromiseRef, readonly EndpointId[]>(
+    (kpid) => {
+      const rows = selectSubscribers.all(kpid);
+      return rows.length === 0 ? undefined : rows.map((row) => row.endpoint);
+    },
+    (changed) => {
+      for (const [kpid, { value: endpoints, stored }] of changed) {
+        if (stored) clearSubscribers.run(kpid);
+        for (const endpoint of endpoints ?? []) addSubscriber.run(kpid, endpoint);
+      }
+    },
+  );
+  /**
+   * Promises whose queue is known to be empty: made since the store opened,
+   * and neither queued on nor resolved since. An undo may put queued rows
+   * back, so this only ever errs towards asking SQLite.
+   */
+  const emptyQueues = new Set<KPromiseRef>();
+
+  const known = (kpid: KPromiseRef, what: string): KernelPromise => {
+    const promise = records.get(kpid);
+    assert(promise !== undefined, `${what} of missing ${kpid}`);
+    return promise;
   };
 
   return {
     create(decider: EndpointId | null): KPromiseRef {
       const kpid: KPromiseRef = `kp${allocate()}`;
-      insert.run(kpid, decider);
-      cache.set(kpid, { kpid, state: 'unresolved', decider, refcount: 0 });
+      // A new id: SQLite holds nothing of it yet.
+      records.set(kpid, { kpid, state: 'unresolved', decider, refcount: 0 }, false);
+      subscribers.set(kpid, undefined, false);
+      if (emptyQueues.size >= maxKnownEmptyQueues) emptyQueues.clear();
+      emptyQueues.add(kpid);
       return kpid;
     },
     get(kpid: KPromiseRef): KernelPromise | undefined {
-      return cache.get(kpid, () => read(kpid));
+      return records.get(kpid);
+    },
+    /** True for a promise made since the last COMMIT: SQLite holds nothing that names it. */
+    isNew(kpid: KPromiseRef): boolean {
+      return records.isNew(kpid);
     },
     setDecider(kpid: KPromiseRef, decider: EndpointId | null): void {
-      const { changes } = setDecider.run(decider, kpid);
-      assert(changes === 1, `setDecider on missing or resolved ${kpid}`);
-      const known = cache.peek(kpid);
-      if (known?.state === 'unresolved') cache.set(kpid, { ...known, decider });
+      const promise = known(kpid, 'setDecider');
+      assert(promise.state === 'unresolved', `setDecider on resolved ${kpid}`);
+      records.set(kpid, { ...promise, decider });
     },
     resolve(kpid: KPromiseRef, rejected: boolean, data: CapData<KRef>): void {
-      const state = rejected ? 'rejected' : 'fulfilled';
-      const { changes } = resolve.run(state, data.body, JSON.stringify(data.slots), kpid);
-      assert(changes === 1, `resolve of missing or resolved ${kpid}`);
-      const known = cache.peek(kpid);
-      if (known !== undefined) cache.set(kpid, { kpid, state, data: frozenData(data.body, [...data.slots]), refcount: known.refcount });
+      const promise = known(kpid, 'resolve');
+      assert(promise.state === 'unresolved', `resolve of resolved ${kpid}`);
+      records.set(kpid, { kpid, state: rejected ? 'rejected' : 'fulfilled', data: frozenData(data.body, [...data.slots]), refcount: promise.refcount });
     },
-    /** Adds `delta` to the refcount and returns the new count; written at the crank's end, or at once outside a crank. */
+    /** Adds `delta` to the refcount and returns the new count. */
     adjustRefcount(kpid: KPromiseRef, delta: number): number {
-      const known = cache.get(kpid, () => read(kpid));
-      assert(known !== undefined, `refcount of missing ${kpid}`);
-      const refcount = known.refcount + delta;
+      const promise = known(kpid, 'refcount');
+      const refcount = promise.refcount + delta;
       assert(refcount >= 0, `refcount of ${kpid} below zero`);
-      if (tx.inCrank) {
-        pendingRefcounts.set(kpid, refcount);
-      } else {
-        setRefcount.run(refcount, kpid);
-      }
-      cache.set(kpid, { ...known, refcount });
+      records.set(kpid, { ...promise, refcount });
       return refcount;
     },
     delete(kpid: KPromiseRef): void {
-      const known = cache.get(kpid, () => read(kpid));
-      pendingRefcounts.delete(kpid);
-      remove.run(kpid);
-      cache.set(kpid, undefined);
+      const promise = records.get(kpid);
+      records.set(kpid, undefined);
       // A resolved promise has neither: its resolution took its subscribers and its queue, and none are added after.
-      if (known?.state !== 'unresolved') return;
-      clearSubscribers.run(kpid);
-      queueClear.run(kpid);
+      if (promise?.state !== 'unresolved') return;
+      subscribers.set(kpid, undefined);
+      if (!emptyQueues.delete(kpid)) queueClear.run(kpid);
     },
     decidedBy(endpoint: EndpointId): KPromiseRef[] {
-      return decidedBy.all(endpoint).map((row) => row.kpid);
+      const changed = records.changedRows();
+      const decided = decidedBy
+        .all(endpoint)
+        .map((row) => row.kpid)
+        .filter((kpid) => !changed.has(kpid));
+      for (const [kpid, { value: promise }] of changed) {
+        if (promise?.state === 'unresolved' && promise.decider === endpoint) decided.push(kpid);
+      }
+      // As SQLite orders them (text): the callers reject them in this order.
+      return decided.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     },
     subscribe(kpid: KPromiseRef, endpoint: EndpointId): void {
-      addSubscriber.run(kpid, endpoint);
+      const endpoints = subscribers.get(kpid) ?? [];
+      if (endpoints.includes(endpoint)) return;
+      subscribers.set(kpid, [...endpoints, endpoint].sort(byEndpoint));
     },
-    /** Returns the subscribers and forgets them (they are about to be notified). */
+    /** Returns the subscribers, in endpoint order, and forgets them (they are about to be notified). */
     takeSubscribers(kpid: KPromiseRef): EndpointId[] {
-      // RETURNING gives rows in no set order: sorted here, as the subscribers' primary key orders them.
-      return takeSubscribers
-        .all(kpid)
-        .map((row) => row.endpoint)
-        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const endpoints = subscribers.get(kpid);
+      if (endpoints === undefined) return [];
+      subscribers.set(kpid, undefined);
+      return [...endpoints];
     },
     unsubscribeEverywhere(endpoint: EndpointId): void {
-      unsubscribeEverywhere.run(endpoint);
+      const kpids = new Set([...subscribedTo.all(endpoint).map((row) => row.kpid), ...subscribers.changedRows().keys()]);
+      for (const kpid of kpids) {
+        const endpoints = subscribers.get(kpid);
+        if (endpoints === undefined || !endpoints.includes(endpoint)) continue;
+        const rest = endpoints.filter((other) => other !== endpoint);
+        subscribers.set(kpid, rest.length === 0 ? undefined : rest);
+      }
     },
     enqueueMessage(kpid: KPromiseRef, message: KernelMessage): void {
+      emptyQueues.delete(kpid);
       queuePush.run(kpid, kpid, message.methargs.body, JSON.stringify(message.methargs.slots), message.result);
     },
     /** Returns the messages queued on `kpid`, in order, and removes them. */
     takeMessages(kpid: KPromiseRef): KernelMessage[] {
+      // Taken at its resolution: nothing is queued on a resolved promise after.
+      if (emptyQueues.delete(kpid)) return [];
       return takeQueue
         .all(kpid)
         .sort((a, b) => a.id - b.id)

@@ -1,9 +1,10 @@
 /**
- * Rows of one table kept in memory after their first read, so that the
- * hot reads of a crank (c-list lookups, promise and object records, vat
- * records) cost a Map lookup instead of a statement. Write-through: every
- * write still goes to SQLite first, and the cache takes the written value
- * only once the statement has succeeded, so SQLite stays the truth.
+ * Rows of one table as SQLite holds them, kept in memory after their first
+ * read, so that the hot reads of a crank (c-list lookups, promise and
+ * object records, vat records) cost a Map lookup instead of a statement.
+ * The cache takes a written value only once the statement has succeeded
+ * (for the tables that write at the COMMIT, pendingTable.ts: once the
+ * COMMIT has written it), so SQLite stays the truth.
  *
  * An undo in SQLite (a crank's `ROLLBACK TO`, a transaction's `ROLLBACK`)
  * may remove rows the cache holds: {@link TransactionControl} empties
@@ -15,7 +16,7 @@ export class RowCache<K, V> {
   /** A key mapped to undefined is a row known to be absent. */
   readonly #rows = new Map<K, V | undefined>();
 
-  /** @param maxRows - past this many rows the cache starts over empty: memory stays bounded on a store of any size. */
+  /** @param maxRows - past this many rows the cache forgets the oldest quarter: memory stays bounded on a store of any size. */
   constructor(private readonly maxRows: number) {}
 
   /** The row for `key`, from memory or else from `load` (whose answer is kept, absent or not). */
@@ -32,10 +33,24 @@ export class RowCache<K, V> {
     return this.#rows.get(key);
   }
 
+  /** True if the cache knows `key`'s row (which may be that there is none). */
+  has(key: K): boolean {
+    return this.#rows.has(key);
+  }
+
   /** What SQLite now holds for `key` (undefined: no row), after a write that succeeded. */
   set(key: K, row: V | undefined): void {
-    if (this.#rows.size >= this.maxRows && !this.#rows.has(key)) this.#rows.clear();
+    if (this.#rows.size >= this.maxRows && !this.#rows.has(key)) this.#evictOldest();
     this.#rows.set(key, row === undefined ? undefined : Object.freeze(row));
+  }
+
+  /** Forgets the quarter of the rows cached first (a Map iterates in insertion order): what a burst made long ago goes, what it made last stays. */
+  #evictOldest(): void {
+    let count = Math.ceil(this.maxRows / 4);
+    for (const key of this.#rows.keys()) {
+      this.#rows.delete(key);
+      if (--count === 0) return;
+    }
   }
 
   /** Forgets `key`: the next read goes to SQLite (after a write whose result the cache cannot compute). */
@@ -50,6 +65,8 @@ export class RowCache<K, V> {
 
 /**
  * How many rows one table's cache holds at most: enough for the promises,
- * c-list entries and objects of 10,000 messages in flight (a few MB per table).
+ * c-list entries and objects of a burst of 20,000 messages in flight (about
+ * 10 MB per table at most). A crank that makes more than a cache holds
+ * reads the oldest back from SQLite.
  */
-export const defaultMaxCachedRows = 10_000;
+export const defaultMaxCachedRows = 50_000;

@@ -1,7 +1,6 @@
 import { assert } from '../util/assert.js';
-import type { SqliteDatabase } from './db.js';
+import type { SqliteDatabase, TransactionControl } from './db.js';
 import type { VatRuntime } from '../vats/vatInstance.js';
-import type { RowCache } from './rowCache.js';
 import type { CapData, KRef, VatId } from './types.js';
 
 /**
@@ -45,7 +44,8 @@ function frozenCapData(data: CapData<KRef>): CapData<KRef> {
 }
 
 /** Vat records, their per-vat ref counters, and the bundles they run. Records are cached by vat id (rowCache.ts). */
-export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<VatId, VatRecord>) {
+export function makeVatStore(db: SqliteDatabase, allocate: () => number, tx: TransactionControl) {
+  const cache = tx.newCache<VatId, VatRecord>();
   const putBundle = db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)');
   const getBundle = db.prepare<[string], { bundle: string }>('SELECT bundle FROM bundles WHERE hash = ?');
   const insert = db.prepare<[string, string, string, string, string]>(
@@ -60,11 +60,18 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
   );
   const fail = db.prepare<[string, string]>("UPDATE vats SET state = 'failed', state_reason = ? WHERE vat_id = ? AND state IN ('live', 'failed')");
   const revive = db.prepare<[string]>("UPDATE vats SET state = 'live', state_reason = NULL WHERE vat_id = ? AND state = 'failed'");
-  const nextObject = db.prepare<[string], { n: number }>(
-    'UPDATE vats SET next_object_id = next_object_id + 1 WHERE vat_id = ? RETURNING next_object_id - 1 AS n',
-  );
-  const nextPromise = db.prepare<[string], { n: number }>(
-    'UPDATE vats SET next_promise_id = next_promise_id + 1 WHERE vat_id = ? RETURNING next_promise_id - 1 AS n',
+  const selectCounters = db.prepare<[string], { object: number; promise: number }>('SELECT next_object_id AS object, next_promise_id AS promise FROM vats WHERE vat_id = ?');
+  const writeCounters = db.prepare<[number, number, string]>('UPDATE vats SET next_object_id = ?, next_promise_id = ? WHERE vat_id = ?');
+  /** Each vat's next import numbers, written at the COMMIT (pendingTable.ts): a message's result promise takes one. */
+  const counters = tx.newPendingTable<VatId, { object: number; promise: number }>(
+    (vatId) => selectCounters.get(vatId),
+    (changed) => {
+      for (const [vatId, { value }] of changed) {
+        assert(value !== undefined, `counters of ${vatId} deleted`);
+        const { changes } = writeCounters.run(value.object, value.promise, vatId);
+        assert(changes === 1, `counters of missing ${vatId}`);
+      }
+    },
   );
   const setBundle = db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'");
 
@@ -118,9 +125,10 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
     },
     /** Next import ref number for kernel refs entering the vat (`o-N` / `p-N`). */
     allocateImportNumber(vatId: VatId, kind: 'object' | 'promise'): number {
-      const row = (kind === 'object' ? nextObject : nextPromise).get(vatId);
-      assert(row !== undefined, `allocate on missing ${vatId}`);
-      return row.n;
+      const next = counters.get(vatId);
+      assert(next !== undefined, `allocate on missing ${vatId}`);
+      counters.set(vatId, { ...next, [kind]: next[kind] + 1 });
+      return next[kind];
     },
   };
 }

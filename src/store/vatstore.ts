@@ -1,8 +1,39 @@
-import type { SqliteDatabase } from './db.js';
+import type { SqliteDatabase, TransactionControl } from './db.js';
 import type { VatId } from './types.js';
 
-/** Each vat's ordered key-value store, read and written inside its cranks. */
-export function makeVatstoreStore(db: SqliteDatabase) {
+/** Rows of vatstores held in memory at most (values may be large): what was read last, and what changed since the COMMIT. */
+const maxCachedVatstoreRows = 4096;
+
+/** A row's key in the pending table: the vat, then its key (vat ids have no spaces). */
+const rowKey = (vatId: VatId, key: string) => `${vatId} ${key}`;
+
+/**
+ * Orders keys as SQLite orders TEXT (BINARY: the bytes of UTF-8), which is
+ * the order of code points. JavaScript's `<` compares UTF-16 code units,
+ * which differs for code points above U+FFFF against U+E000..U+FFFF.
+ */
+export function compareKeys(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let index = 0; index < length; index += 1) {
+    const x = a.charCodeAt(index);
+    const y = b.charCodeAt(index);
+    if (x === y) continue;
+    // A surrogate (0xD800..0xDFFF) starts a code point above every one a single unit spells.
+    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
+    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
+    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Each vat's ordered key-value store, read and written inside its cranks.
+ * Writes wait for the COMMIT (pendingTable.ts): a key written many times in
+ * a group of cranks (a counter) is written once, and what a vat reads on
+ * every delivery (liveslots' collection schemas) comes from memory.
+ */
+export function makeVatstoreStore(db: SqliteDatabase, tx: TransactionControl) {
   const get = db.prepare<[string, string], { value: string }>('SELECT value FROM vatstore WHERE vat_id = ? AND key = ?');
   const next = db.prepare<[string, string], { key: string }>(
     'SELECT key FROM vatstore WHERE vat_id = ? AND key > ? ORDER BY key LIMIT 1',
@@ -11,24 +42,59 @@ export function makeVatstoreStore(db: SqliteDatabase) {
     'INSERT INTO vatstore (vat_id, key, value) VALUES (?, ?, ?) ON CONFLICT (vat_id, key) DO UPDATE SET value = excluded.value',
   );
   const remove = db.prepare<[string, string]>('DELETE FROM vatstore WHERE vat_id = ? AND key = ?');
-  const removeAll = db.prepare<[string]>('DELETE FROM vatstore WHERE vat_id = ?');
+  const keysOf = db.prepare<[string], { key: string }>('SELECT key FROM vatstore WHERE vat_id = ?');
+  const split = (row: string): [VatId, string] => {
+    const space = row.indexOf(' ');
+    return [row.slice(0, space) as VatId, row.slice(space + 1)];
+  };
+  const rows = tx.newPendingTable<string, string>(
+    (row) => get.get(...split(row))?.value,
+    (changed) => {
+      for (const [row, { value, stored }] of changed) {
+        const [vatId, key] = split(row);
+        if (value !== undefined) set.run(vatId, key, value);
+        else if (stored) remove.run(vatId, key);
+      }
+    },
+    maxCachedVatstoreRows,
+  );
 
   return {
     get(vatId: VatId, key: string): string | undefined {
-      return get.get(vatId, key)?.value;
+      return rows.get(rowKey(vatId, key));
     },
-    /** The first key strictly after `priorKey`, in byte order, or undefined. */
+    /** The first key strictly after `priorKey`, in SQLite's order ({@link compareKeys}), or undefined. */
     getNextKey(vatId: VatId, priorKey: string): string | undefined {
-      return next.get(vatId, priorKey)?.key;
+      const changed = rows.changedRows();
+      // In SQLite: the first key after `priorKey` that no change since the COMMIT deleted.
+      let fromSqlite = next.get(vatId, priorKey)?.key;
+      while (fromSqlite !== undefined && changed.get(rowKey(vatId, fromSqlite))?.value === undefined && changed.has(rowKey(vatId, fromSqlite))) {
+        fromSqlite = next.get(vatId, fromSqlite)?.key;
+      }
+      // Among the changes: the first key after `priorKey` that one wrote.
+      let fromChanges: string | undefined;
+      const prefix = `${vatId} `;
+      for (const [row, { value }] of changed) {
+        if (value === undefined || !row.startsWith(prefix)) continue;
+        const key = row.slice(prefix.length);
+        if (compareKeys(key, priorKey) > 0 && (fromChanges === undefined || compareKeys(key, fromChanges) < 0)) fromChanges = key;
+      }
+      if (fromSqlite === undefined) return fromChanges;
+      if (fromChanges === undefined) return fromSqlite;
+      return compareKeys(fromSqlite, fromChanges) <= 0 ? fromSqlite : fromChanges;
     },
+    // Taken as stored, without asking SQLite: the COMMIT upserts a value, and deletes a key that may not be there.
     set(vatId: VatId, key: string, value: string): void {
-      set.run(vatId, key, value);
+      rows.set(rowKey(vatId, key), value, true);
     },
     delete(vatId: VatId, key: string): void {
-      remove.run(vatId, key);
+      rows.set(rowKey(vatId, key), undefined, true);
     },
+    /** Every key of the vat goes (it is terminated): a delete of each, written at the COMMIT. */
     deleteAll(vatId: VatId): void {
-      removeAll.run(vatId);
+      const prefix = `${vatId} `;
+      const changedKeys = [...rows.changedRows().keys()].filter((row) => row.startsWith(prefix));
+      for (const row of [...keysOf.all(vatId).map(({ key }) => rowKey(vatId, key)), ...changedKeys]) rows.set(row, undefined, true);
     },
   };
 }

@@ -168,8 +168,11 @@ describe('references: ocap URLs the transport cannot use', () => {
     const dir = dirs.make('ken-A-');
     const store = openStore({ path: path.join(dir, 'kernel.sqlite'), durability: 'process' });
     // As an older ken-node stored a redeemed URL's peer before URLs were checked.
+    store.tx.beginCrank();
     store.peers.ensure('notapeer');
     store.peers.addAddresses('notapeer', ['/not/a/multiaddr']);
+    store.tx.endCrank();
+    store.tx.commit();
     store.close();
     const { node, logger } = await startNode({ dir, transport: { kind: 'libp2p', listen: ['/ip4/127.0.0.1/tcp/0'] } });
     expect(logger.entries.find((entry) => entry.message === 'not dialling a stored peer')?.object).toEqual({

@@ -1,0 +1,144 @@
+import { assert } from '../util/assert.js';
+import type { RowCache } from './rowCache.js';
+
+/**
+ * A row changed since the last COMMIT: its value now (undefined: deleted),
+ * and whether SQLite held a row for its key at the last COMMIT (so that the
+ * COMMIT knows to insert, update, delete, or write nothing).
+ */
+export interface PendingRow<V> {
+  readonly value: V | undefined;
+  readonly stored: boolean;
+}
+
+/** What {@link PendingTable.known} says of a key whose row it cannot tell without asking SQLite. */
+export const unknown = Symbol('unknown');
+
+/** What {@link TransactionControl} drives in every table whose writes wait for the COMMIT. */
+export interface WritesAtCommit {
+  beginCrank(): void;
+  endCrank(): void;
+  /** Undoes every change made since {@link beginCrank}. */
+  abortCrank(): void;
+  /** Writes what changed to SQLite, inside the COMMIT's transaction (or a savepoint a dump rolls back), and keeps it. */
+  write(): void;
+  /** What was written is committed: forgets it. */
+  written(): void;
+  /** Forgets what changed (the transaction was rolled back). */
+  discard(): void;
+  /** True while changes wait for a COMMIT. */
+  readonly changed: boolean;
+}
+
+/**
+ * Rows of one table as the kernel's open transaction has them. A change is
+ * made in memory, journaled if a crank is open (an abort undoes it, as
+ * `ROLLBACK TO` undoes the crank's direct writes), and written to SQLite
+ * only at the COMMIT, as one batch: a row changed many times in a group
+ * of cranks is written once, and a row created and deleted within one (a
+ * result promise, its c-list entries) is never written. Nothing reads the
+ * table's rows from SQLite but through {@link PendingTable.get} (or a
+ * store method that merges {@link PendingTable.changedRows} into what it
+ * reads), so the kernel sees its own writes; other connections see only
+ * what was committed, as before.
+ *
+ * Reads of unchanged rows go to a cache of what SQLite holds (`clean`,
+ * rowCache.ts), refreshed with each row the COMMIT writes.
+ */
+export class PendingTable<K, V> implements WritesAtCommit {
+  readonly #changed = new Map<K, PendingRow<V>>();
+  /** Per change made in the open crank, the key and its pending row before (undefined: unchanged since the COMMIT); two lists, not a list of pairs, to spare an allocation per change. */
+  readonly #journalKeys: K[] = [];
+  readonly #journalRows: (PendingRow<V> | undefined)[] = [];
+  #inCrank = false;
+
+  /**
+   * @param clean - what SQLite holds, by key (undefined: no row); emptied at every undo of SQLite's.
+   * @param load - reads one row from SQLite.
+   * @param writeRows - writes the changed rows, at the COMMIT.
+   */
+  constructor(
+    private readonly clean: RowCache<K, V>,
+    private readonly load: (key: K) => V | undefined,
+    private readonly writeRows: (changed: ReadonlyMap<K, PendingRow<V>>) => void,
+  ) {}
+
+  get changed(): boolean {
+    return this.#changed.size > 0;
+  }
+
+  /** The row of `key` as the open transaction has it; undefined if there is none. */
+  get(key: K): V | undefined {
+    const pending = this.#changed.get(key);
+    if (pending !== undefined) return pending.value;
+    return this.clean.get(key, () => this.load(key));
+  }
+
+  /**
+   * Sets the row of `key` (undefined deletes it); the value is frozen.
+   * `stored` says whether SQLite holds a row for the key, when the caller
+   * knows (a key just allocated: false); otherwise it is read.
+   */
+  set(key: K, value: V | undefined, stored?: boolean): void {
+    const before = this.#changed.get(key);
+    const wasStored = before?.stored ?? stored ?? this.clean.get(key, () => this.load(key)) !== undefined;
+    if (this.#inCrank) {
+      this.#journalKeys.push(key);
+      this.#journalRows.push(before);
+    }
+    this.#changed.set(key, { value: value === undefined ? undefined : Object.freeze(value), stored: wasStored });
+  }
+
+  /** True if SQLite held no row for `key` at the last COMMIT and it changed since (a key made in this group). */
+  isNew(key: K): boolean {
+    return this.#changed.get(key)?.stored === false;
+  }
+
+  /** What is known of `key` without asking SQLite: its row (undefined: known to have none), or `unknown`. */
+  known(key: K): V | undefined | typeof unknown {
+    const pending = this.#changed.get(key);
+    if (pending !== undefined) return pending.value;
+    return this.clean.has(key) ? this.clean.peek(key) : unknown;
+  }
+
+  /** The rows changed since the last COMMIT (for the rare reads that scan the table: merged into what they read from SQLite). */
+  changedRows(): ReadonlyMap<K, PendingRow<V>> {
+    return this.#changed;
+  }
+
+  beginCrank(): void {
+    assert(!this.#inCrank && this.#journalKeys.length === 0, 'pending table: nested crank');
+    this.#inCrank = true;
+  }
+
+  endCrank(): void {
+    this.#inCrank = false;
+    this.#journalKeys.length = 0;
+    this.#journalRows.length = 0;
+  }
+
+  abortCrank(): void {
+    for (let index = this.#journalKeys.length - 1; index >= 0; index -= 1) {
+      const key = this.#journalKeys[index] as K;
+      const before = this.#journalRows[index];
+      if (before === undefined) this.#changed.delete(key);
+      else this.#changed.set(key, before);
+    }
+    this.endCrank();
+  }
+
+  write(): void {
+    if (this.#changed.size > 0) this.writeRows(this.#changed);
+  }
+
+  written(): void {
+    assert(!this.#inCrank, 'pending table: COMMIT inside a crank');
+    for (const [key, row] of this.#changed) this.clean.set(key, row.value);
+    this.#changed.clear();
+  }
+
+  discard(): void {
+    this.#changed.clear();
+    this.endCrank();
+  }
+}
