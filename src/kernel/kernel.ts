@@ -415,6 +415,7 @@ export class Kernel {
         }
         this.#applyInputs();
         this.#commit();
+        this.#marks?.idle();
       } while (this.#rerun && cranks < maxCranks && !this.#halted);
     } catch (error) {
       throw this.#stopOn(error);

@@ -31,7 +31,7 @@ function abandoningGuard() {
 /** Marks kept in memory: `unfinished` is what a previous process left, as the file would have it. */
 function marksLeftBy(unfinished: string | undefined): DeliveryMarks & { begun: string[] } {
   const begun: string[] = [];
-  return { unfinished, begun, begin: (key) => void begun.push(key), end: () => {}, close: () => {} };
+  return { unfinished, begun, begin: (key) => void begun.push(key), end: () => {}, idle: () => {}, close: () => {} };
 }
 
 describe('deliveries that run away or kill the process', () => {
