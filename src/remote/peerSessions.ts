@@ -262,7 +262,9 @@ export class PeerSessions {
       apply: (context) => {
         // Begun: the peer's next frames go to a crank of their own.
         if (this.#receiving.get(peerId) === steps) this.#receiving.delete(peerId);
+        this.#receiveRule.startOfRun();
         for (const step of steps) step(context);
+        this.#receiveRule.endOfRun(context);
       },
       failed: (error) => {
         if (!(error instanceof ProtocolError)) throw error;

@@ -32,6 +32,24 @@ export class ReceiveRule {
     },
   ) {}
 
+  /** The body of the last message consumed from each peer in the crank in progress, digested at its end ({@link endOfRun}). */
+  readonly #lastConsumed = new Map<PeerId, MsgFrame['body']>();
+
+  /** A receive crank begins: nothing of an earlier one (rolled back, maybe) is pending. */
+  startOfRun(): void {
+    this.#lastConsumed.clear();
+  }
+
+  /**
+   * A receive crank's steps are done: each peer's row gets the digest of
+   * the last message consumed from it (one digest a run, not one a message;
+   * nothing reads it within the run).
+   */
+  endOfRun(context: KernelContext): void {
+    for (const [peerId, body] of this.#lastConsumed) context.store.peers.setReceivedDigest(peerId, bodyDigest(JSON.stringify(body)));
+    this.#lastConsumed.clear();
+  }
+
   /**
    * Drops a duplicate, out-of-order or out-of-window `msg` before it costs a
    * crank (resends after a reconnect bring many). Returns true if the frame
@@ -101,8 +119,9 @@ export class ReceiveRule {
     if (frame.seq === peer.receivedSeq + 1) {
       const refusals = consumeMessage(context, peer.endpoint, frame.body);
       if (refusals.length > 0) context.buffer.postCommit.push(() => this.hooks.refused(peerId, refusals));
-      // The digest of what is consumed: with it a rolled-back sender's reuse of a number shows (rollback.ts).
-      peers.setReceived(peerId, frame.seq, bodyDigest(JSON.stringify(frame.body)));
+      // The digest of what is consumed (with it a rolled-back sender's reuse of a number shows: rollback.ts) is the last one's of the run.
+      peers.setReceived(peerId, frame.seq, null);
+      this.#lastConsumed.set(peerId, frame.body);
       this.environment.crashPoints?.pass('after-receive-before-commit');
     } else if (frame.seq <= peer.receivedSeq) {
       this.stats.duplicatesDropped += 1;

@@ -8,9 +8,7 @@ import { bodyDigest, type PeerRecord } from './peers.js';
  * committed, and deleted by the crank that applies the peer's ack.
  */
 export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
-  const append = db.prepare<[string, number, string, number, string]>(
-    'INSERT INTO outbox (peer_id, seq, frame, created_at, digest) VALUES (?, ?, ?, ?, ?)',
-  );
+  const append = db.prepare<[string, number, string, number]>('INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)');
   const read = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
     'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
   );
@@ -18,7 +16,12 @@ export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
   const clear = db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?');
   const depth = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ?');
   const oldest = db.prepare<[string], { created_at: number }>('SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1');
-  const rowDigest = db.prepare<[string, number], { digest: string | null }>('SELECT digest FROM outbox WHERE peer_id = ? AND seq = ?');
+  // A store of schema v7 wrote each row's digest; rows are digested when asked now (a row's body never changes).
+  const rowBody = db.prepare<[string, number], { frame: string; digest: string | null }>('SELECT CAST(frame AS TEXT) AS frame, digest FROM outbox WHERE peer_id = ? AND seq = ?');
+  const digestOf = (peerId: string, seq: number): string | undefined => {
+    const row = rowBody.get(peerId, seq);
+    return row === undefined ? undefined : (row.digest ?? bodyDigest(row.frame));
+  };
 
   return {
     /**
@@ -26,7 +29,7 @@ export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
      * age of the oldest unacked row); nothing decides on it.
      */
     append(peerId: string, seq: number, bodyJson: string): void {
-      append.run(peerId, seq, bodyJson, now(), bodyDigest(bodyJson));
+      append.run(peerId, seq, bodyJson, now());
     },
     /** Rows with `from <= seq <= to`, at most `limit`, in order. */
     read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
@@ -38,7 +41,7 @@ export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
      * detection compares it once the row is gone.
      */
     deleteUpTo(peerId: string, seq: number): string | null {
-      const digest = rowDigest.get(peerId, seq)?.digest ?? null;
+      const digest = digestOf(peerId, seq) ?? null;
       deleteUpTo.run(peerId, seq);
       return digest;
     },
@@ -56,7 +59,7 @@ export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
     /** The digest of this node's message #seq to the peer, while its row is there, or if it is the last one acked; undefined if unknown. */
     sentDigest(peer: PeerRecord, seq: number): string | undefined {
       if (seq === peer.ackedSeq) return peer.ackedDigest ?? undefined;
-      return rowDigest.get(peer.peerId, seq)?.digest ?? undefined;
+      return digestOf(peer.peerId, seq);
     },
   };
 }

@@ -104,7 +104,7 @@ export function makePeerStore(
   const insert = db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)');
   const byPeer = db.prepare<[string], Row & { next_object_id: number; next_promise_id: number }>('SELECT * FROM peers WHERE peer_id = ?');
   const byEndpoint = db.prepare<[string], { peer_id: string }>('SELECT peer_id FROM peers WHERE endpoint = ?');
-  const all = db.prepare<[], Row & { next_object_id: number; next_promise_id: number }>('SELECT * FROM peers');
+  const allIds = db.prepare<[], { peer_id: string }>('SELECT peer_id FROM peers');
   const update = db.prepare<[string | null, number, number, number, string, string | null, string | null, string | null, string | null, string | null, number, number, string]>(
     `UPDATE peers SET incarnation = ?, next_send_seq = ?, acked_seq = ?, received_seq = ?, addresses = ?, forgotten_reason = ?,
        local_incarnation = ?, started_over = ?, received_digest = ?, acked_digest = ?, next_object_id = ?, next_promise_id = ?
@@ -156,14 +156,23 @@ export function makePeerStore(
     rows.set(peerId, { ...peer, ...make(peer) });
   }
 
+  /**
+   * The ids of every peer with a row (read once, then kept as rows are made
+   * and pruned; read again after an undo, which may have taken either back):
+   * the sessions read every peer's row at every COMMIT.
+   */
+  let peerIds: Set<string> | undefined;
+  tx.onUndo(() => {
+    peerIds = undefined;
+  });
+  const knownPeerIds = () => (peerIds ??= new Set(allIds.all().map((row) => row.peer_id)));
+
   /** Every peer's row, in endpoint order, as the open transaction has them. */
   function allRows(): PeerRow[] {
-    const changed = rows.changedRows();
     const result: PeerRow[] = [];
-    for (const row of all.all()) {
-      const pending = changed.get(row.peer_id);
-      if (pending === undefined) result.push(toRow(row));
-      else if (pending.value !== undefined) result.push(pending.value);
+    for (const peerId of knownPeerIds()) {
+      const peer = get(peerId);
+      if (peer !== undefined) result.push(peer);
     }
     return result.sort((a, b) => endpointNumber(a.endpoint) - endpointNumber(b.endpoint));
   }
@@ -184,6 +193,7 @@ export function makePeerStore(
       const endpoint: RemoteId = `r${allocate()}`;
       // At once, in the crank: an outbox row written in it may name the peer.
       insert.run(peerId, endpoint);
+      knownPeerIds().add(peerId);
       peerIdsByEndpoint.forget(endpoint);
       const created: PeerRow = {
         peerId,
@@ -213,9 +223,12 @@ export function makePeerStore(
       });
       return seq;
     },
-    /** The last message consumed from the peer: its seq and its body's digest ({@link bodyDigest}). */
-    setReceived(peerId: string, seq: number, digest: string): void {
+    /** The last message consumed from the peer: its seq, and its body's digest ({@link bodyDigest}) or null until {@link setReceivedDigest} says it, in the same crank. */
+    setReceived(peerId: string, seq: number, digest: string | null): void {
       change(peerId, 'setReceived', () => ({ receivedSeq: seq, receivedDigest: digest }));
+    },
+    setReceivedDigest(peerId: string, digest: string): void {
+      change(peerId, 'setReceivedDigest', () => ({ receivedDigest: digest }));
     },
     /** The peer acked up to `seq`, whose body had `digest` (kept: rollback detection compares it once the row is gone). */
     setAcked(peerId: string, seq: number, digest: string | null): void {
@@ -261,6 +274,7 @@ export function makePeerStore(
       for (const { peerId, endpoint } of pruned) {
         // At once, as a new peer's row is inserted: the peer may say hello again in this group.
         deletePeer.run(peerId);
+        knownPeerIds().delete(peerId);
         rows.set(peerId, undefined);
         peerIdsByEndpoint.forget(endpoint);
       }
