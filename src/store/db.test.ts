@@ -181,10 +181,13 @@ describe('TransactionControl', () => {
     reader = track(new Database(file, { readonly: true }));
   });
 
+  // As a store writes at once: through a direct statement, which opens the transaction and the crank's savepoint first.
   const write = (key: string, value: string) =>
-    db
-      .prepare(
-        'INSERT INTO kernel_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    tx
+      .direct(
+        db.prepare<[string, string]>(
+          'INSERT INTO kernel_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+        ),
       )
       .run(key, value);
   const readFrom = (conn: SqliteDatabase, key: string) =>
@@ -196,8 +199,10 @@ describe('TransactionControl', () => {
 
     tx.beginCrank();
     expect(tx.inCrank).toBe(true);
-    expect(tx.uncommitted).toBe(true);
+    // Nothing written yet, nothing opened: a crank that writes only at the COMMIT costs no statement.
+    expect(tx.uncommitted).toBe(false);
     write('a', '1');
+    expect(tx.uncommitted).toBe(true);
     tx.endCrank();
     expect(tx.inCrank).toBe(false);
 
@@ -240,7 +245,15 @@ describe('TransactionControl', () => {
     expect(readFrom(reader, 'later')).toBe('y');
   });
 
+  it('refuses a direct write outside any crank or transaction: no abort could undo it, and no COMMIT would come', () => {
+    expect(() => write('a', '1')).toThrow(/a direct write outside a crank and outside a transaction/);
+    expect(readFrom(db, 'a')).toBeUndefined();
+  });
+
   it('commit returns false when nothing is pending', () => {
+    expect(tx.commit()).toBe(false);
+    tx.beginCrank();
+    tx.endCrank();
     expect(tx.commit()).toBe(false);
     tx.beginCrank();
     write('a', '1');

@@ -120,11 +120,22 @@ function migrate(db: SqliteDatabase): void {
  *
  * The hot tables write at the COMMIT (pendingTable.ts): their changes wait
  * in memory, journaled per crank, and the COMMIT writes them first. The
- * rest write at once, inside the savepoint. The row caches of the store's
- * tables are emptied at every undo (rowCache.ts).
+ * rest write at once, through {@link TransactionControl.direct}
+ * statements, which open the transaction and the crank's savepoint first:
+ * a crank that writes nothing at once costs no statement. The row caches
+ * of the store's tables are emptied at every undo (rowCache.ts).
  */
+/** A statement that writes at once (not at the COMMIT): see {@link TransactionControl.direct}. */
+export interface DirectStatement<P extends unknown[], R> {
+  run(...params: P): Database.RunResult;
+  get(...params: P): R | undefined;
+  all(...params: P): R[];
+}
+
 export class TransactionControl {
   #inCrank = false;
+  /** The open crank's savepoint is open: opened by its first direct write, not before (most cranks write only at the COMMIT). */
+  #savepointOpen = false;
   readonly #caches: RowCache<unknown, unknown>[] = [];
   readonly #pendingTables: WritesAtCommit[] = [];
   readonly #undoListeners: (() => void)[] = [];
@@ -140,6 +151,36 @@ export class TransactionControl {
     this.#savepoint = db.prepare('SAVEPOINT crank');
     this.#release = db.prepare('RELEASE crank');
     this.#rollbackTo = db.prepare('ROLLBACK TO crank');
+  }
+
+  /**
+   * `statement`, which writes at once: each run opens the transaction (and,
+   * in a crank, its savepoint) first, so that a crank's abort undoes it. A
+   * store makes every statement that writes outside the COMMIT this way.
+   */
+  direct<P extends unknown[], R>(statement: Database.Statement<P, R>): DirectStatement<P, R> {
+    return {
+      run: (...params) => {
+        this.#beforeDirectWrite();
+        return statement.run(...params);
+      },
+      get: (...params) => {
+        this.#beforeDirectWrite();
+        return statement.get(...params);
+      },
+      all: (...params) => {
+        this.#beforeDirectWrite();
+        return statement.all(...params);
+      },
+    };
+  }
+
+  #beforeDirectWrite(): void {
+    assert(this.#inCrank || this.db.inTransaction, 'a direct write outside a crank and outside a transaction');
+    if (!this.#inCrank || this.#savepointOpen) return;
+    if (!this.db.inTransaction) this.#begin.run();
+    this.#savepoint.run();
+    this.#savepointOpen = true;
   }
 
   /** A cache of rows of one table, emptied whenever SQLite undoes writes. */
@@ -186,10 +227,6 @@ export class TransactionControl {
 
   beginCrank(): void {
     assert(!this.#inCrank, 'nested crank');
-    if (!this.db.inTransaction) {
-      this.#begin.run();
-    }
-    this.#savepoint.run();
     for (const table of this.#pendingTables) table.beginCrank();
     this.#inCrank = true;
   }
@@ -197,7 +234,8 @@ export class TransactionControl {
   /** Keeps the crank's writes; they become durable at the next commit. */
   endCrank(): void {
     assert(this.#inCrank, 'endCrank without beginCrank');
-    this.#release.run();
+    if (this.#savepointOpen) this.#release.run();
+    this.#savepointOpen = false;
     for (const table of this.#pendingTables) table.endCrank();
     this.#inCrank = false;
   }
@@ -205,9 +243,12 @@ export class TransactionControl {
   /** Undoes every write made since {@link beginCrank}. */
   abortCrank(): void {
     assert(this.#inCrank, 'abortCrank without beginCrank');
-    this.#emptyCaches();
-    this.#rollbackTo.run();
-    this.#release.run();
+    if (this.#savepointOpen) {
+      this.#emptyCaches();
+      this.#rollbackTo.run();
+      this.#release.run();
+    }
+    this.#savepointOpen = false;
     for (const table of this.#pendingTables) table.abortCrank();
     this.#inCrank = false;
   }
@@ -218,6 +259,7 @@ export class TransactionControl {
    */
   rollback(): void {
     this.#inCrank = false;
+    this.#savepointOpen = false;
     for (const table of this.#pendingTables) table.discard();
     this.#emptyCaches();
     if (this.db.inTransaction) this.db.exec('ROLLBACK');

@@ -40,7 +40,7 @@ export function openStore(options: StoreOptions) {
   walSync?.flushNow();
   const tx = new TransactionControl(db);
   const meta = makeMetaStore(db, tx, () => walSync?.flushNow());
-  const outbox = makeOutboxStore(db, options.now ?? Date.now);
+  const outbox = makeOutboxStore(db, tx, options.now ?? Date.now);
   const objects = makeObjectStore(db, () => meta.allocate('ko'), tx);
   const promises = makePromiseStore(db, () => meta.allocate('kp'), tx);
   const clist = makeCListStore(db, tx, (kref) => (kref.startsWith('kp') ? promises.isNew(kref as KPromiseRef) : objects.isNew(kref as KObjectRef)));

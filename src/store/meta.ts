@@ -19,6 +19,9 @@ export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTra
   const write = db.prepare<[string, string]>(
     'INSERT INTO kernel_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
   );
+  // The same writes, made in a crank (or its transaction) rather than at open time or at the COMMIT.
+  const writeInCrank = tx.direct(write);
+  const removeInCrank = tx.direct(remove);
 
   /**
    * The value of `key`, made and written by `make` the first time. Called
@@ -63,7 +66,7 @@ export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTra
 
     /** Writes a kernel-wide setting; part of the caller's transaction. */
     set(key: string, value: string): void {
-      write.run(key, value);
+      writeInCrank.run(key, value);
     },
 
     provide,
@@ -103,8 +106,8 @@ export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTra
     /** The restored store is a new incarnation now; part of the caller's transaction (the crank that starts every pair over). */
     becomeNewIncarnation(entropy: Entropy): string {
       const incarnation = entropy(16);
-      write.run('incarnation', incarnation);
-      remove.run(restoreMark);
+      writeInCrank.run('incarnation', incarnation);
+      removeInCrank.run(restoreMark);
       return incarnation;
     },
   };

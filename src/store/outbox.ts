@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from './db.js';
+import type { SqliteDatabase, TransactionControl } from './db.js';
 import { bodyDigest, type PeerRecord } from './peers.js';
 
 /**
@@ -7,13 +7,13 @@ import { bodyDigest, type PeerRecord } from './peers.js';
  * the crank that routes the send, read for transmission only once
  * committed, and deleted by the crank that applies the peer's ack.
  */
-export function makeOutboxStore(db: SqliteDatabase, now: () => number) {
-  const append = db.prepare<[string, number, string, number]>('INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)');
+export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now: () => number) {
+  const append = tx.direct(db.prepare<[string, number, string, number]>('INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)'));
   const read = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
     'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
   );
-  const deleteUpTo = db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?');
-  const clear = db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?');
+  const deleteUpTo = tx.direct(db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?'));
+  const clear = tx.direct(db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?'));
   const depth = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ?');
   const oldest = db.prepare<[string], { created_at: number }>('SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1');
   // A store of schema v7 wrote each row's digest; rows are digested when asked now (a row's body never changes).

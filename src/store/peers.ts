@@ -101,7 +101,7 @@ export function makePeerStore(
   hasCListEntries: (endpoint: RemoteId) => boolean,
 ) {
   const peerIdsByEndpoint = tx.newCache<RemoteId, string>();
-  const insert = db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)');
+  const insert = tx.direct(db.prepare<[string, string]>('INSERT INTO peers (peer_id, endpoint) VALUES (?, ?)'));
   const byPeer = db.prepare<[string], Row & { next_object_id: number; next_promise_id: number }>('SELECT * FROM peers WHERE peer_id = ?');
   const byEndpoint = db.prepare<[string], { peer_id: string }>('SELECT peer_id FROM peers WHERE endpoint = ?');
   const allIds = db.prepare<[], { peer_id: string }>('SELECT peer_id FROM peers');
@@ -110,10 +110,10 @@ export function makePeerStore(
        local_incarnation = ?, started_over = ?, received_digest = ?, acked_digest = ?, next_object_id = ?, next_promise_id = ?
      WHERE peer_id = ?`,
   );
-  const deletePeer = db.prepare<[string]>('DELETE FROM peers WHERE peer_id = ?');
+  const deletePeer = tx.direct(db.prepare<[string]>('DELETE FROM peers WHERE peer_id = ?'));
   // By digest, never by the swiss number itself: a lookup's timing depends
   // only on how the digest of a guess compares with stored digests.
-  const insertUrl = db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss_sha256, kref) VALUES (sha256(?), ?)');
+  const insertUrl = tx.direct(db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss_sha256, kref) VALUES (sha256(?), ?)'));
   const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss_sha256 = sha256(?)');
 
   const rows = tx.newPendingTable<string, PeerRow>(

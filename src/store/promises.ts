@@ -46,14 +46,14 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, tx:
   const addSubscriber = db.prepare<[string, string]>('INSERT INTO promise_subscribers (kpid, endpoint) VALUES (?, ?)');
   const clearSubscribers = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE kpid = ?');
   const subscribedTo = db.prepare<[string], { kpid: KPromiseRef }>('SELECT kpid FROM promise_subscribers WHERE endpoint = ?');
-  const queuePush = db.prepare<[string, string, string, string, string | null]>(
+  const queuePush = tx.direct(db.prepare<[string, string, string, string, string | null]>(
     `INSERT INTO promise_queue (kpid, id, body, slots, result)
      VALUES (?, (SELECT COALESCE(MAX(id), 0) + 1 FROM promise_queue WHERE kpid = ?), ?, ?, ?)`,
-  );
-  const takeQueue = db.prepare<[string], { id: number; body: string; slots: string; result: KPromiseRef | null }>(
+  ));
+  const takeQueue = tx.direct(db.prepare<[string], { id: number; body: string; slots: string; result: KPromiseRef | null }>(
     'DELETE FROM promise_queue WHERE kpid = ? RETURNING id, body, slots, result',
-  );
-  const queueClear = db.prepare<[string]>('DELETE FROM promise_queue WHERE kpid = ?');
+  ));
+  const queueClear = tx.direct(db.prepare<[string]>('DELETE FROM promise_queue WHERE kpid = ?'));
 
   const records = tx.newPendingTable<KPromiseRef, KernelPromise>(
     (kpid) => {

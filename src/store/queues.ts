@@ -65,11 +65,11 @@ export function makeQueueStore(db: SqliteDatabase, tx: TransactionControl) {
   const countRunAfter = db.prepare<[number], { n: number }>('SELECT COUNT(*) AS n FROM run_queue WHERE id > ?');
   // AUTOINCREMENT keeps the highest id ever inserted; ids go on from there.
   const lastRunId = db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'run_queue'");
-  const insertGc = db.prepare<[string, string, string]>(
+  const insertGc = tx.direct(db.prepare<[string, string, string]>(
     'INSERT OR IGNORE INTO gc_actions (kind, endpoint, kref) VALUES (?, ?, ?)',
-  );
+  ));
   const firstGc = db.prepare<[], GcAction>('SELECT id, kind, endpoint, kref FROM gc_actions ORDER BY id LIMIT 1');
-  const removeGc = db.prepare<[number]>('DELETE FROM gc_actions WHERE id = ?');
+  const removeGc = tx.direct(db.prepare<[number]>('DELETE FROM gc_actions WHERE id = ?'));
 
   /** Items read from SQLite, in order; those from `storedIndex` on are still queued. */
   let stored: RunQueueItem[] = [];

@@ -46,20 +46,20 @@ function frozenCapData(data: CapData<KRef>): CapData<KRef> {
 /** Vat records, their per-vat ref counters, and the bundles they run. Records are cached by vat id (rowCache.ts). */
 export function makeVatStore(db: SqliteDatabase, allocate: () => number, tx: TransactionControl) {
   const cache = tx.newCache<VatId, VatRecord>();
-  const putBundle = db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)');
+  const putBundle = tx.direct(db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)'));
   const getBundle = db.prepare<[string], { bundle: string }>('SELECT bundle FROM bundles WHERE hash = ?');
-  const insert = db.prepare<[string, string, string, string, string]>(
+  const insert = tx.direct(db.prepare<[string, string, string, string, string]>(
     "INSERT INTO vats (vat_id, name, runtime, bundle_hash, parameters, state) VALUES (?, ?, ?, ?, ?, 'live')",
-  );
+  ));
   const byId = db.prepare<[string], Row>('SELECT * FROM vats WHERE vat_id = ?');
   const byName = db.prepare<[string], Row>('SELECT * FROM vats WHERE name = ?');
   const all = db.prepare<[], Row>('SELECT * FROM vats ORDER BY CAST(SUBSTR(vat_id, 2) AS INTEGER)');
   // A vat is terminated from any state but terminated; it fails while live (or fails again, with a new reason); it is live again only after failing.
-  const terminate = db.prepare<[string, string]>(
+  const terminate = tx.direct(db.prepare<[string, string]>(
     "UPDATE vats SET state = 'terminated', state_reason = ? WHERE vat_id = ? AND state != 'terminated'",
-  );
-  const fail = db.prepare<[string, string]>("UPDATE vats SET state = 'failed', state_reason = ? WHERE vat_id = ? AND state IN ('live', 'failed')");
-  const revive = db.prepare<[string]>("UPDATE vats SET state = 'live', state_reason = NULL WHERE vat_id = ? AND state = 'failed'");
+  ));
+  const fail = tx.direct(db.prepare<[string, string]>("UPDATE vats SET state = 'failed', state_reason = ? WHERE vat_id = ? AND state IN ('live', 'failed')"));
+  const revive = tx.direct(db.prepare<[string]>("UPDATE vats SET state = 'live', state_reason = NULL WHERE vat_id = ? AND state = 'failed'"));
   const selectCounters = db.prepare<[string], { object: number; promise: number }>('SELECT next_object_id AS object, next_promise_id AS promise FROM vats WHERE vat_id = ?');
   const writeCounters = db.prepare<[number, number, string]>('UPDATE vats SET next_object_id = ?, next_promise_id = ? WHERE vat_id = ?');
   /** Each vat's next import numbers, written at the COMMIT (pendingTable.ts): a message's result promise takes one. */
@@ -73,7 +73,7 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, tx: Tra
       }
     },
   );
-  const setBundle = db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'");
+  const setBundle = tx.direct(db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'"));
 
   return {
     putBundle(hash: string, bundle: string): void {
