@@ -1,14 +1,29 @@
+import { assert } from '../util/assert.js';
 import type { SqliteDatabase, TransactionControl } from './db.js';
 import { bodyDigest, type PeerRecord } from './peers.js';
 
+/** A row appended since the last COMMIT. */
+interface AppendedRow {
+  peerId: string;
+  seq: number;
+  frame: string;
+  createdAt: number;
+}
+
 /**
  * The outbox: per peer, the messages this node committed to send, by
- * sequence number, each kept until the peer acks it. Rows are written in
+ * sequence number, each kept until the peer acks it. Rows are appended in
  * the crank that routes the send, read for transmission only once
  * committed, and deleted by the crank that applies the peer's ack.
+ *
+ * Appends write at the COMMIT (as the pending tables do, pendingTable.ts):
+ * they wait in memory, in order, and the COMMIT inserts them after the
+ * peers' rows they name. A crank's abort drops the ones it appended. The
+ * transmitter reads only committed rows, which are in SQLite; an ack
+ * covers only rows that were sent, so only committed ones.
  */
 export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now: () => number) {
-  const append = tx.direct(db.prepare<[string, number, string, number]>('INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)'));
+  const insert = db.prepare<[string, number, string, number]>('INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)');
   const read = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
     'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
   );
@@ -18,9 +33,45 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
   const oldest = db.prepare<[string], { created_at: number }>('SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1');
   // A store of schema v7 wrote each row's digest; rows are digested when asked now (a row's body never changes).
   const rowBody = db.prepare<[string, number], { frame: string; digest: string | null }>('SELECT CAST(frame AS TEXT) AS frame, digest FROM outbox WHERE peer_id = ? AND seq = ?');
+
+  /** Rows appended since the last COMMIT, in order. */
+  let appended: AppendedRow[] = [];
+  /** Where `appended` stood when the open crank began, and the whole list before the crank's first clear (which filters it). */
+  let atCrankStart: { length: number; beforeClear: AppendedRow[] | undefined } | undefined;
+  tx.addWritesAtCommit({
+    get changed() {
+      return appended.length > 0;
+    },
+    beginCrank() {
+      atCrankStart = { length: appended.length, beforeClear: undefined };
+    },
+    endCrank() {
+      atCrankStart = undefined;
+    },
+    abortCrank() {
+      assert(atCrankStart !== undefined, 'outbox: abort without a crank');
+      if (atCrankStart.beforeClear !== undefined) appended = atCrankStart.beforeClear;
+      appended.length = atCrankStart.length;
+      atCrankStart = undefined;
+    },
+    write() {
+      for (const row of appended) insert.run(row.peerId, row.seq, row.frame, row.createdAt);
+    },
+    written() {
+      appended = [];
+    },
+    discard() {
+      appended = [];
+      atCrankStart = undefined;
+    },
+  });
+
+  const pendingRow = (peerId: string, seq: number) => appended.find((row) => row.peerId === peerId && row.seq === seq);
   const digestOf = (peerId: string, seq: number): string | undefined => {
     const row = rowBody.get(peerId, seq);
-    return row === undefined ? undefined : (row.digest ?? bodyDigest(row.frame));
+    if (row !== undefined) return row.digest ?? bodyDigest(row.frame);
+    const pending = pendingRow(peerId, seq);
+    return pending === undefined ? undefined : bodyDigest(pending.frame);
   };
 
   return {
@@ -29,9 +80,9 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
      * age of the oldest unacked row); nothing decides on it.
      */
     append(peerId: string, seq: number, bodyJson: string): void {
-      append.run(peerId, seq, bodyJson, now());
+      appended.push({ peerId, seq, frame: bodyJson, createdAt: now() });
     },
-    /** Rows with `from <= seq <= to`, at most `limit`, in order. */
+    /** Committed rows with `from <= seq <= to`, at most `limit`, in order. */
     read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
       return read.all(peerId, from, to, limit);
     },
@@ -41,6 +92,9 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
      * detection compares it once the row is gone.
      */
     deleteUpTo(peerId: string, seq: number): string | null {
+      // Acks name what was sent, and only committed rows are sent (a peer's rows are appended in seq order: its first pending one is its lowest).
+      const firstPending = appended.find((row) => row.peerId === peerId);
+      assert(firstPending === undefined || firstPending.seq > seq, `ack of peer ${peerId}'s row ${seq}, which is not committed`);
       const digest = digestOf(peerId, seq) ?? null;
       deleteUpTo.run(peerId, seq);
       return digest;
@@ -48,13 +102,17 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
     /** Every row of the peer goes (its pair started over). */
     clear(peerId: string): void {
       clear.run(peerId);
+      if (!appended.some((row) => row.peerId === peerId)) return;
+      if (atCrankStart !== undefined) atCrankStart.beforeClear ??= appended;
+      appended = appended.filter((row) => row.peerId !== peerId);
     },
+    /** Rows not acked yet, committed or not. */
     depth(peerId: string): number {
-      return depth.get(peerId)?.n ?? 0;
+      return (depth.get(peerId)?.n ?? 0) + appended.filter((row) => row.peerId === peerId).length;
     },
     /** When the oldest row still there (the first unacked) was written, epoch ms; undefined if empty. */
     oldestWrittenAt(peerId: string): number | undefined {
-      return oldest.get(peerId)?.created_at;
+      return oldest.get(peerId)?.created_at ?? appended.find((row) => row.peerId === peerId)?.createdAt;
     },
     /** The digest of this node's message #seq to the peer, while its row is there, or if it is the last one acked; undefined if unknown. */
     sentDigest(peer: PeerRecord, seq: number): string | undefined {

@@ -286,8 +286,8 @@ function apply(store: KernelStore, op: Op, made: Made): void {
       if (peer !== undefined) store.peers.setReceived(peerId, peer.receivedSeq + 1, `${op.index}`.padStart(32, '0'));
       return;
     case 'ack':
-      // As the receive rule applies an ack: the rows go, then the acked number and the last row's digest.
-      if (peer !== undefined && peer.nextSendSeq > peer.ackedSeq + 1) {
+      // As the receive rule applies an ack, of a row that was sent, so committed: the rows go, then the acked number and the last row's digest.
+      if (peer !== undefined && store.outbox.read(peerId, peer.ackedSeq + 1, peer.ackedSeq + 1, 1).length === 1) {
         const digest = store.outbox.deleteUpTo(peerId, peer.ackedSeq + 1);
         store.peers.setAcked(peerId, peer.ackedSeq + 1, digest);
       }

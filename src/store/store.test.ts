@@ -236,9 +236,13 @@ describe('peers', () => {
       stamped.peers.ensure('P');
       expect(stamped.outbox.oldestWrittenAt('P')).toBeUndefined();
       stamped.outbox.append('P', 1, '{}');
+      expect(stamped.outbox.oldestWrittenAt('P')).toBe(1_000);
       now = 2_000;
       stamped.outbox.append('P', 2, '{}');
       expect(stamped.outbox.oldestWrittenAt('P')).toBe(1_000);
+      // Acks come for rows that were sent, so committed.
+      expect(() => stamped.outbox.deleteUpTo('P', 1)).toThrow(/not committed/);
+      committedDump(stamped);
       stamped.outbox.deleteUpTo('P', 1);
       expect(stamped.outbox.oldestWrittenAt('P')).toBe(2_000);
       stamped.outbox.deleteUpTo('P', 2);
