@@ -7,22 +7,28 @@ import { describe, expect, it } from 'vitest';
  * @endo/marshal: the JSON `fromCapData` parses, the encoder and the revivers
  * (made once per marshaller now, not per call, with the per-call slots in
  * variables saved and restored around each call), the slot records of the
- * encoder and the encoding that `toCapData` stringifies at once. liveslots
- * encodes and decodes every message with it (docs/benchmarks.md, "liveslots
- * deliveries: harden and marshal patches"). What a caller gets must still be
- * hardened all the way down, and calls made inside other calls (liveslots
+ * encoder and the encoding that `toCapData` stringifies at once; and what
+ * `toCapData` returns, when its slots are primitives, is frozen all the way
+ * down (its prototypes being hardened intrinsics) instead of being recorded
+ * in harden's WeakSet. liveslots encodes and decodes every message with it
+ * (docs/benchmarks.md, "liveslots deliveries: harden and marshal patches").
+ * What a caller gets must still be frozen all the way down, its prototypes
+ * included, and calls made inside other calls (liveslots
  * reads a collection's schema while it revives the collection) must each see
  * their own slots.
  */
 
 const source = (file: string) => readFile(new URL(`../../node_modules/@endo/marshal/src/${file}`, import.meta.url), 'utf8');
 
-/** Frozen all the way down (what a caller of `harden` can observe). */
+/** Frozen all the way down, prototypes included (what a caller of `harden` can observe). */
 function deepFrozen(value: unknown, seen = new Set<unknown>()): boolean {
   if ((typeof value !== 'object' && typeof value !== 'function') || value === null || seen.has(value)) return true;
   seen.add(value);
-  if (!Object.isFrozen(value)) return false;
-  return Reflect.ownKeys(value).every((key) => deepFrozen((value as Record<PropertyKey, unknown>)[key], seen));
+  if (!Object.isFrozen(value) || !deepFrozen(Object.getPrototypeOf(value), seen)) return false;
+  return Reflect.ownKeys(value).every((key) => {
+    const desc = Object.getOwnPropertyDescriptor(value, key)!;
+    return 'value' in desc ? deepFrozen(desc.value, seen) : deepFrozen(desc.get, seen) && deepFrozen(desc.set, seen);
+  });
 }
 
 describe('the @endo/marshal patch', () => {
@@ -32,6 +38,7 @@ describe('the @endo/marshal patch', () => {
     expect(marshal).toContain('const makeFullRevive = () => {');
     expect(marshal).toContain('let reviveSlots = [];');
     expect(marshal).toContain('return { index, repeat: false };');
+    expect(marshal).toContain('return freeze({ body, slots: freeze(capDataSlots) });');
     expect(await source('encodeToSmallcaps.js')).toContain('return hardenEncoding ? harden(encoding) : encoding;');
   });
 
@@ -55,6 +62,11 @@ describe('the @endo/marshal patch', () => {
     const data = marshal.toCapData(harden({ n: [1, -0, 'x', '#y', 10n, undefined], r: remotable, again: remotable }));
     expect(deepFrozen(data)).toBe(true);
     expect(data).toEqual({ body: '#{"again":"$0.Alleged: thing","n":[1,0,"x","!#y","+10","#undefined"],"r":"$0"}', slots: ['o+1'] });
+    // Slots that are objects (the default convertValToSlot passes the remotable itself): hardened too.
+    const identity = makeMarshal(undefined, undefined, { serializeBodyFormat: 'smallcaps' });
+    const withObjects = identity.toCapData(harden([remotable]));
+    expect(deepFrozen(withObjects)).toBe(true);
+    expect(withObjects.slots).toEqual([remotable]);
     const legacy = makeMarshal(() => 'o+1', undefined, { serializeBodyFormat: 'capdata' });
     const old = legacy.toCapData(harden([remotable, 1]));
     expect(deepFrozen(old)).toBe(true);
