@@ -257,7 +257,7 @@ async function measure(emit: (result: Result) => void): Promise<void> {
   progress('kernel.delivery.guard_us, kernel.delivery.mark_us');
   const costs = await guardCosts();
   emit({ name: 'kernel.delivery.guard_us', value: costs.guardUs, unit: 'us', note: `the crank deadline's watch of an empty delivery, less a bare await (${costs.rounds} rounds)` });
-  emit({ name: 'kernel.delivery.mark_us', value: costs.markUs, unit: 'us', note: `a delivery's begin and end marks, two pwrites (${costs.rounds} rounds)` });
+  emit({ name: 'kernel.delivery.mark_us', value: costs.markUs, unit: 'us', note: `a delivery's mark and the end that lets the next one replace it: one pwrite (${costs.rounds} rounds)` });
 
   progress('sqlite.commit.fsync');
   const raw = sqliteCommits();
