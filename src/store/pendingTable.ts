@@ -46,10 +46,16 @@ export interface WritesAtCommit {
  * rowCache.ts), refreshed with each row the COMMIT writes.
  */
 export class PendingTable<K, V> implements WritesAtCommit {
-  readonly #changed = new Map<K, PendingRow<V>>();
-  /** Per change made in the open crank, the key and its pending row before (undefined: unchanged since the COMMIT); two lists, not a list of pairs, to spare an allocation per change. */
+  /** A key's row is made at its first change in a group and changed in place after (one allocation a key, not one a change). */
+  readonly #changed = new Map<K, { value: V | undefined; stored: boolean }>();
+  /**
+   * Per change made in the open crank: the key, its value before, and
+   * whether it had changed earlier in the group (if not, the undo forgets
+   * it). Parallel lists, not a list of records: no allocation per change.
+   */
   readonly #journalKeys: K[] = [];
-  readonly #journalRows: (PendingRow<V> | undefined)[] = [];
+  readonly #journalValues: (V | undefined)[] = [];
+  readonly #journalHadRow: boolean[] = [];
   #inCrank = false;
 
   /**
@@ -80,13 +86,19 @@ export class PendingTable<K, V> implements WritesAtCommit {
    * knows (a key just allocated: false); otherwise it is read.
    */
   set(key: K, value: V | undefined, stored?: boolean): void {
-    const before = this.#changed.get(key);
-    const wasStored = before?.stored ?? stored ?? this.clean.get(key, () => this.load(key)) !== undefined;
+    const frozen = value === undefined ? undefined : Object.freeze(value);
+    const row = this.#changed.get(key);
     if (this.#inCrank) {
       this.#journalKeys.push(key);
-      this.#journalRows.push(before);
+      this.#journalValues.push(row?.value);
+      this.#journalHadRow.push(row !== undefined);
     }
-    this.#changed.set(key, { value: value === undefined ? undefined : Object.freeze(value), stored: wasStored });
+    if (row !== undefined) {
+      row.value = frozen;
+      return;
+    }
+    const wasStored = stored ?? this.clean.get(key, () => this.load(key)) !== undefined;
+    this.#changed.set(key, { value: frozen, stored: wasStored });
   }
 
   /** True if SQLite held no row for `key` at the last COMMIT and it changed since (a key made in this group). */
@@ -114,15 +126,17 @@ export class PendingTable<K, V> implements WritesAtCommit {
   endCrank(): void {
     this.#inCrank = false;
     this.#journalKeys.length = 0;
-    this.#journalRows.length = 0;
+    this.#journalValues.length = 0;
+    this.#journalHadRow.length = 0;
   }
 
   abortCrank(): void {
     for (let index = this.#journalKeys.length - 1; index >= 0; index -= 1) {
       const key = this.#journalKeys[index] as K;
-      const before = this.#journalRows[index];
-      if (before === undefined) this.#changed.delete(key);
-      else this.#changed.set(key, before);
+      const row = this.#changed.get(key);
+      assert(row !== undefined, 'pending table: a journaled change without its row');
+      if (this.#journalHadRow[index] === true) row.value = this.#journalValues[index];
+      else this.#changed.delete(key);
     }
     this.endCrank();
   }
