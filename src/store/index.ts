@@ -6,6 +6,9 @@ import { makeOutboxStore } from './outbox.js';
 import { makePeerStore, type PeerRecord } from './peers.js';
 import { makePromiseStore } from './promises.js';
 import { makeQueueStore } from './queues.js';
+import { makeRedeemedUrlStore } from './redeemedUrls.js';
+import { makeTimerStore } from './timers.js';
+import { makeVatOpStore } from './vatOps.js';
 import { makeVatstoreStore } from './vatstore.js';
 import { makeVatStore } from './vats.js';
 import { WalSync, type FdatasyncFn } from './walSync.js';
@@ -55,6 +58,9 @@ export function openStore(options: StoreOptions) {
     vats: makeVatStore(db, () => meta.allocate('vat'), tx.newCache()),
     outbox,
     peers: makePeerStore(db, () => meta.allocate('remote'), outbox, peerRecords, tx.newCache()),
+    vatOps: makeVatOpStore(db, tx),
+    timers: makeTimerStore(db),
+    redeemedUrls: makeRedeemedUrlStore(db),
     /** Every row of every table, in key order: for tests and diagnostics. */
     dump: () => dumpTables(db),
     close: () => {

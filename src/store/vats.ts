@@ -48,6 +48,11 @@ function frozenCapData(data: CapData<KRef>): CapData<KRef> {
 export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: RowCache<VatId, VatRecord>) {
   const putBundle = db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)');
   const getBundle = db.prepare<[string], { bundle: string }>('SELECT bundle FROM bundles WHERE hash = ?');
+  const dropUnusedBundle = db.prepare<[{ hash: string }]>(
+    `DELETE FROM bundles WHERE hash = @hash
+       AND NOT EXISTS (SELECT 1 FROM vats WHERE bundle_hash = @hash)
+       AND NOT EXISTS (SELECT 1 FROM vat_ops WHERE bundle_hash = @hash)`,
+  );
   const insert = db.prepare<[string, string, string, string, string]>(
     "INSERT INTO vats (vat_id, name, runtime, bundle_hash, parameters, state) VALUES (?, ?, ?, ?, ?, 'live')",
   );
@@ -66,7 +71,7 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
   const nextPromise = db.prepare<[string], { n: number }>(
     'UPDATE vats SET next_promise_id = next_promise_id + 1 WHERE vat_id = ? RETURNING next_promise_id - 1 AS n',
   );
-  const setBundle = db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'");
+  const setBundle = db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state IN ('live', 'failed')");
 
   return {
     putBundle(hash: string, bundle: string): void {
@@ -74,6 +79,10 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
     },
     getBundle(hash: string): string | undefined {
       return getBundle.get(hash)?.bundle;
+    },
+    /** Deletes a bundle no vat runs and no vat operation waits to use (one a refused create brought, one an upgrade replaced). */
+    dropBundleIfUnused(hash: string): void {
+      dropUnusedBundle.run({ hash });
     },
     create(name: string, runtime: VatRuntime, bundleHash: string, parameters: CapData<KRef>): VatId {
       const vatId: VatId = `v${allocate()}`;
@@ -110,10 +119,10 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, cache: 
       assert(changes === 1, `revival of ${vatId}, which is missing or not failed`);
       cache.forget(vatId);
     },
-    /** A failed vat will restart from another bundle (a corrected source); the bundle must be stored. */
+    /** A vat runs another bundle from now on (an upgrade); the bundle must be stored. */
     setBundle(vatId: VatId, bundleHash: string): void {
       const { changes } = setBundle.run(bundleHash, vatId);
-      assert(changes === 1, `new bundle for ${vatId}, which is missing or not failed`);
+      assert(changes === 1, `new bundle for ${vatId}, which is missing or terminated`);
       cache.forget(vatId);
     },
     /** Next import ref number for kernel refs entering the vat (`o-N` / `p-N`). */

@@ -12,6 +12,7 @@ export function makeVatstoreStore(db: SqliteDatabase) {
   );
   const remove = db.prepare<[string, string]>('DELETE FROM vatstore WHERE vat_id = ? AND key = ?');
   const removeAll = db.prepare<[string]>('DELETE FROM vatstore WHERE vat_id = ?');
+  const count = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM vatstore WHERE vat_id = ?');
 
   return {
     get(vatId: VatId, key: string): string | undefined {
@@ -29,6 +30,10 @@ export function makeVatstoreStore(db: SqliteDatabase) {
     },
     deleteAll(vatId: VatId): void {
       removeAll.run(vatId);
+    },
+    /** How many entries the vat's store holds. */
+    count(vatId: VatId): number {
+      return count.get(vatId)?.n ?? 0;
     },
   };
 }
