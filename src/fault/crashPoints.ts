@@ -25,6 +25,8 @@ export const crashPointNames = [
 export const operationCrashPointNames = [
   /** A vat operation (create, upgrade, terminate) is carried out in its crank, which has not committed. */
   'vat-op-crank',
+  /** That crank is committed; its asker has not been answered. */
+  'vat-op-committed',
   /** Timers that came due were fired in a crank (sends, settled delays), which has not committed. */
   'timer-fire-crank',
 ] as const;

@@ -711,7 +711,7 @@ export class Kernel {
       assert(record !== undefined, 'refusal checked');
       this.#inCrank(() => {
         this.#terminateVat(record.vatId, op.reason);
-        this.#crashPoints?.pass('vat-op-crank');
+        this.#passVatOpCrashPoints();
         finishVatOp(this.#context, op, { value: encode({ name: op.vatName, vatId: record.vatId }) });
       });
       return;
@@ -748,10 +748,16 @@ export class Kernel {
     }
     this.#reapDue.delete(vatId);
     this.#deliveriesSinceReap.delete(vatId);
-    this.#crashPoints?.pass('vat-op-crank');
+    this.#passVatOpCrashPoints();
     finishVatOp(this.#context, op, { value });
     this.#endCrank();
     this.#logger.info({ vatId, vat: op.vatName, bundleHash: op.bundleHash }, op.kind === 'create' ? 'vat created' : 'vat upgraded');
+  }
+
+  /** In an operation's crank, and once it is committed, before its asker hears (post-commit actions run in order). */
+  #passVatOpCrashPoints(): void {
+    this.#crashPoints?.pass('vat-op-crank');
+    this.#context.buffer.postCommit.push(() => this.#crashPoints?.pass('vat-op-committed'));
   }
 
   /**

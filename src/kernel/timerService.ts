@@ -147,7 +147,13 @@ export class TimerService {
     this.#alarm = undefined;
     this.#alarmAtMs = undefined;
     if (this.#stopped) return;
-    this.kernel.queueExternal({ apply: (context) => this.#fire(context) });
+    this.kernel.queueExternal({
+      apply: (context) => this.#fire(context),
+      // Firing takes no input that could be refused: whatever stops it stops the kernel.
+      failed: (error) => {
+        throw error;
+      },
+    });
     this.kernel.run().catch((error: unknown) => this.logger.error({ err: error }, 'kernel stopped'));
   }
 

@@ -1,8 +1,8 @@
 // Version 1 of a vat that is upgraded in tests: accounts are durable
 // objects of the kind "Account", kept in a durable map in baggage.
-import { Far } from '@endo/far';
+import { E, Far } from '@endo/far';
 
-export function buildRootObject(_vatPowers, _parameters, baggage) {
+export function buildRootObject(_vatPowers, parameters, baggage) {
   if (!baggage.has('accounts')) {
     baggage.init('accounts', VatData.makeScalarBigMapStore('accounts', { durable: true }));
     baggage.init('accountKind', VatData.makeKindHandle('Account'));
@@ -25,6 +25,10 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     },
     account(owner) {
       return accounts.get(owner);
+    },
+    /** An ocap URL naming the account of `owner` (a durable object), for a peer to hold. */
+    publish(owner) {
+      return E(parameters.ocapUrls).issue(accounts.get(owner));
     },
     version() {
       return 1;

@@ -1,8 +1,8 @@
 // Version 2 of bank.js: it defines the kind "Account" again from baggage,
 // with a new method, and its root has a new method too.
-import { Far } from '@endo/far';
+import { E, Far } from '@endo/far';
 
-export function buildRootObject(_vatPowers, _parameters, baggage) {
+export function buildRootObject(_vatPowers, parameters, baggage) {
   const accounts = baggage.get('accounts');
   const makeAccount = VatData.defineDurableKind(baggage.get('accountKind'), (owner) => ({ owner, balance: 0 }), {
     deposit({ state }, amount) {
@@ -26,6 +26,10 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     },
     account(owner) {
       return accounts.get(owner);
+    },
+    /** An ocap URL naming the account of `owner` (a durable object), for a peer to hold. */
+    publish(owner) {
+      return E(parameters.ocapUrls).issue(accounts.get(owner));
     },
     version() {
       return 2;
