@@ -47,6 +47,7 @@ describe.each(vatRuntimes)('the timer service, for a vat on %s', (runtime) => {
     expect(await kernel.call(sleeper, 'wakeAt', [at(300), 'once'])).toBe(at(300));
     expect(await kernel.call(sleeper, 'repeat', [100, 250, 'often'])).toBe(at(100));
     expect(await kernel.call(sleeper, 'wakeAt', [at(900), 'cancelled'])).toBe(at(900));
+    expect(await kernel.call(sleeper, 'wakeAfter', [700, 'after'])).toBe(at(700));
 
     await advanceTo(scheduler, test, 600);
     expect(await nap).toBe(at(500));
@@ -58,6 +59,7 @@ describe.each(vatRuntimes)('the timer service, for a vat on %s', (runtime) => {
     expect(await kernel.call(sleeper, 'wakes', ['cancelled'])).toEqual([]);
     expect(await kernel.call(sleeper, 'wakes', ['often'])).toHaveLength(3);
     expect(await kernel.call(sleeper, 'wakes', ['once'])).toEqual([at(300)]);
+    expect(await kernel.call(sleeper, 'wakes', ['after'])).toEqual([at(700)]);
     expect(test.store.timers.count()).toBe(0);
 
     await expect(kernel.call(sleeper, 'nap', [-1])).rejects.toThrow('delay(ms): ms must be a whole number of milliseconds from 0 to');

@@ -28,7 +28,8 @@ export interface TimerKernel {
 
 /**
  * The durable timer service (`E(timer).delay(ms)`, `wakeAt(time, handler)`,
- * `repeat(delayMs, intervalMs, handler)`, `cancel(handler)`, `now()`), on
+ * `wakeAfter(delayMs, handler)`, `repeat(delayMs, intervalMs, handler)`,
+ * `cancel(handler)`, `now()`), on
  * the node's injected clock (a simulation's is virtual). Times are epoch
  * milliseconds, so that they keep their meaning across restarts.
  *
@@ -98,6 +99,12 @@ export class TimerService {
         answer(dueMs);
         return;
       }
+      case 'wakeAfter': {
+        const dueMs = nowMs + delayOf(args[0], 'wakeAfter(delayMs, handler): delayMs');
+        this.#schedule(context, dueMs, handlerOf(args[1], 'wakeAfter(delayMs, handler)'), null);
+        answer(dueMs);
+        return;
+      }
       case 'repeat': {
         const dueMs = nowMs + delayOf(args[0], 'repeat(delayMs, intervalMs, handler): delayMs');
         const intervalMs = delayOf(args[1], 'repeat(delayMs, intervalMs, handler): intervalMs');
@@ -114,7 +121,7 @@ export class TimerService {
         return;
       }
       default:
-        throw new TypeError(`the timer service has no method ${JSON.stringify(method)} (it has now, delay, wakeAt, repeat, cancel)`);
+        throw new TypeError(`the timer service has no method ${JSON.stringify(method)} (it has now, delay, wakeAt, wakeAfter, repeat, cancel)`);
     }
   }
 

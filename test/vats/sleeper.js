@@ -28,6 +28,7 @@ export function buildRootObject(_vatPowers, parameters, baggage) {
     now: () => E(timer).now(),
     nap: (ms) => E(timer).delay(ms),
     wakeAt: (time, label) => E(timer).wakeAt(time, wakerFor(label)),
+    wakeAfter: (delayMs, label) => E(timer).wakeAfter(delayMs, wakerFor(label)),
     repeat: (delayMs, intervalMs, label) => E(timer).repeat(delayMs, intervalMs, wakerFor(label)),
     cancel: (label) => E(timer).cancel(wakerFor(label)),
     wakes: (label) => (wakes.has(label) ? wakes.get(label) : harden([])),
