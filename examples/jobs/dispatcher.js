@@ -42,7 +42,7 @@ export function makeDispatcher(parameters, baggage, moreMethods) {
       idle.delete(name);
       const attempt = job.attempt + 1;
       update(job.id, { state: 'running', attempt, worker: name });
-      E.sendOnly(workers.get(name)).work(job.task, makeTicket(job.id, attempt));
+      E.sendOnly(workers.get(name)).work(job.task, makeTicket(job.id, attempt, name));
       void E(timer).wakeAfter(timeoutMs, makeTimeout(job.id, attempt));
     }
   };
@@ -50,11 +50,11 @@ export function makeDispatcher(parameters, baggage, moreMethods) {
     if (workers.has(name) && !idle.has(name)) idle.init(name, true);
   };
 
-  // What a worker reports on: only the ticket of a job's current attempt counts.
-  const makeTicket = VatData.defineDurableKind(baggage.get('ticketKind'), (id, attempt) => ({ id, attempt }), {
+  // What a worker reports on: only the ticket of a job's current attempt counts; either way the worker is free again.
+  const makeTicket = VatData.defineDurableKind(baggage.get('ticketKind'), (id, attempt, worker) => ({ id, attempt, worker }), {
     done({ state }, result) {
       const job = jobs.get(state.id);
-      makeIdle(job.worker);
+      makeIdle(state.worker);
       if (job.state !== 'running' || job.attempt !== state.attempt) {
         dispatch();
         return 'too late: the job was given to another worker';

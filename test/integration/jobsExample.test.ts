@@ -80,6 +80,8 @@ describe('the job-queue example (examples/jobs, docs/writing-vats.md): three nod
       { task: 'e', state: 'done', result: 'n2 did e', attempt: 2 },
     ]);
     expect(await call(n3, n3.kernel.rootOf('worker'), 'log')).toContainEqual({ task: 'e', answer: 'too late: the job was given to another worker' });
+    // The late worker is free again once it reported.
+    expect([...((await call(n1, dispatcher, 'status')) as { idle: string[] }).idle].sort()).toEqual(['n2', 'n3']);
 
     // The upgrade keeps the queue and the workers; the join URL expired meanwhile.
     await expect(n1.kernel.upgradeVat('dispatcher', await jobsVat('dispatcherV2'))).resolves.toMatchObject({ name: 'dispatcher' });
