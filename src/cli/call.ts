@@ -3,7 +3,7 @@ import { askNode } from '../admin/client.js';
 import { dataDirFiles } from '../config/dataDir.js';
 import { dataDirOption } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
-import { jsonArgument } from './options.js';
+import { jsonArgument, vatName } from './options.js';
 
 /** `ken-node call`: an operator's call into a vat's root on the running node. */
 export function callCommand(): Command {
@@ -14,7 +14,7 @@ export function callCommand(): Command {
     )
     .addOption(dataDirOption())
     .addHelpText('after', exitCodesHelp.client)
-    .option('--vat <name>', 'the vat whose root is called (default: the bootstrap vat)')
+    .option('--vat <name>', 'the vat whose root is called (default: the bootstrap vat)', vatName)
     .argument('<method>', 'the method to call')
     .argument('[args...]', 'arguments, each a JSON value (e.g. 5, "text", [1,2])', jsonArgument, [])
     .action(async (method: string, args: unknown[], options: { dataDir: string; vat?: string }) => {

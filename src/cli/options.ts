@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { isName, nameRule } from '../kernel/vatNames.js';
 import { durabilities, type Durability } from '../store/index.js';
 import { logLevels, type LogLevel } from '../util/logger.js';
 import { vatRuntimes, type VatRuntime } from '../vats/vatInstance.js';
@@ -87,4 +88,10 @@ export function jsonArgument(value: string, previous: unknown[]): unknown[] {
   } catch {
     throw new InvalidArgumentError(`expected a JSON value, got ${JSON.stringify(value)} (quote text: '"text"')`);
   }
+}
+
+/** A vat's name, as the config allows it. */
+export function vatName(value: string): string {
+  if (!isName(value)) throw new InvalidArgumentError(`expected a vat name: ${nameRule}, got ${JSON.stringify(value)}`);
+  return value;
 }

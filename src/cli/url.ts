@@ -4,7 +4,7 @@ import { dataDirFiles } from '../config/dataDir.js';
 import { urlLifetimeMaxMs } from '../remote/ocapUrlService.js';
 import { dataDirOption } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
-import { duration } from './options.js';
+import { duration, vatName } from './options.js';
 
 /** `ken-node url`: a new ocap URL for a vat's root object on the running node, or the revocation of one. */
 export function urlCommand(): Command {
@@ -17,7 +17,7 @@ export function urlCommand(): Command {
     )
     .addOption(dataDirOption())
     .addHelpText('after', exitCodesHelp.client)
-    .option('--vat <name>', 'the vat whose root the URL names (default: the bootstrap vat)')
+    .option('--vat <name>', 'the vat whose root the URL names (default: the bootstrap vat)', vatName)
     .option('--expires <duration>', 'the URL expires this long after it is issued: e.g. 90s, 30m, 1h, 7d (default: never)', urlLifetime)
     .addOption(new Option('--revoke <ocap-url>', 'revoke this URL, which this node issued, instead of issuing one').conflicts(['vat', 'expires']))
     .action(async (options: { dataDir: string; vat?: string; expires?: number; revoke?: string }) => {

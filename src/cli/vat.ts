@@ -3,11 +3,11 @@ import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { askNode } from '../admin/client.js';
 import { dataDirFiles, type DataDirFiles } from '../config/dataDir.js';
-import { nameSchema, vatServiceNames, type VatServiceName } from '../config/schema.js';
+import { vatServiceNames, type VatServiceName } from '../config/schema.js';
 import type { VatFootprint } from '../kernel/vatOps.js';
 import { dataDirOption } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
-import { vatRuntime } from './options.js';
+import { vatName, vatRuntime } from './options.js';
 
 /**
  * `ken-node vat list|create|upgrade|terminate`: the running node's vats, as
@@ -125,11 +125,6 @@ async function run(work: () => Promise<number | void>): Promise<void> {
 
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-function vatName(value: string): string {
-  if (!nameSchema.safeParse(value).success) throw new InvalidArgumentError(`expected a vat name of 1 to 64 letters, digits, ".", "_" or "-", got ${JSON.stringify(value)}`);
-  return value;
 }
 
 /** A source file that exists, made absolute (the node bundles it, from its own working directory). */
