@@ -17,7 +17,7 @@ import type { Logger } from '../util/logger.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
 import { notifyPeerNow, notifyRunOf, routeGcAction, routeRunItems, sendToPeerNow, type Routing } from './deliveries.js';
-import { TerminatedVatError, UnknownVatError, VatCreationError, VatStateError } from './errors.js';
+import { TerminatedVatError, UnknownVatError, VatCreationError } from './errors.js';
 import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
 import { makeRefcounts } from './refcounts.js';
 import { rejectPromise } from './resolve.js';
@@ -741,7 +741,11 @@ export class Kernel {
       // The previous version's heap still matches its state: the crank that would have replaced it is gone.
       if (previous === undefined) this.#vats.delete(vatId);
       else this.#vats.set(vatId, previous);
-      const what = op.kind === 'create' ? `vat ${JSON.stringify(op.vatName)} failed to start` : `the upgrade of vat ${JSON.stringify(op.vatName)} failed, and its previous version runs on, its state untouched`;
+      const name = JSON.stringify(op.vatName);
+      const what =
+        op.kind === 'create'
+          ? `vat ${name} failed to start`
+          : `the upgrade of vat ${name} failed, and ${record?.state === 'failed' ? 'it stays failed' : 'its previous version runs on'}, its state untouched`;
       this.#logger.error({ vat: op.vatName, reason: fault }, op.kind === 'create' ? 'vat creation failed: nothing of it stays' : 'vat upgrade failed: the previous version runs on');
       this.#inCrank(() => finishVatOp(this.#context, op, { refusal: `${what}: ${fault}` }));
       return;
