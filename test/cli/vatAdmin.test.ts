@@ -145,28 +145,36 @@ describe('vats as an operator manages them, two node processes', () => {
     expect(refused.stderr).toContain('ocap URL refused: it was revoked by the operator');
     await expect(send(b, expiring, 'version')).rejects.toThrow(/ocap URL refused: it expired at \d{4}-/);
 
-    // Create at run time, SIGKILLed in the crank that carries it out: nothing of it.
+    // Create and terminate at run time, the node SIGKILLed at each step: in the crank that carries the
+    // operation out (nothing of it stays), and once that is committed, before the answer (done, once).
     nodeA.child.kill('SIGTERM');
     await nodeA.exited;
+    /** Starts the node armed at `crashAt`, asks for `operation` (which gets no answer), and waits for the node to die there. */
+    const killedDuring = async (crashAt: string, operation: () => Promise<unknown>) => {
+      const dying = armed(a, crashAt);
+      await eventually('the armed node to serve', async () => (await ask(a, 'GET', '/vats').catch(() => undefined)) !== undefined, 30_000);
+      const before = await vatList(a);
+      await expect(operation()).rejects.toThrow(/no answer from the node/);
+      await diedAt(dying, crashAt.split(':')[0] as string);
+      return before;
+    };
     const teller = { name: 'teller', source: vat('bank'), runtime: 'lean' };
-    let dying = armed(a, 'vat-op-crank:1');
-    await eventually('the armed node to serve', async () => (await ask(a, 'GET', '/vats').catch(() => undefined)) !== undefined, 30_000);
-    await expect(request(a, '/vats', teller)).rejects.toThrow(/no answer from the node/);
-    await diedAt(dying, 'vat-op-crank');
-    // Created again, and terminated, SIGKILLed once that is committed and before the answer: done, once.
-    dying = armed(a, 'vat-op-committed:2');
-    await eventually('the armed node to serve', async () => (await ask(a, 'GET', '/vats').catch(() => undefined)) !== undefined, 30_000);
-    expect(await vatList(a)).not.toContain('teller:live:v4');
-    expect(await request(a, '/vats', teller)).toMatchObject({ name: 'teller', state: 'live', runtime: 'lean' });
-    const terminating = await cli(a, 'vat', 'terminate', 'teller', '--yes');
-    expect(terminating.code).toBe(1);
-    expect(terminating.stderr).toContain('no answer from the node');
-    await diedAt(dying, 'vat-op-committed');
+    await killedDuring('vat-op-crank:1', () => request(a, '/vats', teller));
+    expect(await killedDuring('vat-op-committed:1', () => request(a, '/vats', teller))).toEqual(configured);
+    expect(await killedDuring('vat-op-crank:1', () => request(a, '/vats/terminate', { vat: 'teller' }))).toEqual([...configured, 'teller:live:v4']);
+    expect(await killedDuring('vat-op-committed:1', () => request(a, '/vats/terminate', { vat: 'teller' }))).toEqual([...configured, 'teller:live:v4']);
     nodeA = await nodes.start(a);
     expect(await vatList(a)).toEqual([...configured, 'teller:terminated:v4']);
-    await expect(request(a, '/vats/terminate', { vat: 'teller' })).rejects.toThrow('409: vat "teller" was terminated: terminated by the operator');
+    const again = await cli(a, 'vat', 'terminate', 'teller', '--yes');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('409: vat "teller" was terminated: terminated by the operator');
     expect(vatstoreOf(a, 'teller')).toEqual([]);
     await expect(send(b, revokedUrl, 'version')).rejects.toThrow('it was revoked by the operator');
+    // And the command itself, with parameters and a service.
+    const created = await cli(a, 'vat', 'create', 'clerk', '--source', vat('sleeper'), '--runtime', 'lean', '--service', 'timer', '--parameters', '{"desk":3}');
+    expect(created.code, created.stderr).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'clerk', vatId: 'v5', state: 'live', runtime: 'lean' });
+    expect(await call(a, 'clerk', 'wakeAfter', 0, 'soon')).toBeTypeOf('number');
 
     for (const node of [nodeA, nodeB]) node.child.kill('SIGTERM');
     expect((await nodeA.exited).code).toBe(0);
