@@ -121,8 +121,7 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
       try {
         return { status: 200, json: { result: toJson(await node.sendToUrl(request.url, request.method, request.args)) } };
       } catch (rejection) {
-        if (storageErrorOf(rejection) !== undefined || rejection instanceof KernelPanic) throw rejection;
-        return { status: 422, json: { error: rejection instanceof Error ? rejection.message : String(rejection) } };
+        return refusalReply(rejection);
       }
     },
     /** Calls `method(...args)` on a vat's root and answers with the result once committed (422 if it rejects). */
@@ -138,6 +137,16 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
       }
     },
   };
+}
+
+/**
+ * The answer to a request whose work was refused (a rejected call, a vat
+ * operation that was not done): 422 with the reason. A kernel that stopped
+ * (a panic, a storage error) is no refusal: it is thrown on, to answer 500.
+ */
+export function refusalReply(refusal: unknown): Reply {
+  if (storageErrorOf(refusal) !== undefined || refusal instanceof KernelPanic) throw refusal;
+  return { status: 422, json: { error: refusal instanceof Error ? refusal.message : String(refusal) } };
 }
 
 export function parse<T>(schema: z.ZodType<T>, body: unknown): T {

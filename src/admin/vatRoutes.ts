@@ -7,7 +7,7 @@ import type { KenNode } from '../node/node.js';
 import { bundleSourceFile } from '../vats/bundles.js';
 import { vatRuntimes } from '../vats/vatInstance.js';
 import { vatStatesOf } from './nodeStatus.js';
-import { AdminRequestError, parse, type Reply, type Route } from './routes.js';
+import { AdminRequestError, parse, refusalReply, type Reply, type Route } from './routes.js';
 
 const sourceSchema = z.string().min(1).max(4096).refine((source) => path.isAbsolute(source), { error: 'an absolute path' });
 const createRequest = z.strictObject({
@@ -41,7 +41,7 @@ export function vatRoutes(node: KenNode): Record<string, Route> {
     try {
       await run();
     } catch (refusal) {
-      return { status: 422, json: { error: refusal instanceof Error ? refusal.message : String(refusal) } };
+      return refusalReply(refusal);
     }
     return { status: 200, json: stateOf(name) };
   };

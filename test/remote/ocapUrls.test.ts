@@ -41,6 +41,14 @@ describe('ocap URLs that expire and are revoked (in-memory transport)', () => {
     await expect(a.redeemUrl(revoked)).rejects.toThrow('ocap URL refused: it was revoked by the operator');
     await expect(a.revokeUrl(await b.issueUrl(b.services.timer))).rejects.toThrow('the ocap URL names peer B, not this node (A): only its issuer can revoke it');
 
+    // The same through the service vats use.
+    const { ocapUrls } = a.services;
+    const viaService = (await a.kernel.call(ocapUrls, 'issue', [root, { expiresInMs: 30_000 }])) as string;
+    expect(await b.kernel.call(await b.redeemUrl(viaService), 'echo', ['service'])).toBe('service');
+    expect(await a.kernel.call(ocapUrls, 'revoke', [viaService])).toBe(true);
+    await expect(b.redeemUrl(viaService)).rejects.toThrow('ocap URL refused: it was revoked through the ocap URL service');
+    await expect(a.kernel.call(ocapUrls, 'issue', [root, { expiresInMs: 'soon' }])).rejects.toThrow('expiresInMs must be a number');
+
     clock.skip(60_000);
     await expect(b.redeemUrl(brief)).rejects.toThrow(/^ocap URL refused: it expired at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     // What was redeemed before stays a reference: revoking the URL does not revoke it.
