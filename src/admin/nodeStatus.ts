@@ -1,6 +1,7 @@
 import type { KenNode } from '../node/node.js';
 import type { SessionStats } from '../remote/session.js';
 import type { Durability } from '../store/index.js';
+import { vatSummaries, type VatSummary } from '../kernel/vatOps.js';
 
 /**
  * What `/status`, `/peers` and `/metrics` report, read from the node when
@@ -29,14 +30,6 @@ export interface PeerState {
   oldestUnackedAgeSeconds: number | null;
 }
 
-/** One vat, as the kernel records it. */
-export interface VatStatus {
-  name: string;
-  vatId: string;
-  state: 'live' | 'failed' | 'terminated';
-  /** Why it is failed or terminated; null while live. */
-  reason: string | null;
-}
 
 export interface NodeStatus {
   peerId: string;
@@ -49,12 +42,12 @@ export interface NodeStatus {
   bootstrapVat: string | null;
   kernel: { cranks: number; commits: number; abortedCranks: number; runQueueLength: number };
   sessions: SessionStats;
-  vats: VatStatus[];
+  vats: VatSummary[];
   peers: PeerState[];
 }
 
-export function vatStatesOf(node: KenNode): VatStatus[] {
-  return node.store.vats.all().map((vat) => ({ name: vat.name, vatId: vat.vatId, state: vat.state, reason: vat.state === 'live' ? null : vat.reason }));
+export function vatStatesOf(node: KenNode): VatSummary[] {
+  return vatSummaries(node.store);
 }
 
 export function peerStates(node: KenNode, nowMs = Date.now()): PeerState[] {

@@ -1,11 +1,15 @@
 import { z } from 'zod';
 import { nameSchema, ocapUrlSchema } from '../config/schema.js';
-import { TerminatedVatError, UnknownVatError, VatStateError } from '../kernel/errors.js';
+import { TerminatedVatError } from '../kernel/errors.js';
+import { KernelPanic } from '../kernel/kernel.js';
+import { urlLifetimeMaxMs } from '../remote/ocapUrlService.js';
+import { storageErrorOf } from '../store/index.js';
+import { vatRoutes } from './vatRoutes.js';
 import { krefOf } from '../kernel/kmarshal.js';
 import { introducePeer } from '../node/bootstrapVat.js';
 import type { KenNode } from '../node/node.js';
 import type { NodeMetrics } from './metrics.js';
-import { nodeStatus, peerStates, vatStatesOf } from './nodeStatus.js';
+import { nodeStatus, peerStates } from './nodeStatus.js';
 
 /** An answer: JSON, or text with its content type. */
 export type Reply = { status: number; json: unknown } | { status: number; text: string; contentType: string };
@@ -34,9 +38,14 @@ export interface AdminContext {
   peerNames: ReadonlyMap<string, string>;
 }
 
-const urlRequest = z.strictObject({ vat: nameSchema.optional() });
+const urlRequest = z.strictObject({ vat: nameSchema.optional(), expiresInMs: z.int().min(1).max(urlLifetimeMaxMs).optional() });
+const revokeRequest = z.strictObject({ url: ocapUrlSchema });
 const peerRequest = z.strictObject({ name: nameSchema, url: ocapUrlSchema });
-const terminateRequest = z.strictObject({ vat: nameSchema });
+const sendRequest = z.strictObject({
+  url: ocapUrlSchema,
+  method: z.string().min(1).max(256),
+  args: z.array(z.json()).max(64).default([]),
+});
 const forgetRequest = z.strictObject({ peer: z.string().min(1).max(128) });
 const callRequest = z.strictObject({
   vat: nameSchema.optional(),
@@ -61,24 +70,23 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
   return {
     'GET /status': async () => ({ status: 200, json: nodeStatus(node, context.started, context.bootstrapVat) }),
     'GET /peers': async () => ({ status: 200, json: peerStates(node) }),
-    'GET /vats': async () => ({ status: 200, json: vatStatesOf(node) }),
-    /** Terminates a failed vat for good, deleting its state: the operator's decision, never the kernel's. */
-    'POST /vats/terminate': async (body) => {
-      const request = parse(terminateRequest, body);
-      try {
-        await node.kernel.terminateFailedVat(request.vat, 'terminated by the operator');
-      } catch (error) {
-        if (error instanceof UnknownVatError) throw new AdminRequestError(404, error.message);
-        if (error instanceof VatStateError) throw new AdminRequestError(409, error.message);
-        throw error;
-      }
-      return { status: 200, json: vatStatesOf(node).find((vat) => vat.name === request.vat) };
-    },
+    ...vatRoutes(node),
     'GET /metrics': async () => ({ status: 200, text: await context.metrics.render(), contentType: context.metrics.contentType }),
-    /** Issues a new ocap URL for a vat's root object (the bootstrap vat's unless `vat` names another). */
+    /** Issues a new ocap URL for a vat's root object (the bootstrap vat's unless `vat` names another), for good or for `expiresInMs`. */
     'POST /url': async (body) => {
       const request = parse(urlRequest, body);
-      return { status: 200, json: { url: await node.issueUrl(rootOf(request.vat)) } };
+      return { status: 200, json: { url: await node.issueUrl(rootOf(request.vat), { expiresInMs: request.expiresInMs }) } };
+    },
+    /** Revokes a URL this node issued: redemptions are refused from then on. */
+    'POST /url/revoke': async (body) => {
+      const request = parse(revokeRequest, body);
+      try {
+        return { status: 200, json: { revoked: await node.revokeUrl(request.url) } };
+      } catch (error) {
+        // A URL of another node, or one this node never issued.
+        if (error instanceof TypeError) throw new AdminRequestError(404, error.message);
+        throw error;
+      }
     },
     /**
      * Introduces a peer to the bootstrap vat, as a configured one is at start
@@ -107,6 +115,15 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
       if (peer.forgotten !== null) throw new AdminRequestError(409, `peer ${peerId} is forgotten already`);
       return { status: 200, json: await node.sessions.forget(peerId) };
     },
+    /** Sends `method(...args)` to the object an ocap URL names (redeemed once, then remembered); the result once committed (422 if it rejects). */
+    'POST /send': async (body) => {
+      const request = parse(sendRequest, body);
+      try {
+        return { status: 200, json: { result: toJson(await node.sendToUrl(request.url, request.method, request.args)) } };
+      } catch (rejection) {
+        return refusalReply(rejection);
+      }
+    },
     /** Calls `method(...args)` on a vat's root and answers with the result once committed (422 if it rejects). */
     'POST /call': async (body) => {
       const request = parse(callRequest, body);
@@ -122,7 +139,17 @@ export function adminRoutes(context: AdminContext): Record<string, Route> {
   };
 }
 
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+/**
+ * The answer to a request whose work was refused (a rejected call, a vat
+ * operation that was not done): 422 with the reason. A kernel that stopped
+ * (a panic, a storage error) is no refusal: it is thrown on, to answer 500.
+ */
+export function refusalReply(refusal: unknown): Reply {
+  if (storageErrorOf(refusal) !== undefined || refusal instanceof KernelPanic) throw refusal;
+  return { status: 422, json: { error: refusal instanceof Error ? refusal.message : String(refusal) } };
+}
+
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {});
   if (!result.success) throw new AdminRequestError(400, `bad request body: ${z.prettifyError(result.error)}`);
   return result.data;

@@ -43,7 +43,7 @@ let logger: ReturnType<typeof recordingLogger>;
 beforeEach(async () => {
   metrics = new NodeMetrics();
   ({ node, logger } = await startNode({ dir: dirs.make('ken-admin-'), transport: { kind: 'memory', network: new MemoryNetwork(), peerId: 'peerA' } }));
-  await ensureVat(node, { vat: 'bootstrap', source: counterVat, parameters: {}, runtime: 'liveslots' }, logger);
+  await ensureVat(node, { vat: 'bootstrap', source: counterVat, parameters: {}, runtime: 'liveslots', services: [] }, logger);
   metrics.watch(node);
   server = await AdminServer.start({ node, metrics, started: new Date(), bootstrapVat: 'bootstrap', peerNames: new Map(), token, port: 0, logger });
 });

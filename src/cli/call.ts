@@ -1,8 +1,9 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { askNode } from '../admin/client.js';
 import { dataDirFiles } from '../config/dataDir.js';
 import { dataDirOption } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
+import { jsonArgument, vatName } from './options.js';
 
 /** `ken-node call`: an operator's call into a vat's root on the running node. */
 export function callCommand(): Command {
@@ -13,7 +14,7 @@ export function callCommand(): Command {
     )
     .addOption(dataDirOption())
     .addHelpText('after', exitCodesHelp.client)
-    .option('--vat <name>', 'the vat whose root is called (default: the bootstrap vat)')
+    .option('--vat <name>', 'the vat whose root is called (default: the bootstrap vat)', vatName)
     .argument('<method>', 'the method to call')
     .argument('[args...]', 'arguments, each a JSON value (e.g. 5, "text", [1,2])', jsonArgument, [])
     .action(async (method: string, args: unknown[], options: { dataDir: string; vat?: string }) => {
@@ -23,12 +24,4 @@ export function callCommand(): Command {
         return 0;
       });
     });
-}
-
-function jsonArgument(value: string, previous: unknown[]): unknown[] {
-  try {
-    return [...previous, JSON.parse(value) as unknown];
-  } catch {
-    throw new InvalidArgumentError(`expected a JSON value, got ${JSON.stringify(value)} (quote text: '"text"')`);
-  }
 }

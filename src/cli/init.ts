@@ -7,17 +7,17 @@ import { ConfigError } from '../config/errors.js';
 import { resolveConfig, writeConfigFile } from '../config/load.js';
 import { ensureKeyFile } from '../node/identity.js';
 import { createStore } from '../node/storeFile.js';
-import { bundleVat } from '../vats/bundles.js';
+import { BundleError, bundleSourceFile } from '../vats/bundles.js';
 import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
 
 /** A bootstrap source that `start` could not load is refused now, not at the first start. */
 async function checkBootstrapSource(source: string): Promise<void> {
-  if (!existsSync(source)) throw new ConfigError(`bootstrap: ${source} does not exist`);
   try {
-    await bundleVat(source);
+    await bundleSourceFile(source);
   } catch (error) {
-    throw new ConfigError(`bootstrap: ${source} does not bundle: ${(error as Error).message}`);
+    if (error instanceof BundleError) throw new ConfigError(`bootstrap: ${error.message}`);
+    throw error;
   }
 }
 

@@ -12,7 +12,8 @@ import { restoreCommand } from './restore.js';
 import { startCommand } from './start.js';
 import { statusCommand } from './status.js';
 import { urlCommand } from './url.js';
-import { vatsCommand } from './vats.js';
+import { sendCommand } from './send.js';
+import { vatCommand, vatsCommand } from './vat.js';
 
 /** Every command of `ken-node` (tests check scripts and compose files against it). */
 export function cliProgram(): Command {
@@ -25,17 +26,24 @@ export function cliProgram(): Command {
     .addCommand(statusCommand())
     .addCommand(peersCommand())
     .addCommand(urlCommand())
+    .addCommand(vatCommand())
     .addCommand(vatsCommand())
     .addCommand(backupCommand())
     .addCommand(restoreCommand())
     .addCommand(callCommand())
+    .addCommand(sendCommand())
     .addCommand(clusterCommand())
     .addCommand(clusterDemoCommand())
     .addCommand(demoCommand())
     .addCommand(peerWorkloadCommand())
     .addCommand(chaosCommand())
     .addCommand(chaosNodeCommand());
-  for (const command of program.commands) command.exitOverride();
+  // Subcommands (`vat list`...) too: a bad flag there is bad usage (2), not a crash.
+  const exitOverride = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(exitOverride);
+  };
+  program.commands.forEach(exitOverride);
   return program;
 }
 

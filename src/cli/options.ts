@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { isName, nameRule } from '../kernel/vatNames.js';
 import { durabilities, type Durability } from '../store/index.js';
 import { logLevels, type LogLevel } from '../util/logger.js';
 import { vatRuntimes, type VatRuntime } from '../vats/vatInstance.js';
@@ -35,11 +36,11 @@ export const durability: (value: string) => Durability = oneOf(durabilities);
 export const vatRuntime: (value: string) => VatRuntime = oneOf(vatRuntimes);
 export const logLevel: (value: string) => LogLevel = oneOf(logLevels);
 
-/** A duration like `3s`, `500ms` or `2m`, in milliseconds. */
+/** A duration like `3s`, `500ms`, `2m`, `1h` or `7d`, in milliseconds. */
 export function duration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError(`expected a duration like 500ms, 3s or 2m, got ${JSON.stringify(value)}`);
-  const scale = { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError(`expected a duration like 500ms, 3s, 2m, 1h or 7d, got ${JSON.stringify(value)}`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
   const ms = Number(match[1]) * scale;
   if (ms <= 0) throw new InvalidArgumentError(`expected a duration above 0, got ${JSON.stringify(value)}`);
   return ms;
@@ -77,5 +78,20 @@ export type TransportKind = 'tcp' | 'ws';
 
 export function transportKind(value: string): TransportKind {
   if (value !== 'tcp' && value !== 'ws') throw new InvalidArgumentError(`expected tcp or ws, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Arguments of a call, each a JSON value, collected in order (`call`, `send`). */
+export function jsonArgument(value: string, previous: unknown[]): unknown[] {
+  try {
+    return [...previous, JSON.parse(value) as unknown];
+  } catch {
+    throw new InvalidArgumentError(`expected a JSON value, got ${JSON.stringify(value)} (quote text: '"text"')`);
+  }
+}
+
+/** A vat's name, as the config allows it. */
+export function vatName(value: string): string {
+  if (!isName(value)) throw new InvalidArgumentError(`expected a vat name: ${nameRule}, got ${JSON.stringify(value)}`);
   return value;
 }

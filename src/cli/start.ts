@@ -14,6 +14,8 @@ import { checkStorePresence, newIncarnationFlag } from '../node/storeFile.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { lockDataDir } from '../store/processLock.js';
 import { makeLogger, type Logger } from '../util/logger.js';
+import { CrashPoints, parseCrashArming } from '../fault/crashPoints.js';
+import { BundleError, bundleSourceFile, type VatBundle } from '../vats/bundles.js';
 import { addConfigOptions, dataDirOption, overridesOf } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
 import { exitOnKernelStop, shutdownFlushMs, stopOnSignal } from './lifecycle.js';
@@ -49,6 +51,8 @@ async function runStart(command: Command): Promise<number> {
   const lock = lockDataDir(files);
   checkStorePresence(files, newIncarnation === true);
   const logger = makeLogger({ level: config.logLevel, name: 'ken-node' });
+  const crashPoints = crashPointsOfEnvironment();
+  const bundles = await bundleAll(config.bundles);
   const metrics = new NodeMetrics();
   const node = await KenNode.start({
     storePath: files.store,
@@ -72,6 +76,8 @@ async function runStart(command: Command): Promise<number> {
     observer: { ...metrics.kernelObserver, stopped: exitOnKernelStop(logger) },
     crankDeadlineMs: config.limits.crankDeadlineMs,
     deliveryMarkFile: files.deliveryMark,
+    bundles,
+    crashPoints,
   });
   let admin: AdminServer;
   try {
@@ -93,7 +99,7 @@ async function runStart(command: Command): Promise<number> {
 async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, token: string, metrics: NodeMetrics, logger: Logger): Promise<AdminServer> {
   const started = new Date();
   const root = config.bootstrap === undefined ? undefined : await ensureVat(node, config.bootstrap, logger);
-  for (const vat of config.vats) await ensureVat(node, { vat: vat.name, source: vat.source, parameters: vat.parameters, runtime: vat.runtime }, logger);
+  for (const vat of config.vats) await ensureVat(node, { ...vat, vat: vat.name }, logger);
   // Work committed before the last stop (or crash) and not yet done.
   await node.kernel.run();
   metrics.watch(node);
@@ -105,6 +111,35 @@ async function serve(node: KenNode, config: NodeConfig, files: DataDirFiles, tok
   if (root !== undefined) void introducePeers(node, root, config.peers, logger);
   else if (peers.length > 0) logger.warn({ peers }, 'peers are configured but there is no bootstrap vat to introduce them to');
   return admin;
+}
+
+/** The config's `bundles`, bundled (from the cache when unchanged), for the vat-admin service; one that does not bundle is a bad config. */
+async function bundleAll(sources: Record<string, string>): Promise<Map<string, VatBundle>> {
+  const bundles = new Map<string, VatBundle>();
+  for (const [name, source] of Object.entries(sources)) {
+    try {
+      bundles.set(name, await bundleSourceFile(source));
+    } catch (error) {
+      if (error instanceof BundleError) throw new ConfigError(`bad config: bundles.${name}: ${error.message}`);
+      throw error;
+    }
+  }
+  return bundles;
+}
+
+/**
+ * Test-only: `KEN_CRASH_AT=point:n` kills the process (SIGKILL) the n-th
+ * time it passes the named crash point (docs/testing.md), so that a test
+ * can kill a real node at a chosen step. Unset in production.
+ */
+function crashPointsOfEnvironment(): CrashPoints | undefined {
+  const arming = process.env.KEN_CRASH_AT;
+  if (arming === undefined) return undefined;
+  try {
+    return new CrashPoints(parseCrashArming(arming));
+  } catch (error) {
+    throw new ConfigError(`bad KEN_CRASH_AT: ${(error as Error).message}`);
+  }
 }
 
 function tokenOf(files: DataDirFiles): string {

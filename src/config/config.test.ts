@@ -52,6 +52,7 @@ describe('config: defaults and overrides', () => {
       admin: { port: 0 },
       logLevel: 'info',
       vats: [],
+      bundles: {},
       peers: {},
     });
   });
@@ -74,6 +75,7 @@ describe('config: defaults and overrides', () => {
       vat: 'bootstrap',
       parameters: {},
       runtime: 'liveslots',
+      services: ['vatAdmin'],
     });
     const flagged = resolveConfig({ bootstrap: { source: 'vats/boot.js', vat: 'main' } }, [given('--bootstrap', 'other.js')], source);
     expect(flagged.bootstrap).toMatchObject({ source: '/work/other.js', vat: 'main' });
@@ -81,12 +83,25 @@ describe('config: defaults and overrides', () => {
 
   it('vats besides the bootstrap vat: sources relative to the data directory, each a name of its own', () => {
     const config = resolveConfig({ bootstrap: { source: 'boot.js' }, vats: [{ name: 'ledger', source: 'vats/ledger.js', parameters: { size: 3 } }] }, [], source);
-    expect(config.vats).toEqual([{ name: 'ledger', source: '/data/vats/ledger.js', parameters: { size: 3 }, runtime: 'liveslots' }]);
+    expect(config.vats).toEqual([{ name: 'ledger', source: '/data/vats/ledger.js', parameters: { size: 3 }, runtime: 'liveslots', services: [] }]);
     const twice = [{ name: 'a', source: 'a.js' }, { name: 'a', source: 'b.js' }];
     expect(refusal(() => resolveConfig({ vats: twice }, [], source))).toContain('expected each vat a different name');
     expect(refusal(() => resolveConfig({ bootstrap: { source: 'boot.js' }, vats: [{ name: 'bootstrap', source: 'b.js' }] }, [], source))).toContain(
       'expected vats other than the bootstrap vat (one has its name)',
     );
+  });
+
+  it('services and bundles: each service a known one, once; bundle paths relative to the data directory', () => {
+    const config = resolveConfig({ vats: [{ name: 'clock', source: 'c.js', services: ['timer', 'vatAdmin'] }], bundles: { worker: 'vats/worker.js' } }, [], source);
+    expect(config.vats[0]?.services).toEqual(['timer', 'vatAdmin']);
+    expect(config.bundles).toEqual({ worker: '/data/vats/worker.js' });
+    expect(refusal(() => resolveConfig({ vats: [{ name: 'a', source: 'a.js', services: ['clock'] }] }, [], source))).toBe(
+      'bad config: vats.0.services.0 = "clock" (from /data/ken-node.json): expected a list of kernel services, each one of timer, vatAdmin',
+    );
+    expect(refusal(() => resolveConfig({ bootstrap: { source: 'b.js', services: ['timer', 'timer'] } }, [], source))).toBe(
+      'bad config: bootstrap.services = ["timer","timer"] (from /data/ken-node.json): expected a list of kernel services, each one of timer, vatAdmin, none twice',
+    );
+    expect(refusal(() => resolveConfig({ bundles: { 'no good': 'x.js' } }, [], source))).toContain('bundles has a bad name "no good"');
   });
 
   it('the crank deadline: 0 for none, or 100 ms and up', () => {

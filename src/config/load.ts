@@ -52,6 +52,7 @@ export function resolveConfig(file: Record<string, unknown>, overrides: readonly
     config.bootstrap.source = path.resolve(source.baseDirectory, config.bootstrap.source);
   }
   for (const vat of config.vats) vat.source = path.resolve(source.baseDirectory, vat.source);
+  for (const name of Object.keys(config.bundles)) config.bundles[name] = path.resolve(source.baseDirectory, config.bundles[name] as string);
   return config;
 }
 

@@ -14,6 +14,7 @@ import { defaultSessionOptions } from '../remote/session.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { durabilities } from '../store/index.js';
 import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';
+import { namePattern, nameRule } from '../kernel/vatNames.js';
 import { vatRuntimes } from '../vats/vatInstance.js';
 import { logLevels } from '../util/logger.js';
 
@@ -69,9 +70,8 @@ const wholeNumber = (min: number, max: number) => {
   return z.int({ error: allowed }).min(min, { error: allowed }).max(max, { error: allowed });
 };
 
-const nameRule = 'a name of 1 to 64 letters, digits, ".", "_" or "-"';
 /** A vat's or a peer's name. */
-export const nameSchema = z.string({ error: nameRule }).regex(/^[A-Za-z0-9._-]{1,64}$/, { error: nameRule });
+export const nameSchema = z.string({ error: nameRule }).regex(namePattern, { error: nameRule });
 
 const listenAddress = z
   .string({ error: 'a multiaddr string, e.g. /ip4/127.0.0.1/tcp/4001 or /ip4/0.0.0.0/tcp/4002/ws' })
@@ -142,17 +142,30 @@ const adminSchema = z.strictObject({ port: wholeNumber(0, 65535).default(0) }, {
 /** What runs a vat's code (src/vats/vatInstance.ts); fixed when the vat is created. */
 const runtimeSchema = z.enum(vatRuntimes, { error: `one of ${vatRuntimes.join(', ')}` }).default('liveslots');
 
+/** Kernel services a config vat may ask for; `ocapUrls` every vat gets. */
+export const vatServiceNames = ['timer', 'vatAdmin'] as const;
+export type VatServiceName = (typeof vatServiceNames)[number];
+
+const servicesRule = `a list of kernel services, each one of ${vatServiceNames.join(', ')}`;
+/** The kernel services a vat is given in its parameters when it is created (besides `ocapUrls`). */
+const servicesSchema = z
+  .array(z.enum(vatServiceNames, { error: servicesRule }), { error: servicesRule })
+  .refine((services) => new Set(services).size === services.length, { error: `${servicesRule}, none twice` });
+
+const sourceSchema = z.string({ error: 'the path of a vat module' }).min(1, { error: 'the path of a vat module' });
+
 /** The vat created at the first start; its root is what `ken-node url` names by default. */
 const bootstrapSchema = z.strictObject(
   {
     /** The vat's JavaScript module (bundled at the first start); relative paths are relative to the data directory. */
-    source: z.string({ error: 'the path of a vat module' }).min(1, { error: 'the path of a vat module' }),
+    source: sourceSchema,
     vat: nameSchema.default('bootstrap'),
-    /** Given to the vat's buildRootObject, with `ocapUrls` added. */
+    /** Given to the vat's buildRootObject, with `ocapUrls` and the `services` added. */
     parameters: z.record(z.string(), z.json(), { error: 'a JSON object' }).default({}),
     runtime: runtimeSchema,
+    services: servicesSchema.default(['vatAdmin']),
   },
-  { error: 'an object with source, and optionally vat, parameters and runtime' },
+  { error: 'an object with source, and optionally vat, parameters, runtime and services' },
 );
 
 /** A vat besides the bootstrap vat, created at the first start that finds it missing. */
@@ -160,13 +173,17 @@ const vatSchema = z.strictObject(
   {
     name: nameSchema,
     /** The vat's JavaScript module (bundled when the vat is created); relative paths are relative to the data directory. */
-    source: z.string({ error: 'the path of a vat module' }).min(1, { error: 'the path of a vat module' }),
-    /** Given to the vat's buildRootObject, with `ocapUrls` added. */
+    source: sourceSchema,
+    /** Given to the vat's buildRootObject, with `ocapUrls` and the `services` added. */
     parameters: z.record(z.string(), z.json(), { error: 'a JSON object' }).default({}),
     runtime: runtimeSchema,
+    services: servicesSchema.default([]),
   },
-  { error: 'an object with name and source, and optionally parameters and runtime' },
+  { error: 'an object with name and source, and optionally parameters, runtime and services' },
 );
+
+const bundlesMax = 64;
+const bundlesRule = `an object mapping at most ${bundlesMax} bundle names to vat module paths`;
 
 const vatsMax = 64;
 
@@ -203,6 +220,11 @@ export const nodeConfigSchema = z.strictObject({
     .max(vatsMax, { error: `a list of at most ${vatsMax} vats` })
     .refine((vats) => new Set(vats.map((vat) => vat.name)).size === vats.length, { error: 'each vat a different name' })
     .default([]),
+  /** Vat modules the vat-admin service makes and upgrades vats from, by name (bundled at each start); relative paths are relative to the data directory. */
+  bundles: z
+    .record(nameSchema, sourceSchema, { error: bundlesRule })
+    .refine((bundles) => Object.keys(bundles).length <= bundlesMax, { error: bundlesRule })
+    .default({}),
   /** Peers to introduce to the bootstrap vat: name -> ocap URL; each is redeemed and handed to `addPeer` once. */
   peers: z
     .record(nameSchema, ocapUrlSchema, { error: 'an object mapping peer names to ocap URLs' })

@@ -4,10 +4,10 @@ import { checkRun, type Entry, type NodeEnd, type PartyReport } from './checker.
 const entries = (...seqs: number[]): Entry[] => seqs.map((seq) => [seq, `t${seq}`] as const);
 
 /** Party a sent `sent` to b, and b consumed `received` of them. */
-function run(sent: Entry[], received: Entry[], end: Partial<NodeEnd> = {}) {
+function run(sent: Entry[], received: Entry[], end: Partial<NodeEnd> = {}, later: Record<string, number> = {}) {
   const reports: PartyReport[] = [
-    { name: 'a', sent: { b: sent }, received: {}, rejected: {} },
-    { name: 'b', sent: {}, received: { a: received }, rejected: {} },
+    { name: 'a', sent: { b: sent }, received: {}, rejected: {}, later },
+    { name: 'b', sent: {}, received: { a: received }, rejected: {}, later: {} },
   ];
   const ends: NodeEnd[] = [
     { name: 'a', outboxDepth: { b: 0 }, unsettledFromPeers: 0, ...end },
@@ -35,6 +35,13 @@ describe('the exactly-once checker, on records made up to break each rule', () =
     expect(run(entries(1), entries(1), { outboxDepth: { b: 2 }, unsettledFromPeers: 1 })).toEqual([
       "G5 after the heal, a's outbox to b still holds 2 rows",
       'G5 after the heal, 1 results a awaits from peers never settled',
+    ]);
+  });
+
+  it('reports a wake-up of a later send that never came, or came twice', () => {
+    expect(run(entries(1), entries(1), {}, { l1: 1, l2: 0, l3: 2 })).toEqual([
+      "G3 a's wake-up for l2 came 0 times, not once",
+      "G3 a's wake-up for l3 came 2 times, not once",
     ]);
   });
 });

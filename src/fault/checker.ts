@@ -15,6 +15,8 @@ export interface PartyReport {
   received: Record<string, Entry[]>;
   /** Sends whose result was rejected back to the party, per peer. */
   rejected: Record<string, Entry[]>;
+  /** Per later send (its tag): how many times its wake-up came; each must come exactly once. */
+  later: Record<string, number>;
 }
 
 /**
@@ -127,6 +129,11 @@ export function checkRun(reports: readonly PartyReport[], ends: readonly NodeEnd
           lostReceives: discarded[to]?.received[sender.name] ?? [],
         }),
       );
+    }
+  }
+  for (const report of reports) {
+    for (const [tag, wakes] of Object.entries(report.later)) {
+      if (wakes !== 1) violations.push({ guarantee: 'G3', from: report.name, message: `${report.name}'s wake-up for ${tag} came ${wakes} times, not once`, tags: [tag] });
     }
   }
   for (const end of ends) {

@@ -17,7 +17,23 @@ export const crashPointNames = [
   'outbox-delete-after-ack',
 ] as const;
 
-export type CrashPointName = (typeof crashPointNames)[number];
+/**
+ * Points in the kernel's own committed operations, for the tests of those
+ * (a real process killed there: test/cli/vatAdmin.test.ts); the simulation
+ * draws only from {@link crashPointNames}, whose sweep must pass each.
+ */
+export const operationCrashPointNames = [
+  /** A vat operation (create, upgrade, terminate) is carried out in its crank, which has not committed. */
+  'vat-op-crank',
+  /** That crank is committed; its asker has not been answered. */
+  'vat-op-committed',
+  /** Timers that came due were fired in a crank (sends, settled delays), which has not committed. */
+  'timer-fire-crank',
+] as const;
+
+export type CrashPointName = (typeof crashPointNames)[number] | (typeof operationCrashPointNames)[number];
+
+const allCrashPointNames: readonly CrashPointName[] = [...crashPointNames, ...operationCrashPointNames];
 
 /** Dies at the `occurrence`-th time (1-based) the point named `point` is passed. */
 export interface CrashArming {
@@ -54,8 +70,8 @@ export class CrashPoints {
   /** Arms one point (or none), counting occurrences from now. */
   arm(arming: CrashArming | undefined): void {
     if (arming !== undefined) {
-      if (!crashPointNames.includes(arming.point)) {
-        throw new RangeError(`unknown crash point ${JSON.stringify(arming.point)}; known: ${crashPointNames.join(', ')}`);
+      if (!allCrashPointNames.includes(arming.point)) {
+        throw new RangeError(`unknown crash point ${JSON.stringify(arming.point)}; known: ${allCrashPointNames.join(', ')}`);
       }
       if (!Number.isSafeInteger(arming.occurrence) || arming.occurrence < 1) {
         throw new RangeError(`crash occurrence must be an integer >= 1, got ${arming.occurrence}`);

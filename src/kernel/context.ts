@@ -3,6 +3,7 @@ import type { KernelMessage, KObjectRef, KPromiseRef, KRef, RemoteId } from '../
 import type { KernelService } from './services.js';
 import type { CrankBuffer, Settlement } from './crankBuffer.js';
 import type { Refcounts } from './refcounts.js';
+import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
 
@@ -31,4 +32,6 @@ export interface KernelContext {
   remotes: RemoteRouter | undefined;
   /** The kernel's service objects, by kref (owned by `kernel`). */
   services: Map<KObjectRef, KernelService>;
+  /** The node's clock: what durable deadlines (URL expiries, timers) are judged by. */
+  clock: Clock;
 }

@@ -22,8 +22,3 @@ export class VatCreationError extends Error {
 export class TerminatedVatError extends Error {
   override name = 'TerminatedVatError';
 }
-
-/** An operator's request about a vat that its state does not allow (terminating a vat that is not failed, fixing one that is not). */
-export class VatStateError extends Error {
-  override name = 'VatStateError';
-}

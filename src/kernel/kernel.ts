@@ -1,5 +1,5 @@
 import { storageErrorOf, StorageError, type KernelStore } from '../store/index.js';
-import type { VatState } from '../store/vats.js';
+import type { VatRecord, VatState } from '../store/vats.js';
 import { kernelOwner, type CapData, type GcAction, type KObjectRef, type KRef, type RunQueueItem, type VatId } from '../store/types.js';
 import type { KernelService } from './services.js';
 import { assert, AssertionError } from '../util/assert.js';
@@ -14,14 +14,17 @@ import { DeliveryCrashes, deliveryKey, poisonDeliveryLimit } from './deliveryCra
 import { CommitPolicy, defaultGroupCommit, type CommitLimits } from './commitPolicy.js';
 import type { KernelContext, RemoteRouter } from './context.js';
 import type { Logger } from '../util/logger.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { CrankBuffer, type PostCommitAction, type Settlement } from './crankBuffer.js';
 import { notifyPeerNow, notifyRunOf, routeGcAction, routeRunItems, sendToPeerNow, type Routing } from './deliveries.js';
-import { TerminatedVatError, UnknownVatError, VatCreationError, VatStateError } from './errors.js';
+import { TerminatedVatError, UnknownVatError, VatCreationError } from './errors.js';
 import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
 import { makeRefcounts } from './refcounts.js';
 import { rejectPromise } from './resolve.js';
 import { makeSyscallHandler, type SyscallRecord } from './syscallHandler.js';
 import { failVat, forgetHeap, recordNewVat, rootOf, terminateVat } from './vatLifecycle.js';
+import { finishVatOp, queueVatOp, type VatOpRequest } from './vatOps.js';
+import type { VatOp } from '../store/vatOps.js';
 import { makeVatTranslator } from './vatTranslator.js';
 
 /** What a COMMIT hook releases once the COMMIT is on disk: before and after the committed cranks' own post-commit actions. */
@@ -38,8 +41,8 @@ export interface KernelOptions {
   reapInterval?: number;
   /** At most one forced full GC per this many milliseconds, across vats (default 5000; 0 forces one every reap). */
   forcedGcIntervalMs?: number;
-  /** Milliseconds clock for the commit policy; injected by simulations. */
-  now?: () => number;
+  /** The node's clock: the commit policy's milliseconds, and the calendar time of durable deadlines; a simulation brings a virtual one. */
+  clock?: Clock;
   observer?: KernelObserver;
   /** Armed by fault tests to die at a named point; unarmed otherwise. */
   crashPoints?: CrashPoints;
@@ -99,7 +102,12 @@ type WorkItem =
   | { type: 'run'; items: RunQueueItem[] }
   | { type: 'gc'; action: GcAction }
   | { type: 'reap'; vatId: VatId }
-  | { type: 'external'; work: ExternalWork };
+  | { type: 'external'; work: ExternalWork }
+  /** A vat operation (create, upgrade, terminate), carried out in a crank of its own (vatOps.ts). */
+  | { type: 'vatOp'; op: VatOp };
+
+/** Work that is a delivery to a vat (or consumed on its way to one). */
+type DeliveryWork = Exclude<WorkItem, { type: 'external' } | { type: 'vatOp' }>;
 
 /** Raised when the kernel's own invariants break: the process must restart from the store. */
 export class KernelPanic extends Error {
@@ -169,7 +177,8 @@ export class Kernel {
     this.#walSync = this.#store.walSync;
     if (this.#walSync !== undefined) this.#walSync.onFailure = (error) => this.#stopFromOutsideTheLoop(error);
     assert(Number.isSafeInteger(this.#reapInterval) && this.#reapInterval >= 1, 'reapInterval must be an integer >= 1');
-    this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, options.now ?? Date.now);
+    const clock = options.clock ?? systemClock;
+    this.#policy = new CommitPolicy(options.commit ?? defaultGroupCommit, () => clock.now());
     this.#context = {
       store: this.#store,
       buffer: new CrankBuffer(),
@@ -178,6 +187,7 @@ export class Kernel {
       waiters: new Map(),
       remotes: undefined,
       services: new Map(),
+      clock,
     };
   }
 
@@ -189,6 +199,7 @@ export class Kernel {
     const kernel = new Kernel(options);
     kernel.#countUnfinishedDelivery();
     await kernel.#restartVats();
+    await kernel.#carryOutQueuedVatOps();
     return kernel;
   }
 
@@ -234,25 +245,58 @@ export class Kernel {
     this.#commitHooks.push(read);
   }
 
-  /** Creates a vat from a bundle and starts it on its runtime (liveslots unless said); its root object is returned. */
+  /**
+   * Creates a vat from a bundle and starts it on its runtime (liveslots
+   * unless said); resolves with its id and root object once the crank that
+   * started it is committed. Refused (a {@link VatCreationError}) if the
+   * name is taken, or if the vat fails to start: then nothing of it stays.
+   */
   async createVat(spec: { name: string; bundle: VatBundle; parameters?: unknown; runtime?: VatRuntime }): Promise<{ vatId: VatId; root: KObjectRef }> {
-    this.#assertIdle('createVat');
     if (this.#store.vats.getByName(spec.name) !== undefined) {
       throw new VatCreationError(`a vat named ${JSON.stringify(spec.name)} already exists`);
     }
-    const parameters = encode(spec.parameters ?? {});
-    this.#beginCrank();
-    const created = recordNewVat(this.#context, spec.name, spec.runtime ?? 'liveslots', spec.bundle, parameters);
-    const { fault } = await this.#startVat(created.vatId, spec.name, spec.bundle.json);
-    if (fault !== undefined) {
-      this.#abortCrank();
-      this.#vats.delete(created.vatId);
-      throw new VatCreationError(`vat ${JSON.stringify(spec.name)} failed to start: ${fault}`);
+    const request: VatOpRequest = { kind: 'create', vatName: spec.name, bundleHash: spec.bundle.hash, runtime: spec.runtime ?? 'liveslots', parameters: encode(spec.parameters ?? {}) };
+    try {
+      const { vatId, root } = (await this.#requestVatOp(request, spec.bundle)) as { vatId: VatId; root: object };
+      return { vatId, root: krefOf(root) as KObjectRef };
+    } catch (error) {
+      throw error instanceof Error && !(error instanceof KernelPanic) && storageErrorOf(error) === undefined ? new VatCreationError(error.message) : error;
     }
-    this.#endCrank();
-    this.#commit();
-    this.#logger.info({ vatId: created.vatId, vat: spec.name }, 'vat created');
-    return created;
+  }
+
+  /**
+   * Restarts the vat called `name` on `bundle`, keeping its durable state,
+   * in one crank: the new version must define again every durable kind the
+   * vat made. If it fails to start, the crank is rolled back and the
+   * previous version runs on, its state untouched, and the promise rejects
+   * saying why. A failed vat is upgraded the same way (and is live again).
+   */
+  upgradeVat(name: string, bundle: VatBundle): Promise<{ vatId: VatId }> {
+    return this.#requestVatOp({ kind: 'upgrade', vatName: name, bundleHash: bundle.hash }, bundle) as Promise<{ vatId: VatId }>;
+  }
+
+  /**
+   * Ends the vat called `name` for good: its state (vatstore, c-list,
+   * durable objects) is deleted, what it decided is rejected, messages to it
+   * are rejected from then on with `reason`.
+   */
+  terminateVat(name: string, reason: string): Promise<{ vatId: VatId }> {
+    return this.#requestVatOp({ kind: 'terminate', vatName: name, reason }) as Promise<{ vatId: VatId }>;
+  }
+
+  /** Queues a vat operation in a crank of its own and runs the loop; settles once the crank that carried it out is committed. */
+  #requestVatOp(request: VatOpRequest, bundle?: VatBundle): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queueExternal({
+        apply: (context) => {
+          const result = context.store.promises.create(null);
+          queueVatOp(context, request, result, bundle);
+          context.waiters.set(result, ({ rejected, data }) => (rejected ? reject(decode(data)) : resolve(decode(data))));
+        },
+        failed: reject,
+      });
+      this.run().catch(reject);
+    });
   }
 
   /** True if a vat called `name` was ever created (live or terminated). */
@@ -270,38 +314,6 @@ export class Kernel {
     if (record === undefined) throw new UnknownVatError(`no vat named ${JSON.stringify(name)}`);
     if (record.state === 'terminated') throw new TerminatedVatError(`vat ${JSON.stringify(name)} was terminated: ${record.reason}`);
     return presenceOf(rootOf(this.#context, record.vatId));
-  }
-
-  /**
-   * The operator ends a failed vat for good: its state (vatstore, c-list,
-   * durable objects) is deleted, what it decided is rejected, messages to it
-   * are rejected from then on. Only a failed vat: a live one is not the
-   * operator's to end, and a terminated one is gone already.
-   */
-  terminateFailedVat(name: string, reason: string): Promise<void> {
-    const record = this.#store.vats.getByName(name);
-    if (record === undefined) return Promise.reject(new UnknownVatError(`no vat named ${JSON.stringify(name)}`));
-    if (record.state !== 'failed') return Promise.reject(new VatStateError(`vat ${JSON.stringify(name)} is ${record.state}: only a failed vat can be terminated`));
-    return this.runInCrank<void>((context, done) => {
-      this.#terminateVat(record.vatId, reason);
-      context.buffer.postCommit.push(() => done());
-    });
-  }
-
-  /**
-   * A failed vat restarts, at the next start, from `bundle` instead of the
-   * source that failed (the fix of a vat whose restart fails), keeping its
-   * durable state. What an upgrade command will build on; until then, tests.
-   */
-  replaceFailedVatBundle(name: string, bundle: VatBundle): Promise<void> {
-    const record = this.#store.vats.getByName(name);
-    if (record === undefined) return Promise.reject(new UnknownVatError(`no vat named ${JSON.stringify(name)}`));
-    if (record.state !== 'failed') return Promise.reject(new VatStateError(`vat ${JSON.stringify(name)} is ${record.state}: only a failed vat takes a new bundle`));
-    return this.runInCrank<void>((context, done) => {
-      context.store.vats.putBundle(bundle.hash, bundle.json);
-      context.store.vats.setBundle(record.vatId, bundle.hash);
-      context.buffer.postCommit.push(() => done());
-    });
   }
 
   /**
@@ -468,6 +480,8 @@ export class Kernel {
     if (action !== undefined) return { type: 'gc', action };
     const external = this.#external.shift();
     if (external !== undefined) return { type: 'external', work: external };
+    const op = this.#store.vatOps.peek();
+    if (op !== undefined) return { type: 'vatOp', op };
     for (const vatId of this.#reapDue) {
       this.#reapDue.delete(vatId);
       if (this.#vats.has(vatId)) return { type: 'reap', vatId };
@@ -476,7 +490,7 @@ export class Kernel {
     return item && { type: 'run', items: notifyRunOf(this.#context, item) };
   }
 
-  #route(work: Exclude<WorkItem, { type: 'external' }>): Routing {
+  #route(work: DeliveryWork): Routing {
     switch (work.type) {
       case 'gc':
         return routeGcAction(this.#context, work.action);
@@ -494,6 +508,8 @@ export class Kernel {
     const started = process.hrtime.bigint();
     if (work.type === 'external') {
       this.#externalCrank(work.work);
+    } else if (work.type === 'vatOp') {
+      await this.#vatOpCrank(work.op);
     } else {
       await this.#deliveryCrank(work);
     }
@@ -515,7 +531,7 @@ export class Kernel {
     this.#endCrank();
   }
 
-  async #deliveryCrank(work: Exclude<WorkItem, { type: 'external' }>): Promise<void> {
+  async #deliveryCrank(work: DeliveryWork): Promise<void> {
     this.#beginCrank();
     const routing = this.#route(work);
     if (routing.type !== 'deliver') {
@@ -599,7 +615,7 @@ export class Kernel {
    * says: `failed` keeps every durable thing for the next start to restart
    * it from; `terminated` (the vat asked for it) deletes its state.
    */
-  #endVatAfterAbort(vatId: VatId, work: Exclude<WorkItem, { type: 'external' }>, end: 'failed' | 'terminated', reason: string): void {
+  #endVatAfterAbort(vatId: VatId, work: DeliveryWork, end: 'failed' | 'terminated', reason: string): void {
     const name = this.#store.vats.get(vatId)?.name ?? vatId;
     const rejection =
       end === 'failed'
@@ -626,7 +642,7 @@ export class Kernel {
    * bookkeeping (a GC action, a reap) cannot be skipped that way, so the
    * vat fails instead, keeping its state.
    */
-  #quarantine(vatId: VatId, work: Exclude<WorkItem, { type: 'external' }>, key: string, deaths: number): void {
+  #quarantine(vatId: VatId, work: DeliveryWork, key: string, deaths: number): void {
     const name = this.#store.vats.get(vatId)?.name ?? vatId;
     const reason = `quarantined: the process died ${deaths} times while this delivery was in progress`;
     this.#logger.error({ vatId, vat: name, delivery: key, deaths }, 'a delivery that kept killing the process is quarantined: it is not delivered again');
@@ -676,6 +692,89 @@ export class Kernel {
     this.#reapDue.delete(vatId);
     this.#deliveriesSinceReap.delete(vatId);
     this.#logger.warn({ vatId, reason }, 'vat terminated');
+  }
+
+  /**
+   * Carries out one queued vat operation in a crank of its own, which
+   * deletes its row and settles its result (vatOps.ts). A create or an
+   * upgrade whose vat fails to start is rolled back whole, and a crank of
+   * its own records the refusal: an upgraded vat's previous version runs
+   * on, its heap still matching its state.
+   */
+  async #vatOpCrank(op: VatOp): Promise<void> {
+    const record = this.#store.vats.getByName(op.vatName);
+    const refusal = vatOpRefusal(op, record);
+    if (refusal !== undefined) {
+      this.#inCrank(() => finishVatOp(this.#context, op, { refusal }));
+      return;
+    }
+    if (op.kind === 'terminate') {
+      assert(record !== undefined, 'refusal checked');
+      this.#inCrank(() => {
+        this.#terminateVat(record.vatId, op.reason);
+        this.#passVatOpCrashPoints();
+        finishVatOp(this.#context, op, { value: encode({ name: op.vatName, vatId: record.vatId }) });
+      });
+      return;
+    }
+    const previous = record === undefined ? undefined : this.#vats.get(record.vatId);
+    this.#beginCrank();
+    let vatId: VatId;
+    let value: CapData<KRef>;
+    if (op.kind === 'create') {
+      const created = recordNewVat(this.#context, op.vatName, op.runtime, op.bundleHash, op.parameters);
+      vatId = created.vatId;
+      value = encode({ name: op.vatName, vatId, root: presenceOf(created.root) });
+    } else {
+      assert(record !== undefined && record.state !== 'terminated', 'refusal checked');
+      vatId = record.vatId;
+      forgetHeap(this.#context, vatId, 'was upgraded');
+      this.#store.vats.setBundle(vatId, op.bundleHash);
+      this.#store.vats.dropBundleIfUnused(record.bundleHash);
+      if (record.state === 'failed') this.#store.vats.markLive(vatId);
+      value = encode({ name: op.vatName, vatId });
+    }
+    const bundleJson = this.#store.vats.getBundle(op.bundleHash);
+    assert(bundleJson !== undefined, `bundle ${op.bundleHash} of vat op ${op.id} is missing`);
+    const { fault } = await this.#startVat(vatId, op.vatName, bundleJson);
+    if (fault !== undefined) {
+      this.#abortCrank();
+      // The previous version's heap still matches its state: the crank that would have replaced it is gone.
+      if (previous === undefined) this.#vats.delete(vatId);
+      else this.#vats.set(vatId, previous);
+      const name = JSON.stringify(op.vatName);
+      const what =
+        op.kind === 'create'
+          ? `vat ${name} failed to start`
+          : `the upgrade of vat ${name} failed, and ${record?.state === 'failed' ? 'it stays failed' : 'its previous version runs on'}, its state untouched`;
+      this.#logger.error({ vat: op.vatName, reason: fault }, op.kind === 'create' ? 'vat creation failed: nothing of it stays' : 'vat upgrade failed: the previous version runs on');
+      this.#inCrank(() => finishVatOp(this.#context, op, { refusal: `${what}: ${fault}` }));
+      return;
+    }
+    this.#reapDue.delete(vatId);
+    this.#deliveriesSinceReap.delete(vatId);
+    this.#passVatOpCrashPoints();
+    finishVatOp(this.#context, op, { value });
+    this.#endCrank();
+    this.#logger.info({ vatId, vat: op.vatName, bundleHash: op.bundleHash }, op.kind === 'create' ? 'vat created' : 'vat upgraded');
+  }
+
+  /** In an operation's crank, and once it is committed, before its asker hears (post-commit actions run in order). */
+  #passVatOpCrashPoints(): void {
+    this.#crashPoints?.pass('vat-op-crank');
+    this.#context.buffer.postCommit.push(() => this.#crashPoints?.pass('vat-op-committed'));
+  }
+
+  /**
+   * Operations queued and committed before the last stop (or crash) are
+   * carried out at start, before the node serves: whoever asked, and the
+   * config's vats, find them done.
+   */
+  async #carryOutQueuedVatOps(): Promise<void> {
+    for (let op = this.#store.vatOps.peek(); op !== undefined; op = this.#store.vatOps.peek()) {
+      await this.#vatOpCrank(op);
+      this.#commit();
+    }
   }
 
   /** Builds a vat's instance and delivers `startVat`; says why it failed, if it did. */
@@ -870,7 +969,7 @@ export class Kernel {
 }
 
 /** The part of a delivery's key (deliveryCrashes.ts) that says what it delivers. */
-function whatIsDelivered(work: Exclude<WorkItem, { type: 'external' }>): string {
+function whatIsDelivered(work: DeliveryWork): string {
   switch (work.type) {
     case 'run':
       // The first item: what a run of notifies starts with stays the same across restarts, however long the run grows.
@@ -894,3 +993,11 @@ function describe(data: CapData<KRef>): string {
   }
 }
 
+/** Why `op` cannot be carried out on the vat of its name (`record`), if it cannot. */
+function vatOpRefusal(op: VatOp, record: VatRecord | undefined): string | undefined {
+  const name = JSON.stringify(op.vatName);
+  if (op.kind === 'create') return record === undefined ? undefined : `a vat named ${name} already exists`;
+  if (record === undefined) return `no vat named ${name}`;
+  if (record.state === 'terminated') return `vat ${name} was terminated: ${record.reason}`;
+  return undefined;
+}

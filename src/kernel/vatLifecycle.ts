@@ -1,5 +1,4 @@
 import type { CapData, KObjectRef, KPromiseRef, KRef, VatId } from '../store/types.js';
-import type { VatBundle } from '../vats/bundles.js';
 import type { VatRuntime } from '../vats/vatInstance.js';
 import { assert } from '../util/assert.js';
 import type { KernelContext } from './context.js';
@@ -8,20 +7,19 @@ import { resolvePromise } from './resolve.js';
 import { parseVatRef, rootVatRef } from './vatRefs.js';
 
 /**
- * Records a new vat: its bundle, its parameters (which keep the refs they
- * name alive for the vat's life), and its root object `o+0`, which the kernel
- * pins so it is never collected.
+ * Records a new vat: its bundle (stored already), its parameters (which
+ * keep the refs they name alive for the vat's life), and its root object
+ * `o+0`, which the kernel pins so it is never collected.
  */
 export function recordNewVat(
   context: KernelContext,
   name: string,
   runtime: VatRuntime,
-  bundle: VatBundle,
+  bundleHash: string,
   parameters: CapData<KRef>,
 ): { vatId: VatId; root: KObjectRef } {
   const { store, refs } = context;
-  store.vats.putBundle(bundle.hash, bundle.json);
-  const vatId = store.vats.create(name, runtime, bundle.hash, parameters);
+  const vatId = store.vats.create(name, runtime, bundleHash, parameters);
   refs.increfData(parameters);
   const root = store.objects.create(vatId);
   store.clist.add(vatId, root, rootVatRef, true);

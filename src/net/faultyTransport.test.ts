@@ -14,6 +14,10 @@ class ManualClock implements Clock {
     return this.#now;
   }
 
+  epochMs(): number {
+    return this.#now;
+  }
+
   setTimeout(callback: () => void, ms: number): TimerHandle {
     const timer = { at: this.#now + ms, id: this.#nextId++, callback };
     this.#timers.push(timer);

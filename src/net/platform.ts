@@ -5,6 +5,8 @@
  * Import it first, before `@endo/init`.
  */
 import { WebSocket } from 'ws';
+// What vat loading expects: a native base64 decoder for bundles (see there).
+import '../util/fromBase64.js';
 
 interface Resolvers<T> {
   promise: Promise<T>;

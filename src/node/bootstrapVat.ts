@@ -1,7 +1,7 @@
 import type { Logger } from '../util/logger.js';
 import { bundleVat } from '../vats/bundles.js';
 import type { VatRuntime } from '../vats/vatInstance.js';
-import type { KenNode } from './node.js';
+import type { KenNode, NodeServices } from './node.js';
 
 /**
  * The bootstrap vat: the one vat `ken-node start` creates, from the module
@@ -9,8 +9,9 @@ import type { KenNode } from './node.js';
  * Its contract with the node (docs/operations.md):
  *
  * - `buildRootObject(vatPowers, parameters, baggage)` gets the config's
- *   `bootstrap.parameters` with `ocapUrls` added: the node's ocap URL
- *   service (`E(ocapUrls).issue(object)`, `E(ocapUrls).redeem(url)`).
+ *   `bootstrap.parameters` with `ocapUrls` added (the node's ocap URL
+ *   service: `E(ocapUrls).issue(object)`, `E(ocapUrls).redeem(url)`), and
+ *   the services the config lists (`vatAdmin` unless it says otherwise).
  * - If the config names peers, its root has `hasPeer(name) -> boolean` and
  *   `addPeer(name, presence)`; the node calls `addPeer` for each peer that
  *   `hasPeer` denies, so a vat that keeps its peers durably is told once.
@@ -25,6 +26,14 @@ export interface BootstrapSpec {
   parameters: Record<string, unknown>;
   /** What runs it; used only when the vat is created. */
   runtime: VatRuntime;
+  /** Kernel services put in its parameters (besides `ocapUrls`); used only when the vat is created. */
+  services: readonly (keyof NodeServices)[];
+}
+
+/** A vat's parameters: `parameters`, with the node's ocap URL service and each of `services` added under its name. */
+export function withServices(node: KenNode, parameters: Record<string, unknown>, services: readonly (keyof NodeServices)[]): Record<string, unknown> {
+  const given = Object.fromEntries(services.map((name) => [name, node.services[name]]));
+  return { ...parameters, ocapUrls: node.services.ocapUrls, ...given };
 }
 
 /**
@@ -34,11 +43,12 @@ export interface BootstrapSpec {
  * A node starts whatever its vats' state: a failed vat's root is there
  * (calls to it are rejected with the reason until a restart brings it
  * back), a terminated one has none; either is logged. Every such vat gets
- * the node's ocap URL service in its parameters, as `ocapUrls`.
+ * the node's ocap URL service in its parameters, as `ocapUrls`, and the
+ * services its spec names.
  */
 export async function ensureVat(node: KenNode, spec: BootstrapSpec, logger: Logger): Promise<object | undefined> {
   if (!node.kernel.hasVat(spec.vat)) {
-    const parameters = { ...spec.parameters, ocapUrls: node.ocapUrls };
+    const parameters = withServices(node, spec.parameters, spec.services);
     await node.kernel.createVat({ name: spec.vat, bundle: await bundleVat(spec.source), parameters, runtime: spec.runtime });
   }
   const state = node.kernel.vatState(spec.vat);

@@ -1,11 +1,12 @@
 import { Kernel, type KernelObserver } from '../kernel/kernel.js';
 import type { CommitLimits } from '../kernel/commitPolicy.js';
 import { decode, krefOf } from '../kernel/kmarshal.js';
+import { assert } from '../util/assert.js';
 import { Libp2pTransport, type Libp2pLimits } from '../net/libp2pTransport.js';
 import type { MemoryNetwork } from '../net/memoryTransport.js';
 import type { Transport } from '../net/transport.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
-import { issueOcapUrl, makeOcapUrlService, redeemOcapUrl } from '../remote/ocapUrlService.js';
+import { issueOcapUrl, makeOcapUrlService, redeemOcapUrl, revokeOcapUrl } from '../remote/ocapUrlService.js';
 import { PeerSessions } from '../remote/peerSessions.js';
 import { defaultSessionOptions, type SessionOptions } from '../remote/session.js';
 import { openStore, type Durability, type KernelStore } from '../store/index.js';
@@ -16,6 +17,9 @@ import type { CrashPoints } from '../fault/crashPoints.js';
 import { sabotagedRouter, sabotagedStore, sabotagedTransport, type Sabotage } from '../fault/sabotage.js';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { systemEntropy, type Entropy } from '../util/random.js';
+import { TimerService } from '../kernel/timerService.js';
+import { makeVatAdminService } from '../kernel/vatAdminService.js';
+import type { VatBundle } from '../vats/bundles.js';
 import { CrankWatchdog } from '../vats/crankWatchdog.js';
 import type { DeliveryGuard } from '../vats/deliveryGuard.js';
 import { DeliveryMarker } from '../store/deliveryMarker.js';
@@ -59,15 +63,31 @@ export interface NodeOptions {
   crankDeadlineMs?: number;
   /** Where the delivery in progress is marked, so that one the process keeps dying in is quarantined; unset, none is counted. */
   deliveryMarkFile?: string;
+  /** The bundles the vat-admin service makes and upgrades vats from, by name (the config's `bundles`); unset, none. */
+  bundles?: ReadonlyMap<string, VatBundle>;
 }
+
+/** The kernel services a node offers its vats (each a presence to put in a vat's parameters): docs/writing-vats.md. */
+export interface NodeServices {
+  /** Ocap URLs: `issue(object, { expiresInMs }?)`, `redeem(url)`, `revoke(url)`. */
+  ocapUrls: object;
+  /** Vats at run time: `createVat`, `upgradeVat`, `terminateVat`, `vats`, `bundles` (kernel/vatAdminService.ts). */
+  vatAdmin: object;
+  /** Durable timers on the node's clock: `now`, `delay`, `wakeAt`, `repeat`, `cancel` (kernel/timerService.ts). */
+  timer: object;
+}
+
+/** The names of {@link NodeServices}, as the config's `services` lists them. */
+export const nodeServiceNames = ['ocapUrls', 'vatAdmin', 'timer'] as const satisfies readonly (keyof NodeServices)[];
 
 /**
  * A ken-node: store, kernel, remote sessions and transport, assembled. The
  * host talks to it through the kernel (vats, calls) and through ocap URLs.
  */
 export class KenNode {
-  /** The ocap URL service (`issue`, `redeem`), to give a bootstrap vat in its parameters. */
-  readonly ocapUrls: object;
+  /** The kernel services, to give vats in their parameters. */
+  readonly services: NodeServices;
+  readonly #timers: TimerService;
 
   private constructor(
     readonly store: KernelStore,
@@ -78,8 +98,16 @@ export class KenNode {
     private readonly clock: Clock,
     private readonly guard: DeliveryGuard | undefined,
     private readonly marks: DeliveryMarker | undefined,
+    options: NodeOptions,
   ) {
-    this.ocapUrls = kernel.registerService('ocapUrls', makeOcapUrlService(transport, entropy));
+    this.#timers = new TimerService(kernel, clock, options.logger, options.crashPoints);
+    this.services = {
+      ocapUrls: kernel.registerService('ocapUrls', makeOcapUrlService(transport, entropy)),
+      vatAdmin: kernel.registerService('vatAdmin', makeVatAdminService(options.bundles ?? new Map())),
+      timer: kernel.registerService('timer', this.#timers.service),
+    };
+    // Wake-ups due while the node was down fire now (in a crank of the loop).
+    this.#timers.start(store.timers.earliestDueMs());
   }
 
   static async start(options: NodeOptions): Promise<KenNode> {
@@ -109,7 +137,7 @@ export class KenNode {
         store,
         logger: options.logger,
         commit: options.commit,
-        now: () => clock.now(),
+        clock,
         reapInterval: options.reapInterval,
         crashPoints: options.crashPoints,
         observer: options.observer,
@@ -125,7 +153,7 @@ export class KenNode {
         { clock, entropy, crashPoints: options.crashPoints, routerSeam: sabotagedRouter(options.sabotage) },
       );
       await sessions.start();
-      return new KenNode(store, kernel, transport, sessions, entropy, clock, guard, marks);
+      return new KenNode(store, kernel, transport, sessions, entropy, clock, guard, marks, options);
     } catch (error) {
       // Whatever was started stops: a listening transport would keep the process alive.
       await transport?.stop().catch(() => {});
@@ -140,13 +168,25 @@ export class KenNode {
     return this.transport.peerId;
   }
 
-  /** Issues an ocap URL for `target` (a kernel presence); it names the object as long as this store lives. */
-  issueUrl(target: object): Promise<string> {
+  /**
+   * Issues an ocap URL for `target` (a kernel presence); it names the object
+   * until it is revoked or, if `expiresInMs` is given, that long from now.
+   */
+  issueUrl(target: object, options: { expiresInMs?: number } = {}): Promise<string> {
     const kref = krefOf(target);
     if (kref === undefined) return Promise.reject(new TypeError('issueUrl needs a kernel presence'));
     return this.kernel.runInCrank((context, done) => {
-      const url = issueOcapUrl(context, kref, this.transport, this.entropy);
+      const url = issueOcapUrl(context, kref, this.transport, this.entropy, options.expiresInMs);
       context.buffer.postCommit.push(() => done(url));
+    });
+  }
+
+  /** Revokes an ocap URL this node issued: its redemptions are refused from the commit on; false if it was revoked or expired already. */
+  revokeUrl(url: string): Promise<boolean> {
+    const parsed = parseOcapUrl(url);
+    return this.kernel.runInCrank((context, done) => {
+      const revoked = revokeOcapUrl(context, parsed, this.transport, 'it was revoked by the operator');
+      context.buffer.postCommit.push(() => done(revoked));
     });
   }
 
@@ -178,6 +218,33 @@ export class KenNode {
     return (await settled) as object;
   }
 
+  /**
+   * Sends `method(...args)` to the object an ocap URL names and settles with
+   * its result (committed). The URL is redeemed the first time and what it
+   * gave is remembered in the store (pinned), so later sends go straight to
+   * it. The redeem and the remembering are two commits: after a crash
+   * between them the next send redeems again, which is harmless (a redeem
+   * changes nothing at the issuer but a c-list entry).
+   */
+  async sendToUrl(url: string, method: string, args: unknown[]): Promise<unknown> {
+    const parsed = parseOcapUrl(url);
+    const key = `${parsed.swiss}@${parsed.peerId}`;
+    let kref = this.store.redeemedUrls.lookup(key);
+    if (kref === undefined) {
+      const redeemed = krefOf(await this.redeemUrl(url));
+      assert(redeemed !== undefined, 'a redeem settles with a kernel presence');
+      kref = redeemed;
+      await this.kernel.runInCrank<void>((context, done) => {
+        // Two sends of a new URL at once redeem it twice; the first remembered wins.
+        if (context.store.redeemedUrls.lookup(key) === undefined) {
+          context.store.redeemedUrls.remember(key, redeemed);
+          context.refs.incref(redeemed);
+        }
+        context.buffer.postCommit.push(() => done());
+      });
+    }
+    return this.kernel.call(kref, method, args);
+  }
 
   /** Finishes the current work, commits, stops the network, closes the store. */
   async stop(): Promise<void> {
@@ -193,6 +260,7 @@ export class KenNode {
    * cutting the flush short, since unacked rows are sent again then.
    */
   async shutdown(flushMs: number): Promise<void> {
+    this.#timers.stop();
     await this.kernel.halt();
     let timer: TimerHandle | undefined;
     const timeUp = new Promise<void>((resolve) => (timer = this.clock.setTimeout(resolve, flushMs)));
@@ -202,6 +270,7 @@ export class KenNode {
   }
 
   async #close(): Promise<void> {
+    this.#timers.stop();
     this.sessions.stop();
     await this.transport.stop();
     this.kernel.close();

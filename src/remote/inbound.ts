@@ -4,6 +4,7 @@ import { encode, errorCapData, presenceOf } from '../kernel/kmarshal.js';
 import { rejectPromise, resolvePromise } from '../kernel/resolve.js';
 import type { CapData, KPromiseRef, KRef, RemoteId } from '../store/types.js';
 import type { MessageBody } from './frames.js';
+import { grantOf } from './ocapUrlService.js';
 import { makeRemoteTranslator, type RemoteTranslator } from './remoteTranslator.js';
 
 /**
@@ -28,12 +29,9 @@ export function consumeMessage(context: KernelContext, endpoint: RemoteId, body:
       const resultRefusal = resultProblem(context, endpoint, body.result);
       if (resultRefusal !== undefined) return [resultRefusal];
       const kpid = newResult(context, translator, endpoint, body.result);
-      const kref = context.store.peers.lookupUrl(body.swiss);
-      if (kref === undefined) {
-        rejectPromise(context, kpid, 'unknown ocap URL: this node never issued that swiss number');
-      } else {
-        resolvePromise(context, kpid, false, encode(presenceOf(kref as KRef)));
-      }
+      const granted = grantOf(context, body.swiss);
+      if ('refusal' in granted) rejectPromise(context, kpid, granted.refusal);
+      else resolvePromise(context, kpid, false, encode(presenceOf(granted.kref)));
       return [];
     }
     default:

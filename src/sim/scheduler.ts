@@ -1,5 +1,8 @@
 import type { Clock, TimerHandle } from '../util/clock.js';
 
+/** The calendar time at a simulation's virtual time 0 (2026-01-01T00:00:00Z): fixed, so that a seed replays exactly. */
+export const simulationEpochMs = Date.UTC(2026, 0, 1);
+
 interface Event {
   at: number;
   /** Insertion order: ties in time run in the order they were scheduled. */
@@ -64,10 +67,11 @@ export class Scheduler {
     return true;
   }
 
-  /** A {@link Clock} whose timers belong to `owner`. */
+  /** A {@link Clock} whose timers belong to `owner`; its calendar starts at {@link simulationEpochMs}. */
   clockFor(owner: string): Clock {
     return {
       now: () => this.#now,
+      epochMs: () => simulationEpochMs + this.#now,
       setTimeout: (callback, ms) => ({ timer: this.after(ms, owner, callback) }),
       clearTimeout: (handle: TimerHandle | undefined) => {
         if (handle !== undefined) (handle.timer as Event).cancelled = true;

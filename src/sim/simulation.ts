@@ -12,7 +12,7 @@ import { defaultSessionOptions } from '../remote/session.js';
 import { backUpStore } from '../store/backup.js';
 import { openStore } from '../store/index.js';
 import { seededEntropy, seededRandom } from '../util/random.js';
-import { bundleVat, exampleVatPath } from '../vats/bundles.js';
+import { bundleVat, exampleVatPath, type VatBundle } from '../vats/bundles.js';
 import type { VatRuntime } from '../vats/vatInstance.js';
 import { Scheduler } from './scheduler.js';
 import { silentLogger } from '../util/logger.js';
@@ -58,6 +58,10 @@ export interface SimulationResult {
     restarts: number;
     /** Stores put back to an older copy: under their incarnation (`rollback`), or marked as `ken-node restore` marks them (`amnesia`: a new incarnation). */
     storeFaults: Record<StoreFault, number>;
+    /** Upgrades of a party whose answer came: to its own code again (`done`), or to code that cannot start, refused with the previous version running on (`refused`). */
+    upgrades: { done: number; refused: number };
+    /** Wake-ups of later sends that came (each must come once: the checker counts them per tag). */
+    wakeUps: number;
   };
   /** Virtual milliseconds from the heal until every outbox was empty (undefined: never). */
   drainedAfterMs: number | undefined;
@@ -119,7 +123,12 @@ export class Simulation {
     crashes: {},
     restarts: 0,
     storeFaults: { rollback: 0, amnesia: 0 },
+    upgrades: { done: 0, refused: 0 },
+    wakeUps: 0,
   };
+  /** The parties' code, and code that cannot be a party's next version (it defines none of its durable kinds): set up by #setUp. */
+  #partyBundle: VatBundle | undefined;
+  #brokenBundle: VatBundle | undefined;
   /** Each node's latest backup (a copy of its store, taken while it ran). */
   readonly #backups = new Map<SimNode, string>();
   /** A party's report just before its store was put back: what it held then, for the checker's {@link Discarded}. */
@@ -196,12 +205,15 @@ export class Simulation {
 
   /** Starts the nodes, creates a party on each, and introduces every party to every other, with no faults yet. */
   async #setUp(): Promise<void> {
-    const bundle = await bundleVat(exampleVatPath('party'));
+    const bundle = await exampleBundle('party');
+    this.#partyBundle = bundle;
+    this.#brokenBundle = await exampleBundle('recorder');
     const rates = this.#rates;
     this.#rates = noFaults;
     for (const sim of this.#nodes) {
       await this.#start(sim);
-      await this.#live(sim).kernel.createVat({ name: 'party', bundle, parameters: { name: sim.name }, runtime: this.#options.runtime ?? 'liveslots' });
+      const node = this.#live(sim);
+      await node.kernel.createVat({ name: 'party', bundle, parameters: { name: sim.name, timer: node.services.timer }, runtime: this.#options.runtime ?? 'liveslots' });
     }
     for (const sim of this.#nodes) {
       const node = this.#live(sim);
@@ -244,7 +256,9 @@ export class Simulation {
       requested += size;
       const from = this.#options.oneWay === true ? 0 : Math.floor(random() * count);
       const to = this.#options.oneWay === true ? 1 : other(from);
-      this.#at(at(), () => this.#request(this.#nodes[from] as SimNode, this.#nodes[to] as SimNode, size, `b${batch}`));
+      // A quarter of the batches are sent later, when the timer service wakes the party (within a second of virtual time).
+      const laterMs = random() < 0.25 ? Math.floor(random() * 1_000) : undefined;
+      this.#at(at(), () => this.#request(this.#nodes[from] as SimNode, this.#nodes[to] as SimNode, size, `b${batch}`, laterMs));
     }
     if (this.#options.chaos ?? true) {
       for (let partitions = Math.floor(random() * 3); partitions > 0; partitions -= 1) {
@@ -264,6 +278,12 @@ export class Simulation {
       for (let kills = Math.floor(random() * 2); kills > 0; kills -= 1) {
         const index = Math.floor(random() * count);
         this.#at(at(), () => this.#killNow(this.#nodes[index] as SimNode));
+      }
+      // A third of the seeds upgrade a party (each upgrade starts the vat afresh: the costliest step here).
+      if (random() < 0.35) {
+        const sim = this.#nodes[Math.floor(random() * count)] as SimNode;
+        const broken = random() < 0.25;
+        this.#at(at(), () => this.#upgrade(sim, broken));
       }
       if (random() < 0.3) {
         const sim = this.#nodes[Math.floor(random() * count)] as SimNode;
@@ -294,13 +314,44 @@ export class Simulation {
     this.#scheduler.after(time - this.#scheduler.now, 'driver', run);
   }
 
-  /** A driver's request: lost if the node is down, or if it crashes before the crank that takes it commits. */
-  #request(from: SimNode, to: SimNode, size: number, tag: string): void {
+  /**
+   * A driver's request: lost if the node is down, or if it crashes before
+   * the crank that takes it commits. With `laterMs`, the party sends when
+   * the timer wakes it, that long after.
+   */
+  #request(from: SimNode, to: SimNode, size: number, tag: string, laterMs: number | undefined): void {
     const node = from.node;
-    this.#note(`${from.name} send ${to.name} count=${size} tag=${tag}${node === undefined ? ' (node down: lost)' : ''}`);
+    const when = laterMs === undefined ? '' : ` later=${laterMs}`;
+    this.#note(`${from.name} send ${to.name} count=${size} tag=${tag}${when}${node === undefined ? ' (node down: lost)' : ''}`);
     if (node === undefined) return;
-    void node.kernel.queueToKref(node.kernel.rootOf('party'), this.#options.sendOnly === true ? 'sendOnly' : 'send', [to.name, size, tag]).catch(() => {});
+    const sendOnly = this.#options.sendOnly === true;
+    const [method, args] = laterMs === undefined ? [sendOnly ? 'sendOnly' : 'send', [to.name, size, tag]] : ['sendLater', [to.name, size, tag, laterMs, sendOnly]];
+    void node.kernel.queueToKref(node.kernel.rootOf('party'), method, args).catch(() => {});
     this.#runKernel(node);
+  }
+
+  /**
+   * Upgrades a node's party: to its own code again (its state kept, its
+   * durable kinds defined again), or to code that cannot start, which must
+   * leave the previous version running. Lost if the node is down, or dies
+   * before the crank that carries it out commits. Not tracked: a node
+   * killed meanwhile never answers (its waiter dies with it).
+   */
+  #upgrade(sim: SimNode, broken: boolean): void {
+    const node = sim.node;
+    this.#note(`${sim.name} upgrade party${broken ? ' to code that cannot start' : ''}${node === undefined ? ' (node down: lost)' : ''}`);
+    if (node === undefined || this.#partyBundle === undefined || this.#brokenBundle === undefined) return;
+    node.kernel.upgradeVat('party', broken ? this.#brokenBundle : this.#partyBundle).then(
+      () => {
+        this.#counts.upgrades.done += 1;
+        this.#note(`${sim.name} upgraded party`);
+      },
+      (error: unknown) => {
+        if (sim.node !== node) return; // it died meanwhile
+        this.#counts.upgrades.refused += 1;
+        this.#note(`${sim.name} upgrade refused: ${error instanceof Error ? error.message.slice(0, 80) : String(error)}`);
+      },
+    );
   }
 
   #runKernel(node: KenNode): void {
@@ -491,9 +542,11 @@ export class Simulation {
     throw new Error(`seed ${this.#options.seed}: the nodes did not go idle within ${settleTurns} turns`);
   }
 
-  /** Every node up, every run queue empty, every outbox acked. */
+  /** Every node up, every run queue empty, every outbox acked, every wake-up fired. */
   #drained(): boolean {
-    return this.#nodes.every((sim) => sim.node !== undefined && isDrained(nodeEndOf(sim.name, sim.node.store), sim.node.kernel.runQueueLength));
+    return this.#nodes.every(
+      (sim) => sim.node !== undefined && isDrained(nodeEndOf(sim.name, sim.node.store), sim.node.kernel.runQueueLength) && sim.node.store.timers.count() === 0,
+    );
   }
 
   async #check(): Promise<Violation[]> {
@@ -509,6 +562,7 @@ export class Simulation {
     }
     for (const report of reports) {
       for (const entries of Object.values(report.sent)) this.#counts.messages += entries.length;
+      for (const wakes of Object.values(report.later)) this.#counts.wakeUps += wakes;
     }
     const refusals: Violation[] = [];
     for (const sim of this.#nodes) {
@@ -545,6 +599,22 @@ export class Simulation {
   #note(text: string): void {
     this.#history.push(`t=${this.#scheduler.now} ${text}`);
   }
+}
+
+/**
+ * The bundles of the example vats a simulation runs, made once per process:
+ * a sweep runs hundreds of simulations, and checking the bundle cache reads
+ * and hashes every file the bundler read (tens of milliseconds, mostly
+ * waiting for the disk). The sources do not change under a sweep.
+ */
+const exampleBundles = new Map<string, Promise<VatBundle>>();
+function exampleBundle(name: string): Promise<VatBundle> {
+  let bundle = exampleBundles.get(name);
+  if (bundle === undefined) {
+    bundle = bundleVat(exampleVatPath(name));
+    exampleBundles.set(name, bundle);
+  }
+  return bundle;
 }
 
 /** A frame in a history line: its type, sequence numbers, and the tag it carries, with a digest of its bytes. */

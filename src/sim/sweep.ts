@@ -15,6 +15,10 @@ export interface SweepSummary {
   restarts: number;
   /** Stores put back to an older copy (`rollback`), or restored as a new incarnation (`amnesia`). */
   storeFaults: Record<StoreFault, number>;
+  /** Party upgrades answered: done, or refused (code that cannot start) with the previous version running on. */
+  upgrades: { done: number; refused: number };
+  /** Wake-ups of later sends that came. */
+  wakeUps: number;
   /** Each seed that broke a guarantee, with its violations and the history lines to read them by. */
   failures: { seed: number; violations: { violation: Violation; history: string[] }[] }[];
 }
@@ -28,6 +32,8 @@ export function emptySummary(): SweepSummary {
     crashes: {},
     restarts: 0,
     storeFaults: { rollback: 0, amnesia: 0 },
+    upgrades: { done: 0, refused: 0 },
+    wakeUps: 0,
     failures: [],
   };
 }
@@ -40,6 +46,9 @@ export function addToSummary(summary: SweepSummary, result: SimulationResult): v
   summary.kills += result.counts.kills;
   summary.restarts += result.counts.restarts;
   for (const [fault, count] of Object.entries(result.counts.storeFaults)) summary.storeFaults[fault as StoreFault] += count;
+  summary.upgrades.done += result.counts.upgrades.done;
+  summary.upgrades.refused += result.counts.upgrades.refused;
+  summary.wakeUps += result.counts.wakeUps;
   for (const [point, count] of Object.entries(result.counts.crashes)) {
     summary.crashes[point as CrashPointName] = (summary.crashes[point as CrashPointName] ?? 0) + count;
   }
@@ -112,6 +121,7 @@ export function describeSummary(summary: SweepSummary): string {
   return (
     `${summary.seeds} seeds, ${summary.messages} messages, faults: ${faults}; kills ${summary.kills}; ` +
     `crashes: ${crashes || 'none'}; restarts ${summary.restarts}; ` +
-    `store faults: rollback ${summary.storeFaults.rollback}, amnesia ${summary.storeFaults.amnesia}; seeds with violations: ${summary.failures.length}`
+    `store faults: rollback ${summary.storeFaults.rollback}, amnesia ${summary.storeFaults.amnesia}; ` +
+    `upgrades: done ${summary.upgrades.done}, refused ${summary.upgrades.refused}; wake-ups ${summary.wakeUps}; seeds with violations: ${summary.failures.length}`
   );
 }

@@ -98,9 +98,9 @@ describe('openDatabase', () => {
 
     const store = openStore({ path: file, durability: 'process' });
     try {
-      expect(store.peers.lookupUrl(swiss)).toBe('ko3');
+      expect(store.peers.lookupUrl(swiss)).toEqual({ kref: 'ko3', expiresAtMs: null, revoked: null });
       expect(store.peers.lookupUrl('cd'.repeat(16))).toBeUndefined();
-      expect(store.dump().ocap_urls).toEqual([{ swiss_sha256: createHash('sha256').update(swiss).digest(), kref: 'ko3' }]);
+      expect(store.dump().ocap_urls).toEqual([{ swiss_sha256: createHash('sha256').update(swiss).digest(), kref: 'ko3', expires_at: null, revoked_reason: null }]);
     } finally {
       store.close();
     }

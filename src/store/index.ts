@@ -6,6 +6,9 @@ import { makeOutboxStore } from './outbox.js';
 import { makePeerStore } from './peers.js';
 import { makePromiseStore } from './promises.js';
 import { makeQueueStore } from './queues.js';
+import { makeRedeemedUrlStore } from './redeemedUrls.js';
+import { makeTimerStore } from './timers.js';
+import { makeVatOpStore } from './vatOps.js';
 import { makeVatstoreStore } from './vatstore.js';
 import { makeVatStore } from './vats.js';
 import type { KObjectRef, KPromiseRef } from './types.js';
@@ -58,6 +61,9 @@ export function openStore(options: StoreOptions) {
     vatstore: makeVatstoreStore(db, tx),
     outbox,
     peers: makePeerStore(db, () => meta.allocate('remote'), outbox, tx, (endpoint) => clist.entriesOf(endpoint).length > 0),
+    vatOps: makeVatOpStore(db, tx),
+    timers: makeTimerStore(db, tx),
+    redeemedUrls: makeRedeemedUrlStore(db, tx),
     /** Every row of every table, in key order, as the kernel sees it (what waits for the COMMIT included): for tests and diagnostics. */
     dump: () => tx.readAsWritten(() => dumpTables(db)),
     close: () => {

@@ -113,8 +113,11 @@ export function makePeerStore(
   const deletePeer = tx.direct(db.prepare<[string]>('DELETE FROM peers WHERE peer_id = ?'));
   // By digest, never by the swiss number itself: a lookup's timing depends
   // only on how the digest of a guess compares with stored digests.
-  const insertUrl = tx.direct(db.prepare<[string, string]>('INSERT INTO ocap_urls (swiss_sha256, kref) VALUES (sha256(?), ?)'));
-  const selectUrl = db.prepare<[string], { kref: string }>('SELECT kref FROM ocap_urls WHERE swiss_sha256 = sha256(?)');
+  const insertUrl = tx.direct(db.prepare<[string, string, number | null]>('INSERT INTO ocap_urls (swiss_sha256, kref, expires_at) VALUES (sha256(?), ?, ?)'));
+  const selectUrl = db.prepare<[string], { kref: string; expires_at: number | null; revoked_reason: string | null }>(
+    'SELECT kref, expires_at, revoked_reason FROM ocap_urls WHERE swiss_sha256 = sha256(?)',
+  );
+  const revokeUrl = tx.direct(db.prepare<[string, string]>('UPDATE ocap_urls SET revoked_reason = ? WHERE swiss_sha256 = sha256(?) AND revoked_reason IS NULL'));
 
   const rows = tx.newPendingTable<string, PeerRow>(
     (peerId) => {
@@ -291,15 +294,27 @@ export function makePeerStore(
       });
       return number;
     },
-    /** Records an issued swiss number (as its digest) and the kref it names. */
-    recordUrl(swiss: string, kref: string): void {
-      insertUrl.run(swiss, kref);
+    /** Records an issued swiss number (as its digest), the kref it names, and when it expires (epoch ms; null: never). */
+    recordUrl(swiss: string, kref: string, expiresAtMs: number | null = null): void {
+      insertUrl.run(swiss, kref, expiresAtMs);
     },
-    /** The kref an issued swiss number names; undefined for one never issued. */
-    lookupUrl(swiss: string): string | undefined {
-      return selectUrl.get(swiss)?.kref;
+    /** What an issued swiss number grants; undefined for one never issued. */
+    lookupUrl(swiss: string): UrlGrant | undefined {
+      const row = selectUrl.get(swiss);
+      return row && { kref: row.kref, expiresAtMs: row.expires_at, revoked: row.revoked_reason };
+    },
+    /** Marks an issued swiss number revoked, with the reason; false if it was revoked already. */
+    revokeUrl(swiss: string, reason: string): boolean {
+      return revokeUrl.run(reason, swiss).changes === 1;
     },
   };
 }
 
 export type PeerStore = ReturnType<typeof makePeerStore>;
+
+/** What an issued ocap URL names, until when, and whether it was revoked (and why). */
+export interface UrlGrant {
+  kref: string;
+  expiresAtMs: number | null;
+  revoked: string | null;
+}

@@ -55,8 +55,20 @@
  *   deliveries since a vat's last reap in memory (a restart gives the vat
  *   a fresh heap, so a count from before it means nothing): the column
  *   `vats.deliveries_since_reap` is no longer written.
+ * - `vat_ops` (v9): vat operations asked for (create, upgrade, terminate:
+ *   by the operator or the vat-admin service), each committed before it
+ *   runs and deleted by the crank that carries it out, so that a crash at
+ *   any point leaves it done once or still to do (`kernel/vatOps.ts`).
+ * - `timers` (v9): the timer service's wake-ups (`kernel/timerService.ts`):
+ *   when each is due (epoch ms), and what it settles (a `delay`'s result
+ *   promise) or wakes (a handler object; a repeating one has an interval).
+ * - `ocap_urls.expires_at`, `ocap_urls.revoked_reason` (v9): a URL may be
+ *   issued to expire, and revoked; either refuses its redemption.
+ * - `redeemed_urls` (v9): ocap URLs of other nodes that `ken-node send`
+ *   redeemed, by the SHA-256 of their swiss number and peer id, and the
+ *   presence each gave, so that a URL is redeemed once.
  */
-export const schemaVersion = 8;
+export const schemaVersion = 9;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -228,5 +240,38 @@ export const migrations: readonly string[] = [
   // v8: a vat's runtime. The vats made before ran on liveslots.
   `
   ALTER TABLE vats ADD COLUMN runtime TEXT NOT NULL DEFAULT 'liveslots' CHECK (runtime IN ('liveslots', 'lean'));
+  `,
+  // v9: vat operations, timers, expiring and revocable ocap URLs, URLs redeemed for the operator.
+  `
+  CREATE TABLE vat_ops (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL CHECK (kind IN ('create', 'upgrade', 'terminate')),
+    vat_name    TEXT NOT NULL,
+    bundle_hash TEXT REFERENCES bundles(hash),
+    runtime     TEXT CHECK (runtime IN ('liveslots', 'lean')),
+    parameters  TEXT,
+    reason      TEXT,
+    result      TEXT
+  );
+
+  CREATE TABLE timers (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    due_ms      INTEGER NOT NULL,
+    interval_ms INTEGER CHECK (interval_ms > 0),
+    handler     TEXT,
+    result      TEXT,
+    CHECK ((handler IS NULL) != (result IS NULL)),
+    CHECK (interval_ms IS NULL OR handler IS NOT NULL)
+  );
+  CREATE INDEX timers_by_due ON timers (due_ms, id);
+  CREATE INDEX timers_by_handler ON timers (handler);
+
+  ALTER TABLE ocap_urls ADD COLUMN expires_at INTEGER;
+  ALTER TABLE ocap_urls ADD COLUMN revoked_reason TEXT;
+
+  CREATE TABLE redeemed_urls (
+    url_sha256 BLOB PRIMARY KEY,
+    kref       TEXT NOT NULL
+  ) WITHOUT ROWID;
   `,
 ];

@@ -255,13 +255,23 @@ describe('peers', () => {
   it('finds an issued swiss number, not another, and keeps only its SHA-256', () => {
     const swiss = '0123456789abcdef'.repeat(2);
     store.peers.recordUrl(swiss, 'ko7');
-    expect(store.peers.lookupUrl(swiss)).toBe('ko7');
+    expect(store.peers.lookupUrl(swiss)?.kref).toBe('ko7');
     // One digit off, a prefix, and the same digits in upper case name nothing.
     expect(store.peers.lookupUrl(`${swiss.slice(0, -1)}0`)).toBeUndefined();
     expect(store.peers.lookupUrl(swiss.slice(0, 31))).toBeUndefined();
     expect(store.peers.lookupUrl(swiss.toUpperCase())).toBeUndefined();
-    expect(committedDump().ocap_urls).toEqual([{ swiss_sha256: createHash('sha256').update(swiss).digest(), kref: 'ko7' }]);
+    expect(committedDump().ocap_urls).toEqual([{ swiss_sha256: createHash('sha256').update(swiss).digest(), kref: 'ko7', expires_at: null, revoked_reason: null }]);
     expect(JSON.stringify(store.dump())).not.toContain(swiss);
+  });
+
+  it('keeps when an issued swiss number expires, and its revocation once', () => {
+    const swiss = 'fedcba9876543210'.repeat(2);
+    store.peers.recordUrl(swiss, 'ko8', 1_700_000_000_000);
+    expect(store.peers.lookupUrl(swiss)).toEqual({ kref: 'ko8', expiresAtMs: 1_700_000_000_000, revoked: null });
+    expect(store.peers.revokeUrl(swiss, 'revoked by the operator')).toBe(true);
+    expect(store.peers.revokeUrl(swiss, 'again')).toBe(false);
+    expect(store.peers.lookupUrl(swiss)).toEqual({ kref: 'ko8', expiresAtMs: 1_700_000_000_000, revoked: 'revoked by the operator' });
+    expect(store.peers.revokeUrl('00'.repeat(16), 'never issued')).toBe(false);
   });
 });
 

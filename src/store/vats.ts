@@ -48,6 +48,11 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, tx: Tra
   const cache = tx.newCache<VatId, VatRecord>();
   const putBundle = tx.direct(db.prepare<[string, string]>('INSERT OR IGNORE INTO bundles (hash, bundle) VALUES (?, ?)'));
   const getBundle = db.prepare<[string], { bundle: string }>('SELECT bundle FROM bundles WHERE hash = ?');
+  const dropUnusedBundle = tx.direct(db.prepare<[{ hash: string }]>(
+    `DELETE FROM bundles WHERE hash = @hash
+       AND NOT EXISTS (SELECT 1 FROM vats WHERE bundle_hash = @hash)
+       AND NOT EXISTS (SELECT 1 FROM vat_ops WHERE bundle_hash = @hash)`,
+  ));
   const insert = tx.direct(db.prepare<[string, string, string, string, string]>(
     "INSERT INTO vats (vat_id, name, runtime, bundle_hash, parameters, state) VALUES (?, ?, ?, ?, ?, 'live')",
   ));
@@ -73,7 +78,7 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, tx: Tra
       }
     },
   );
-  const setBundle = tx.direct(db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state = 'failed'"));
+  const setBundle = tx.direct(db.prepare<[string, string]>("UPDATE vats SET bundle_hash = ? WHERE vat_id = ? AND state IN ('live', 'failed')"));
 
   return {
     putBundle(hash: string, bundle: string): void {
@@ -81,6 +86,10 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, tx: Tra
     },
     getBundle(hash: string): string | undefined {
       return getBundle.get(hash)?.bundle;
+    },
+    /** Deletes a bundle no vat runs and no vat operation waits to use (one a refused create brought, one an upgrade replaced). */
+    dropBundleIfUnused(hash: string): void {
+      dropUnusedBundle.run({ hash });
     },
     create(name: string, runtime: VatRuntime, bundleHash: string, parameters: CapData<KRef>): VatId {
       const vatId: VatId = `v${allocate()}`;
@@ -117,10 +126,10 @@ export function makeVatStore(db: SqliteDatabase, allocate: () => number, tx: Tra
       assert(changes === 1, `revival of ${vatId}, which is missing or not failed`);
       cache.forget(vatId);
     },
-    /** A failed vat will restart from another bundle (a corrected source); the bundle must be stored. */
+    /** A vat runs another bundle from now on (an upgrade); the bundle must be stored. */
     setBundle(vatId: VatId, bundleHash: string): void {
       const { changes } = setBundle.run(bundleHash, vatId);
-      assert(changes === 1, `new bundle for ${vatId}, which is missing or not failed`);
+      assert(changes === 1, `new bundle for ${vatId}, which is missing or terminated`);
       cache.forget(vatId);
     },
     /** Next import ref number for kernel refs entering the vat (`o-N` / `p-N`). */

@@ -58,6 +58,7 @@ export function makeVatstoreStore(db: SqliteDatabase, tx: TransactionControl) {
     },
     maxCachedVatstoreRows,
   );
+  const count = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM vatstore WHERE vat_id = ?');
 
   return {
     get(vatId: VatId, key: string): string | undefined {
@@ -95,6 +96,11 @@ export function makeVatstoreStore(db: SqliteDatabase, tx: TransactionControl) {
       const prefix = `${vatId} `;
       const changedKeys = [...rows.changedRows().keys()].filter((row) => row.startsWith(prefix));
       for (const row of [...keysOf.all(vatId).map(({ key }) => rowKey(vatId, key)), ...changedKeys]) rows.set(row, undefined, true);
+    },
+    /** How many entries the vat's store holds. */
+    count(vatId: VatId): number {
+      // With what waits for the COMMIT written (and undone after): sets are taken as stored, so the changes alone cannot tell.
+      return tx.readAsWritten(() => count.get(vatId)?.n ?? 0);
     },
   };
 }

@@ -6,7 +6,7 @@ import { PeerWarnings } from './peerWarnings.js';
 describe('PeerWarnings', () => {
   it('logs the first warning of a kind per peer and interval, and says how many it left out on the next line', () => {
     let now = 0;
-    const clock: Clock = { now: () => now, setTimeout: () => ({ timer: undefined }), clearTimeout: () => {} };
+    const clock: Clock = { now: () => now, epochMs: () => now, setTimeout: () => ({ timer: undefined }), clearTimeout: () => {} };
     const logger = recordingLogger();
     const warnings = new PeerWarnings(logger, clock, 1000);
     for (let index = 0; index < 50; index += 1) warnings.warn('P', 'bad-frame', { index }, 'bad frame');

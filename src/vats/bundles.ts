@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import bundleSource from '@endo/bundle-source';
 import { packageRoot } from '../util/packageRoot.js';
 
@@ -18,6 +20,21 @@ interface CacheMeta {
 }
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+
+/** A vat source that cannot be bundled: missing, or refused by the bundler (the message says why). */
+export class BundleError extends Error {
+  override name = 'BundleError';
+}
+
+/** {@link bundleVat}, with a missing file or a bundler's refusal as a {@link BundleError} that names the file. */
+export async function bundleSourceFile(source: string): Promise<VatBundle> {
+  if (!existsSync(source)) throw new BundleError(`${source} does not exist`);
+  try {
+    return await bundleVat(source);
+  } catch (error) {
+    throw new BundleError(`${source} does not bundle: ${(error as Error).message}`);
+  }
+}
 
 /** Names a bundle by the hash of its serialized form. */
 export function bundleFromJson(json: string): VatBundle {
@@ -48,19 +65,55 @@ export async function bundleVat(sourcePath: string, cacheDir = defaultBundleCach
     return cached;
   }
   const files: CacheMeta['files'] = [];
-  const bundle = await bundleSource(absolute, { format: 'endoZipBase64' }, {
-    read: async (location: string) => {
-      const bytes = await readFile(new URL(location));
-      files.push({ url: location, sha256: sha256(bytes) });
-      return bytes;
-    },
-  } as never);
+  const { entry, realLocation } = placementOf(absolute);
+  const read = async (location: string) => {
+    const real = realLocation(location);
+    const bytes = await readFile(new URL(real));
+    files.push({ url: real, sha256: sha256(bytes) });
+    return bytes;
+  };
+  const maybeRead = (location: string) =>
+    read(location).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'EISDIR') return undefined;
+      throw error;
+    });
+  const bundle = await bundleSource(entry, { format: 'endoZipBase64' }, { read, maybeRead } as never);
   const result = bundleFromJson(JSON.stringify(bundle));
   await mkdir(cacheDir, { recursive: true });
   await writeAtomically(path.join(cacheDir, `${result.hash}.json`), result.json);
   const meta: CacheMeta = { files, bundleHash: result.hash };
   await writeAtomically(metaPath, JSON.stringify(meta));
   return result;
+}
+
+/**
+ * Where the bundler is told a source lives. A source inside a package (a
+ * `package.json` in its directory or above) is bundled where it is, with
+ * that package's dependencies. One outside any package (a lone file, say
+ * in /etc or a home directory), which the bundler would refuse ("Cannot
+ * find package.json"), is presented as if its directory sat inside
+ * ken-node's own package, at a path that does not exist, so that its
+ * imports of `@endo/*` resolve from ken-node's dependencies and its
+ * relative imports from its own directory; `realLocation` maps what the
+ * bundler reads back to the real files. Nothing is written there.
+ */
+function placementOf(absolute: string): { entry: string; realLocation: (location: string) => string } {
+  const directory = path.dirname(absolute);
+  if (hasPackageAbove(directory)) return { entry: absolute, realLocation: (location) => location };
+  const stand = path.join(packageRoot, '.outside-sources', sha256(directory).slice(0, 16));
+  const standUrl = pathToFileURL(`${stand}${path.sep}`).href;
+  const realUrl = pathToFileURL(`${directory}${path.sep}`).href;
+  return {
+    entry: path.join(stand, path.basename(absolute)),
+    realLocation: (location) => (location.startsWith(standUrl) ? realUrl + location.slice(standUrl.length) : location),
+  };
+}
+
+function hasPackageAbove(directory: string): boolean {
+  for (let current = directory; ; current = path.dirname(current)) {
+    if (existsSync(path.join(current, 'package.json'))) return true;
+    if (path.dirname(current) === current) return false;
+  }
 }
 
 async function readCache(metaPath: string, cacheDir: string): Promise<VatBundle | undefined> {

@@ -54,13 +54,18 @@ describe.each(vatRuntimes)('vat confinement on %s: a vat reaches only what it wa
 
   it('does not load a vat that imports a host module (node:fs)', async () => {
     const { kernel, store } = await startTestKernel();
-    const before = store.dump();
+    // What the request moved (the result promise's counter, the operations' sequence) is all that may differ.
+    const stateOf = () => {
+      const { kernel_meta: _counters, sqlite_sequence: _sequences, ...tables } = store.dump();
+      return tables;
+    };
+    const before = stateOf();
     await expect(kernel.createVat({ name: 'importsFs', bundle: await testVat('importsFs'), parameters: { marker }, runtime })).rejects.toThrow(
       /Cannot find module "node:fs"/,
     );
     expect(existsSync(marker)).toBe(false);
     expect(kernel.hasVat('importsFs')).toBe(false);
-    expect(store.dump()).toEqual(before);
+    expect(stateOf()).toEqual(before);
     kernel.close();
   });
 });

@@ -3,8 +3,6 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dataDirFiles } from '../../src/config/dataDir.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
-import { bundleVat } from '../../src/vats/bundles.js';
-import { startTestKernel } from '../support/harness.js';
 import { tempDirs } from '../support/nodes.js';
 import { ask, nodeProcesses, sample } from '../support/nodeCli.js';
 
@@ -65,24 +63,22 @@ describe('a vat whose restart fails, two node processes', () => {
 
     // Every start tries it again: still failed, still keeping its data.
     const again = await startWithFailedVat(dir);
-    again.child.kill('SIGTERM');
-    expect(await again.exited).toMatchObject({ code: 0 });
     expect(vatstoreRows(dir)).toBe(rows);
 
-    // The fix, through the kernel's API (what an upgrade command will do): the corrected source.
-    const fixer = await startTestKernel({ path: dataDirFiles(dir).store });
-    await fixer.kernel.replaceFailedVatBundle('bootstrap', await bundleVat(vat('notes.js')));
-    await fixer.kernel.run();
-    fixer.kernel.close();
-
-    const fixed = await nodes.start(dir);
+    // The fix: the corrected source, as an upgrade of the failed vat, on its kept data; it is live at once.
+    const fixed = await nodes.run(['vat', 'upgrade', 'bootstrap', '--source', vat('notes.js'), '--data-dir', dir]);
+    expect(fixed.code, fixed.stderr).toBe(0);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ name: 'bootstrap', state: 'live', reason: null });
     expect(await ask(dir, 'POST', '/call', { method: 'count' })).toEqual({ result: 20 });
     expect(await ask(dir, 'POST', '/call', { method: 'add', args: [1] })).toEqual({ result: 21 });
-    const notFailed = await nodes.run(['vats', '--data-dir', dir, '--terminate', 'bootstrap']);
-    expect(notFailed.code).toBe(1);
-    expect(notFailed.stderr).toContain('is live: only a failed vat can be terminated');
-    fixed.child.kill('SIGTERM');
-    expect(await fixed.exited).toMatchObject({ code: 0 });
+    // Without --yes, terminate only says what it would delete.
+    const unconfirmed = await nodes.run(['vat', 'terminate', 'bootstrap', '--data-dir', dir]);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toMatch(/terminating vat "bootstrap" \(v1, live\) would delete for good: its \d+ vatstore entries/);
+    expect(unconfirmed.stderr).toContain('nothing was done: run again with --yes');
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toMatchObject({ code: 0 });
+    expect(vatstoreRows(dir)).toBeGreaterThan(rows);
   }, 180_000);
 
   it('is terminated, and its state deleted, only when the operator says so', async () => {

@@ -35,7 +35,7 @@ describe('ken-node chaos', () => {
     [['--nodes', '1'], '--nodes: expected 2 or more, got 1'],
     [['--seed', '1', '--seeds', '1..3'], 'give --seed or --seeds, not both'],
     [['--seeds', '5..2'], 'expected seeds as A..B with A <= B'],
-    [['--kill-every', 'soon'], 'expected a duration like 500ms, 3s or 2m'],
+    [['--kill-every', 'soon'], 'expected a duration like 500ms, 3s, 2m, 1h or 7d'],
     [['--drop-rate', '2'], 'expected a number from 0 to 1'],
     [['--transport', 'udp'], 'expected tcp or ws'],
   ])('refuses %j with a clear error and exit code 2', async (args, message) => {

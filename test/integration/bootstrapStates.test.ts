@@ -14,7 +14,7 @@ const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
 const faultyVat = path.join(packageRoot, 'test', 'vats', 'faulty.js');
-const spec = { vat: 'bootstrap', source: faultyVat, parameters: {}, runtime: 'liveslots' as const };
+const spec = { vat: 'bootstrap', source: faultyVat, parameters: {}, runtime: 'liveslots' as const, services: [] };
 
 describe('a node starts whatever state its bootstrap vat is in', () => {
   it('starts with a terminated bootstrap vat: says so, and the admin API answers 409 instead of failing the start for good', async () => {
@@ -34,7 +34,7 @@ describe('a node starts whatever state its bootstrap vat is in', () => {
     });
     const routes = adminRoutes({ node: again, metrics: new NodeMetrics(), started: new Date(), bootstrapVat: 'bootstrap', peerNames: new Map() });
     await expect(routes['POST /call']!({ method: 'writes' })).rejects.toMatchObject({ status: 409, message: expect.stringContaining('was terminated: it exited') });
-    expect(nodeStatus(again, new Date(), 'bootstrap').vats).toEqual([{ name: 'bootstrap', vatId: 'v1', state: 'terminated', reason: 'it exited: "on purpose"' }]);
+    expect(nodeStatus(again, new Date(), 'bootstrap').vats).toEqual([{ name: 'bootstrap', vatId: 'v1', state: 'terminated', reason: 'it exited: "on purpose"', runtime: 'liveslots' }]);
     await again.stop();
   });
 });

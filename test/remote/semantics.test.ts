@@ -13,7 +13,7 @@ async function cluster(names: string[]) {
   for (const name of names) {
     const dir = dirs.make(`ken-${name}-`);
     const { node, logger } = await startNode({ dir, transport: { kind: 'memory', network, peerId: name } });
-    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer'), parameters: { ocapUrls: node.ocapUrls } });
+    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer'), parameters: { ocapUrls: node.services.ocapUrls } });
     const url = await node.issueUrl(node.kernel.rootOf('peer'));
     nodes.push({ name, dir, node, logger, url });
   }

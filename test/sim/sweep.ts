@@ -45,6 +45,10 @@ export async function runSweepPart(part: number, parts: number): Promise<void> {
     expect(summary.kills).toBeGreaterThan(0);
     expect(summary.storeFaults.rollback, 'rollback').toBeGreaterThan(0);
     expect(summary.storeFaults.amnesia, 'amnesia').toBeGreaterThan(0);
+    // ... and timers and upgrades, good and refused.
+    expect(summary.wakeUps, 'wake-ups').toBeGreaterThan(0);
+    expect(summary.upgrades.done, 'upgrades done').toBeGreaterThan(0);
+    expect(summary.upgrades.refused, 'upgrades refused').toBeGreaterThan(0);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import { KenNode, type TransportChoice } from '../../src/node/node.js';
 import type { SessionOptions } from '../../src/remote/session.js';
 import type { Durability } from '../../src/store/index.js';
 import type { FdatasyncFn } from '../../src/store/walSync.js';
+import type { Clock } from '../../src/util/clock.js';
 import { recordingLogger } from './harness.js';
 
 /** Temporary directories that `cleanup` removes. */
@@ -36,6 +37,7 @@ export async function startNode(options: {
   session?: Partial<SessionOptions>;
   crashPoints?: CrashPoints;
   fdatasync?: FdatasyncFn;
+  clock?: Clock;
 }) {
   const logger = recordingLogger();
   const node = await KenNode.start({
@@ -46,6 +48,7 @@ export async function startNode(options: {
     commit: options.commit,
     crashPoints: options.crashPoints,
     fdatasync: options.fdatasync,
+    clock: options.clock,
     session: { resendMs: 200, maxResendMs: 1000, ...options.session },
   });
   return { node, logger };
