@@ -11,7 +11,12 @@ import type { KernelStore } from '../store/index.js';
  * none is a branch of the protocol's rules.
  */
 export const sabotageNames = [
-  /** The sessions hear of every row as soon as it is written, before the COMMIT that holds it (a router seam). */
+  /**
+   * The sessions hear of every row as soon as it is written, before the
+   * COMMIT that holds it (a router seam), and read it as written (a store
+   * seam: appends wait in memory for the COMMIT, where a committed read
+   * would not find them).
+   */
   'transmit-before-commit',
   /** Every message is acked as it arrives, before the crank that consumes it commits (a transport seam). */
   'ack-before-commit',
@@ -24,6 +29,14 @@ export type Sabotage = (typeof sabotageNames)[number];
 /** The store as the sabotage has it. */
 export function sabotagedStore(store: KernelStore, sabotage: Sabotage | undefined): KernelStore {
   switch (sabotage) {
+    case 'transmit-before-commit':
+      return {
+        ...store,
+        outbox: {
+          ...store.outbox,
+          read: (peerId: string, from: number, to: number, limit: number) => store.tx.readAsWritten(() => store.outbox.read(peerId, from, to, limit)),
+        },
+      };
     case 'lose-outbox-row':
       return {
         ...store,
