@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { nameSchema, ocapUrlSchema } from '../config/schema.js';
 import { TerminatedVatError } from '../kernel/errors.js';
 import { KernelPanic } from '../kernel/kernel.js';
-import { urlLifetimeMaxMs } from '../remote/ocapUrlService.js';
+import { urlLifetimeMaxMs } from '../remote/ocapUrl.js';
 import { storageErrorOf } from '../store/index.js';
 import { vatRoutes } from './vatRoutes.js';
 import { krefOf } from '../kernel/kmarshal.js';

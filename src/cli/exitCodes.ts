@@ -1,7 +1,7 @@
 import { AdminClientError } from '../admin/client.js';
 import { ConfigError } from '../config/errors.js';
 import { StartRefusedError } from '../node/startErrors.js';
-import { StorageError } from '../store/index.js';
+import { StorageError } from '../store/storageError.js';
 import { LockedError } from '../store/processLock.js';
 
 /**

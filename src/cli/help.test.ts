@@ -14,9 +14,9 @@ function commandsOf(command: Command, words: string[] = []): { words: string; co
 }
 
 describe('the CLI and docs/operations.md', () => {
-  it('names every node command and every one of its flags', () => {
+  it('names every node command and every one of its flags', async () => {
     const docs = readFileSync(path.join(packageRoot, 'docs', 'operations.md'), 'utf8');
-    const nodeCommands = commandsOf(cliProgram()).filter(({ words }) => !demoCommands.has(words.split(' ')[0] as string));
+    const nodeCommands = commandsOf(await cliProgram()).filter(({ words }) => !demoCommands.has(words.split(' ')[0] as string));
     expect(nodeCommands.map(({ words }) => words)).toContain('vat upgrade');
     const missing = nodeCommands.flatMap(({ words, command }) => [
       ...(docs.includes(`ken-node ${words}`) ? [] : [`ken-node ${words}`]),

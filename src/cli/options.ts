@@ -1,8 +1,8 @@
 import { InvalidArgumentError } from 'commander';
 import { isName, nameRule } from '../kernel/vatNames.js';
-import { durabilities, type Durability } from '../store/index.js';
-import { logLevels, type LogLevel } from '../util/logger.js';
-import { vatRuntimes, type VatRuntime } from '../vats/vatInstance.js';
+import { durabilities, type Durability } from '../store/durability.js';
+import { logLevels, type LogLevel } from '../util/logLevels.js';
+import { vatRuntimes, type VatRuntime } from '../vats/runtimes.js';
 
 /** commander argument parsers that name what is allowed when a value is not. */
 

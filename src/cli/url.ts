@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { askNode } from '../admin/client.js';
 import { dataDirFiles } from '../config/dataDir.js';
-import { urlLifetimeMaxMs } from '../remote/ocapUrlService.js';
+import { urlLifetimeMaxMs } from '../remote/ocapUrl.js';
 import { dataDirOption } from './configOptions.js';
 import { exitCodesHelp, withUserErrors } from './exitCodes.js';
 import { duration, vatName } from './options.js';

@@ -8,15 +8,15 @@ import {
   defaultMaxConnectionsPerPeer,
   defaultMaxPendingInboundConnections,
   defaultMaxPendingInboundPerAddress,
-} from '../net/libp2pTransport.js';
-import { defaultMaxFrameBytes } from '../node/node.js';
+  defaultMaxFrameBytes,
+} from '../net/limits.js';
 import { defaultSessionOptions } from '../remote/session.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
-import { durabilities } from '../store/index.js';
-import { defaultCrankDeadlineMs } from '../vats/crankWatchdog.js';
+import { durabilities } from '../store/durability.js';
+import { defaultCrankDeadlineMs } from '../vats/crankDeadline.js';
 import { namePattern, nameRule } from '../kernel/vatNames.js';
-import { vatRuntimes } from '../vats/vatInstance.js';
-import { logLevels } from '../util/logger.js';
+import { vatRuntimes } from '../vats/runtimes.js';
+import { logLevels } from '../util/logLevels.js';
 
 /**
  * A node's configuration file (`<data-dir>/ken-node.json`): what `init`

@@ -25,8 +25,9 @@ import type { DeliveryGuard } from '../vats/deliveryGuard.js';
 import { DeliveryMarker } from '../store/deliveryMarker.js';
 import type { FdatasyncFn } from '../store/walSync.js';
 
-/** Frames larger than this close the connection (1 MiB unless configured). */
-export const defaultMaxFrameBytes = 1024 * 1024;
+import { defaultMaxFrameBytes } from '../net/limits.js';
+
+export { defaultMaxFrameBytes };
 
 export type TransportChoice =
   /**

@@ -1,5 +1,8 @@
 import type { Entropy } from '../util/random.js';
 
+/** The longest life a URL may be issued for: ten years (a longer one is a mistake more often than a wish). */
+export const urlLifetimeMaxMs = 10 * 365 * 24 * 3600 * 1000;
+
 /** An ocap URL: `ocap:<swiss>@<peerId>[,<multiaddr>…]`. */
 export interface OcapUrl {
   swiss: string;

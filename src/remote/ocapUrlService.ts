@@ -4,13 +4,11 @@ import { rejectPromise, resolvePromise } from '../kernel/resolve.js';
 import type { KernelService } from '../kernel/services.js';
 import type { Transport } from '../net/transport.js';
 import type { KPromiseRef, KRef } from '../store/types.js';
-import { formatOcapUrl, newSwiss, parseOcapUrl, type OcapUrl } from './ocapUrl.js';
+import { formatOcapUrl, newSwiss, parseOcapUrl, urlLifetimeMaxMs, type OcapUrl } from './ocapUrl.js';
 import { makeRemoteTranslator } from './remoteTranslator.js';
 import { appendToOutbox } from './router.js';
 import type { Entropy } from '../util/random.js';
 
-/** The longest life a URL may be issued for: ten years (a longer one is a mistake more often than a wish). */
-export const urlLifetimeMaxMs = 10 * 365 * 24 * 3600 * 1000;
 
 /**
  * Issues an ocap URL for `kref`, inside the crank: the swiss number is

@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { assert } from '../util/assert.js';
+import type { Durability } from './durability.js';
 import { createPrivateFile } from '../util/fileModes.js';
 import { PendingTable, type PendingRow, type WritesAtCommit } from './pendingTable.js';
 import { defaultMaxCachedRows, RowCache } from './rowCache.js';
@@ -12,19 +13,7 @@ import { StorageError, storageErrorOf } from './storageError.js';
 /** A better-sqlite3 connection; only `src/store` touches it. */
 export type SqliteDatabase = Database.Database;
 
-/**
- * How durable a COMMIT is.
- * - `fsync`: a commit survives a power cut, and nothing it released leaves
- *   the node before it is on disk. WAL with synchronous=NORMAL, and the WAL
- *   file flushed after each COMMIT off the critical path (walSync.ts); a
- *   store without a file (`:memory:`) has no disk to wait for.
- * - `process`: WAL with synchronous=NORMAL. A commit survives the process
- *   being killed (the WAL is in the OS page cache), not a power cut or an OS
- *   crash, which may lose the last commits but never corrupts the store.
- */
-export type Durability = 'fsync' | 'process';
-
-export const durabilities: readonly Durability[] = ['fsync', 'process'];
+export { durabilities, type Durability } from './durability.js';
 
 /** Thrown when a store on disk cannot be opened as this version's store. */
 export class StoreVersionError extends Error {

@@ -1,5 +1,6 @@
 import pino from 'pino';
 import { readableLogLine } from './logFormat.js';
+import type { LogLevel } from './logLevels.js';
 
 /** The log methods ken-node uses; pino's logger satisfies it. */
 export interface Logger {
@@ -9,9 +10,7 @@ export interface Logger {
   error(object: object, message?: string): void;
 }
 
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-
-export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const satisfies readonly LogLevel[];
+export { logLevels, type LogLevel } from './logLevels.js';
 
 /**
  * The node's structured logger: pino on stderr (stdout is for command

@@ -2,8 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../util/logger.js';
 import type { DeliveryGuard, Guarded } from './deliveryGuard.js';
 
-/** A few seconds: far beyond an honest delivery (milliseconds), short enough that a runaway one is cut before anyone waits long. */
-export const defaultCrankDeadlineMs = 5_000;
+export { defaultCrankDeadlineMs } from './crankDeadline.js';
 
 /**
  * The crank deadline, for vats that run on the kernel's own thread.

@@ -1,6 +1,7 @@
 import type { Logger } from '../util/logger.js';
 import { makeLeanVatInstance } from './lean/leanVat.js';
 import { makeLiveslotsVatInstance } from './liveslotsVat.js';
+import type { VatRuntime } from './runtimes.js';
 import type { DeliveryOutcome, VatDelivery, VatSyscall } from './types.js';
 import { makeVatConsole } from './vatConsole.js';
 
@@ -9,13 +10,7 @@ export interface VatInstance {
   deliver(delivery: VatDelivery): Promise<DeliveryOutcome>;
 }
 
-/**
- * What runs a vat's code: `liveslots` (Agoric's, the default: every Endo
- * feature) or `lean` (this repository's, faster, a subset: see
- * docs/writing-vats.md). Both speak the same dispatch/syscall interface.
- */
-export const vatRuntimes = ['liveslots', 'lean'] as const;
-export type VatRuntime = (typeof vatRuntimes)[number];
+export { vatRuntimes, type VatRuntime } from './runtimes.js';
 
 /**
  * Builds a vat on its runtime. Syscalls go to whatever `currentSyscall()`

@@ -33,7 +33,7 @@ const services = Object.entries(compose.services);
 /** The image has the repository at /app (Dockerfile: WORKDIR /app, COPY . .). */
 const inRepository = (imagePath: string) => path.join(packageRoot, path.relative('/app', imagePath));
 
-const program = cliProgram();
+const program = await cliProgram();
 const commandNamed = (name: string): Command | undefined => program.commands.find((command) => command.name() === name);
 const knownVariables = new Set(program.commands.flatMap((command) => command.options.flatMap((option) => (option.envVar === undefined ? [] : [option.envVar]))));
 

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultMaxPendingInboundPerAddress, type Libp2pTransport } from '../../src/net/libp2pTransport.js';
+import type { Libp2pTransport } from '../../src/net/libp2pTransport.js';
+import { defaultMaxPendingInboundPerAddress } from '../../src/net/limits.js';
 import type { KenNode } from '../../src/node/node.js';
 import { exampleVat } from '../support/harness.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
