@@ -16,34 +16,44 @@ interface AppendedRow {
  * the crank that routes the send, read for transmission only once
  * committed, and deleted by the crank that applies the peer's ack.
  *
- * Appends write at the COMMIT (as the pending tables do, pendingTable.ts):
- * they wait in memory, in order, and the COMMIT inserts them after the
- * peers' rows they name. A crank's abort drops the ones it appended. The
- * transmitter reads only committed rows, which are in SQLite; an ack
- * covers only rows that were sent, so only committed ones.
+ * Appends and acks write at the COMMIT (as the pending tables do,
+ * pendingTable.ts): appended rows wait in memory, in order, and each peer's
+ * highest acked seq; the COMMIT deletes the acked rows and inserts the new
+ * ones. A crank's abort undoes what it appended and acked. The transmitter
+ * reads only committed rows, which are in SQLite (less those acked since);
+ * an ack covers only rows that were sent, so only committed ones.
  */
 export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now: () => number) {
   const insert = db.prepare<[string, number, string, number]>('INSERT INTO outbox (peer_id, seq, frame, created_at) VALUES (?, ?, ?, ?)');
   const read = db.prepare<[string, number, number, number], { seq: number; frame: string }>(
     'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?',
   );
-  const deleteUpTo = tx.direct(db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?'));
+  const deleteThrough = db.prepare<[string, number]>('DELETE FROM outbox WHERE peer_id = ? AND seq <= ?');
   const clear = tx.direct(db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?'));
-  const depth = db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ?');
-  const oldest = db.prepare<[string], { created_at: number }>('SELECT created_at FROM outbox WHERE peer_id = ? ORDER BY seq LIMIT 1');
+  const depthAfter = db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ? AND seq > ?');
+  const oldestAfter = db.prepare<[string, number], { created_at: number }>('SELECT created_at FROM outbox WHERE peer_id = ? AND seq > ? ORDER BY seq LIMIT 1');
   // A store of schema v7 wrote each row's digest; rows are digested when asked now (a row's body never changes).
   const rowBody = db.prepare<[string, number], { frame: string; digest: string | null }>('SELECT CAST(frame AS TEXT) AS frame, digest FROM outbox WHERE peer_id = ? AND seq = ?');
 
   /** Rows appended since the last COMMIT, in order. */
   let appended: AppendedRow[] = [];
-  /** Where `appended` stood when the open crank began, and the whole list before the crank's first clear (which filters it). */
-  let atCrankStart: { length: number; beforeClear: AppendedRow[] | undefined } | undefined;
+  /** Per peer, the highest seq acked since the last COMMIT: rows up to it are gone, and the COMMIT deletes them. */
+  const ackedThrough = new Map<string, number>();
+  /** Where `appended` stood when the open crank began, the whole list before the crank's first clear (which filters it), and each peer's acked seq before the crank changed it. */
+  let atCrankStart: { length: number; beforeClear: AppendedRow[] | undefined; acked: Map<string, number | undefined> } | undefined;
+  const setAckedThrough = (peerId: string, seq: number | undefined) => {
+    if (atCrankStart !== undefined && !atCrankStart.acked.has(peerId)) atCrankStart.acked.set(peerId, ackedThrough.get(peerId));
+    if (seq === undefined) ackedThrough.delete(peerId);
+    else ackedThrough.set(peerId, seq);
+  };
+  /** The rows of the peer from `seq` on that are still there: none up to what was acked since the COMMIT. */
+  const stillFrom = (peerId: string, seq: number) => Math.max(seq, (ackedThrough.get(peerId) ?? 0) + 1);
   tx.addWritesAtCommit({
     get changed() {
-      return appended.length > 0;
+      return appended.length > 0 || ackedThrough.size > 0;
     },
     beginCrank() {
-      atCrankStart = { length: appended.length, beforeClear: undefined };
+      atCrankStart = { length: appended.length, beforeClear: undefined, acked: new Map() };
     },
     endCrank() {
       atCrankStart = undefined;
@@ -52,22 +62,30 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       assert(atCrankStart !== undefined, 'outbox: abort without a crank');
       if (atCrankStart.beforeClear !== undefined) appended = atCrankStart.beforeClear;
       appended.length = atCrankStart.length;
+      for (const [peerId, seq] of atCrankStart.acked) {
+        if (seq === undefined) ackedThrough.delete(peerId);
+        else ackedThrough.set(peerId, seq);
+      }
       atCrankStart = undefined;
     },
     write() {
+      for (const [peerId, seq] of ackedThrough) deleteThrough.run(peerId, seq);
       for (const row of appended) insert.run(row.peerId, row.seq, row.frame, row.createdAt);
     },
     written() {
       appended = [];
+      ackedThrough.clear();
     },
     discard() {
       appended = [];
+      ackedThrough.clear();
       atCrankStart = undefined;
     },
   });
 
   const pendingRow = (peerId: string, seq: number) => appended.find((row) => row.peerId === peerId && row.seq === seq);
   const digestOf = (peerId: string, seq: number): string | undefined => {
+    if (seq < stillFrom(peerId, seq)) return undefined;
     const row = rowBody.get(peerId, seq);
     if (row !== undefined) return row.digest ?? bodyDigest(row.frame);
     const pending = pendingRow(peerId, seq);
@@ -82,9 +100,9 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
     append(peerId: string, seq: number, bodyJson: string): void {
       appended.push({ peerId, seq, frame: bodyJson, createdAt: now() });
     },
-    /** Committed rows with `from <= seq <= to`, at most `limit`, in order. */
+    /** Committed rows with `from <= seq <= to`, at most `limit`, in order (none acked since). */
     read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
-      return read.all(peerId, from, to, limit);
+      return read.all(peerId, stillFrom(peerId, from), to, limit);
     },
     /**
      * Deletes the rows up to `seq` (acked); returns the digest of row `seq`
@@ -96,23 +114,25 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       const firstPending = appended.find((row) => row.peerId === peerId);
       assert(firstPending === undefined || firstPending.seq > seq, `ack of peer ${peerId}'s row ${seq}, which is not committed`);
       const digest = digestOf(peerId, seq) ?? null;
-      deleteUpTo.run(peerId, seq);
+      // Deleted at the COMMIT, with what else it writes: an ack alone opens no transaction.
+      if (seq > (ackedThrough.get(peerId) ?? 0)) setAckedThrough(peerId, seq);
       return digest;
     },
     /** Every row of the peer goes (its pair started over). */
     clear(peerId: string): void {
       clear.run(peerId);
+      if (ackedThrough.has(peerId)) setAckedThrough(peerId, undefined);
       if (!appended.some((row) => row.peerId === peerId)) return;
       if (atCrankStart !== undefined) atCrankStart.beforeClear ??= appended;
       appended = appended.filter((row) => row.peerId !== peerId);
     },
     /** Rows not acked yet, committed or not. */
     depth(peerId: string): number {
-      return (depth.get(peerId)?.n ?? 0) + appended.filter((row) => row.peerId === peerId).length;
+      return (depthAfter.get(peerId, stillFrom(peerId, 1) - 1)?.n ?? 0) + appended.filter((row) => row.peerId === peerId).length;
     },
     /** When the oldest row still there (the first unacked) was written, epoch ms; undefined if empty. */
     oldestWrittenAt(peerId: string): number | undefined {
-      return oldest.get(peerId)?.created_at ?? appended.find((row) => row.peerId === peerId)?.createdAt;
+      return oldestAfter.get(peerId, stillFrom(peerId, 1) - 1)?.created_at ?? appended.find((row) => row.peerId === peerId)?.createdAt;
     },
     /** The digest of this node's message #seq to the peer, while its row is there, or if it is the last one acked; undefined if unknown. */
     sentDigest(peer: PeerRecord, seq: number): string | undefined {
