@@ -297,6 +297,63 @@ describe('kernel: halt', () => {
   });
 });
 
+describe('kernel: a group whose cranks write nothing', () => {
+  /** A crank that releases one action, writing one row or (as a hello that changes no row) nothing. */
+  const crankReleasing = (kernel: Awaited<ReturnType<typeof startTestKernel>>['kernel'], onRelease: () => void, write = false) =>
+    kernel.runInCrank<void>((context, done) => {
+      if (write) context.store.vatstore.set('v1', 'test.key', 'value');
+      context.buffer.postCommit.push(() => {
+        onRelease();
+        done();
+      });
+    });
+
+  /** Before the fix the release waited for a COMMIT that never came: a bound, not a timing. */
+  const releasedOrStuck = (crank: Promise<unknown>) =>
+    Promise.race([crank.then(() => 'released'), new Promise((resolve) => setTimeout(resolve, 5_000, 'stuck'))]);
+
+  it('releases what its cranks released, with no COMMIT', async () => {
+    const { kernel } = await startTestKernel();
+    const commits = kernel.stats.commits;
+    let released = false;
+    const crank = crankReleasing(kernel, () => (released = true));
+    expect(await releasedOrStuck(crank)).toBe('released');
+    expect(released).toBe(true);
+    expect(kernel.stats.commits).toBe(commits);
+    kernel.close();
+  });
+
+  it('in fsync mode, releases it after what the COMMITs before it released, once they are on disk', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ken-writefree-'));
+    const held: (() => void)[] = [];
+    let holding = false;
+    const fdatasync: FdatasyncFn = (fd, done) => {
+      if (holding) held.push(() => fs.fdatasync(fd, done));
+      else fs.fdatasync(fd, done);
+    };
+    try {
+      const { kernel } = await startTestKernel({ path: path.join(dir, 'kernel.sqlite'), durability: 'fsync', fdatasync });
+      await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+      holding = true;
+      const order: string[] = [];
+      const written = crankReleasing(kernel, () => order.push('written'), true);
+      await kernel.run();
+      const writeFreeDone = crankReleasing(kernel, () => order.push('write-free'));
+      await kernel.run();
+      for (let turn = 0; turn < 20; turn += 1) await new Promise((resolve) => setImmediate(resolve));
+      expect(order).toEqual([]); // the COMMIT before is not on disk yet
+      expect(held).toHaveLength(1);
+      holding = false;
+      held.splice(0).forEach((flush) => flush());
+      expect(await releasedOrStuck(Promise.all([written, writeFreeDone]))).toBe('released');
+      expect(order).toEqual(['written', 'write-free']);
+      kernel.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('kernel: fsync durability, a failed flush of the WAL', () => {
   it('stops the kernel on a storage error; nothing the COMMITs it covered released settles, and later calls are refused', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ken-flush-'));

@@ -901,12 +901,19 @@ export class Kernel {
     const started = process.hrtime.bigint();
     const committed = this.#store.tx.commit();
     this.#policy.committed();
-    if (!committed) return;
-    const elapsedNs = process.hrtime.bigint() - started;
-    this.stats.commits += 1;
-    this.stats.commitNs += elapsedNs;
-    this.#observer.committed?.(elapsedNs);
-    this.#crashPoints?.pass('after-commit-before-transmit');
+    if (committed) {
+      const elapsedNs = process.hrtime.bigint() - started;
+      this.stats.commits += 1;
+      this.stats.commitNs += elapsedNs;
+      this.#observer.committed?.(elapsedNs);
+      this.#crashPoints?.pass('after-commit-before-transmit');
+    } else if (this.#afterCommit.length === 0) {
+      return;
+    }
+    // A group whose cranks wrote nothing has no COMMIT, but what they
+    // released (a hello's answer, a connection closed) must still go, after
+    // what the COMMITs before it released: waiting for the next COMMIT could
+    // be waiting for ever on a quiet node.
     const reads = this.#commitHooks.map((read) => read());
     const actions = this.#afterCommit.splice(0);
     // Only once the COMMIT is on disk may anything the committed cranks produced leave the kernel.
@@ -915,18 +922,20 @@ export class Kernel {
       for (const action of actions) action();
       for (const read of reads) read.afterActions?.();
     };
-    if (this.#walSync === undefined) {
+    if (this.#walSync === undefined || (!committed && this.#walSync.pending === 0)) {
       release();
       return;
     }
     // Released from the flush's callback, outside the loop: what it throws (a broken invariant) stops the kernel as in it.
-    this.#walSync.committed(() => {
+    const releaseWhenDurable = () => {
       try {
         release();
       } catch (error) {
         this.#stopFromOutsideTheLoop(error);
       }
-    });
+    };
+    if (committed) this.#walSync.committed(releaseWhenDurable);
+    else this.#walSync.afterEarlierCommits(releaseWhenDurable);
   }
 
   /**

@@ -247,7 +247,7 @@ export class HelloRule {
   #peerBehind(context: KernelContext, peer: PeerRecord, rollback: Rollback): void {
     context.buffer.postCommit.push(() => {
       this.warnings.warn(peer.peerId, 'peer-behind', { forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives },
-        `peer ${peer.peerId}'s store is behind this node's: it was rolled back to an older copy; its messages are not read until it starts the pair over: ${describeRollback(rollback)}`);
+        `peer ${peer.peerId}'s hello shows its store behind this node's: it was rolled back to an older copy (or the hello is an old one, read late from an older connection, and the next clears it); its messages are not read until a hello shows it consistent again or as a new incarnation: ${describeRollback(rollback)}`);
       // Then this node's hello, on a new connection: what the close cut off
       // (the peer's own news, perhaps) is asked for again by it.
       this.hooks.closeConnection(peer.peerId, 'its store is behind this node\'s (rolled back)', () => {

@@ -40,6 +40,21 @@ describe('WalSync', () => {
     sync.close();
   });
 
+  it('releases what a write-free group released after the COMMITs before it, with no flush of its own', () => {
+    const { sync, flushes } = setUp();
+    const released: string[] = [];
+    sync.committed(() => released.push('commit 1'));
+    sync.committed(() => released.push('commit 2'));
+    sync.afterEarlierCommits(() => released.push('no writes'));
+    flushes[0]?.(null);
+    expect(released).toEqual(['commit 1']);
+    flushes[1]?.(null);
+    expect(released).toEqual(['commit 1', 'commit 2', 'no writes']);
+    expect(flushes).toHaveLength(2);
+    expect(() => sync.afterEarlierCommits(() => released.push('nothing pending'))).toThrow(/all on disk already/);
+    sync.close();
+  });
+
   it('on a failed flush releases nothing it covered, reports a storage error, and refuses later COMMITs', () => {
     const { sync, flushes } = setUp();
     const released: number[] = [];

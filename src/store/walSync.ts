@@ -58,6 +58,18 @@ export class WalSync {
   }
 
   /**
+   * What cranks that wrote nothing released (a hello judged, a duplicate
+   * dropped) depends only on COMMITs already made: it runs once those are
+   * on disk, after what they released. Only while some are not yet
+   * ({@link pending}): otherwise the caller runs it at once.
+   */
+  afterEarlierCommits(release: () => void): void {
+    this.#assertHealthy();
+    assert(this.pending > 0, 'a release queued behind COMMITs that are all on disk already');
+    this.#waiting.push({ commit: this.#committed, release });
+  }
+
+  /**
    * Flushes now, in this thread, and runs everything waiting: for a
    * COMMIT made outside the kernel's loop (a write at open time) and for
    * the last COMMIT before the store closes.
