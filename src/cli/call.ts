@@ -18,10 +18,15 @@ export function callCommand(): Command {
     .argument('<method>', 'the method to call')
     .argument('[args...]', 'arguments, each a JSON value (e.g. 5, "text", [1,2])', jsonArgument, [])
     .action(async (method: string, args: unknown[], options: { dataDir: string; vat?: string }) => {
-      process.exitCode = await withUserErrors(async () => {
-        const answer = (await askNode(dataDirFiles(options.dataDir), 'POST', '/call', { vat: options.vat, method, args })) as { result: unknown };
-        process.stdout.write(`${JSON.stringify(answer.result)}\n`);
-        return 0;
-      });
+      process.exitCode = await printResultOf(options.dataDir, '/call', { vat: options.vat, method, args });
     });
+}
+
+/** Posts a message to the running node (`/call` or `/send`) and prints its result as JSON; the exit code. */
+export function printResultOf(dataDir: string, path: '/call' | '/send', message: { method: string; args: unknown[]; vat?: string; url?: string }): Promise<number> {
+  return withUserErrors(async () => {
+    const answer = (await askNode(dataDirFiles(dataDir), 'POST', path, message)) as { result: unknown };
+    process.stdout.write(`${JSON.stringify(answer.result)}\n`);
+    return 0;
+  });
 }

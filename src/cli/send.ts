@@ -1,9 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { askNode } from '../admin/client.js';
-import { dataDirFiles } from '../config/dataDir.js';
 import { parseOcapUrl } from '../remote/ocapUrl.js';
 import { dataDirOption } from './configOptions.js';
-import { exitCodesHelp, withUserErrors } from './exitCodes.js';
+import { printResultOf } from './call.js';
+import { exitCodesHelp } from './exitCodes.js';
 import { jsonArgument } from './options.js';
 
 /** `ken-node send`: a message from the shell to any object an ocap URL names, through the running node. */
@@ -21,11 +20,7 @@ export function sendCommand(): Command {
     .argument('<method>', 'the method to call')
     .argument('[args...]', 'arguments, each a JSON value (e.g. 5, "text", [1,2])', jsonArgument, [])
     .action(async (url: string, method: string, args: unknown[], options: { dataDir: string }) => {
-      process.exitCode = await withUserErrors(async () => {
-        const answer = (await askNode(dataDirFiles(options.dataDir), 'POST', '/send', { url, method, args })) as { result: unknown };
-        process.stdout.write(`${JSON.stringify(answer.result)}\n`);
-        return 0;
-      });
+      process.exitCode = await printResultOf(options.dataDir, '/send', { url, method, args });
     });
 }
 
