@@ -1,10 +1,8 @@
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { dataDirFiles } from '../../src/config/dataDir.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
 import { tempDirs } from '../support/nodes.js';
-import { ask, nodeProcesses, sample } from '../support/nodeCli.js';
+import { ask, nodeProcesses, readStore, sample } from '../support/nodeCli.js';
 
 const dirs = tempDirs();
 const nodes = nodeProcesses();
@@ -16,14 +14,8 @@ afterEach(() => {
 const vat = (name: string) => path.join(packageRoot, 'test', 'vats', name);
 
 /** The bootstrap vat's (v1's) vatstore rows, read from the store file of a stopped node. */
-function vatstoreRows(dir: string): number {
-  const db = new Database(dataDirFiles(dir).store, { readonly: true });
-  try {
-    return (db.prepare("SELECT COUNT(*) AS n FROM vatstore WHERE vat_id = 'v1'").get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
+const vatstoreRows = (dir: string): number =>
+  readStore(dir, (db) => (db.prepare("SELECT COUNT(*) AS n FROM vatstore WHERE vat_id = 'v1'").get() as { n: number }).n);
 
 /** A node whose bootstrap vat (notes with the init-twice bug) stored 20 notes, then stopped; and the vatstore rows that makes. */
 async function nodeWithNotes(): Promise<{ dir: string; rows: number }> {

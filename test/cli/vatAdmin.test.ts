@@ -1,12 +1,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dataDirFiles } from '../../src/config/dataDir.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
 import type { Exit } from '../support/cli.js';
 import { eventually, tempDirs } from '../support/nodes.js';
-import { ask, nodeProcesses, type RunningNode } from '../support/nodeCli.js';
+import { ask, nodeProcesses, readStore, type RunningNode } from '../support/nodeCli.js';
 
 const dirs = tempDirs();
 const nodes = nodeProcesses();
@@ -18,24 +17,11 @@ afterEach(() => {
 const vat = (name: string) => path.join(packageRoot, 'test', 'vats', `${name}.js`);
 
 /** The rows of the vat called `name`'s vatstore, read from the store file (committed state; the node may run). */
-function vatstoreOf(dir: string, name: string): unknown[] {
-  const db = new Database(dataDirFiles(dir).store, { readonly: true });
-  try {
-    return db.prepare('SELECT key, value FROM vatstore WHERE vat_id = (SELECT vat_id FROM vats WHERE name = ?) ORDER BY key').all(name);
-  } finally {
-    db.close();
-  }
-}
+const vatstoreOf = (dir: string, name: string): unknown[] =>
+  readStore(dir, (db) => db.prepare('SELECT key, value FROM vatstore WHERE vat_id = (SELECT vat_id FROM vats WHERE name = ?) ORDER BY key').all(name));
 
 /** How many wake-ups the store of the node on `dir` holds (committed). */
-function timersOf(dir: string): number {
-  const db = new Database(dataDirFiles(dir).store, { readonly: true });
-  try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM timers').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
+const timersOf = (dir: string): number => readStore(dir, (db) => (db.prepare('SELECT COUNT(*) AS n FROM timers').get() as { n: number }).n);
 
 /** `ken-node ARGS --data-dir dir`: a client command as a process of its own (each costs a second or more: few are run). */
 function cli(dir: string, ...args: string[]): Promise<Exit> {

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { adminRequest, askNode, type AdminResponse } from '../../src/admin/client.js';
 import { readAdminEndpoint } from '../../src/admin/endpointFile.js';
 import { readAdminToken } from '../../src/admin/token.js';
@@ -109,4 +110,14 @@ export function sample(metrics: string, name: string, labels: Record<string, str
   const prefix = labelText === '' ? `${name} ` : `${name}{${labelText}} `;
   const line = metrics.split('\n').find((candidate) => candidate.startsWith(prefix));
   return line === undefined ? undefined : Number(line.slice(prefix.length));
+}
+
+/** What `read` finds in the store of the node on `dir`, read-only: its committed state (the node may run). */
+export function readStore<T>(dir: string, read: (db: Database.Database) => T): T {
+  const db = new Database(dataDirFiles(dir).store, { readonly: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
 }
