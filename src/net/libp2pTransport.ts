@@ -1,15 +1,16 @@
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import type { PeerId as Libp2pPeerId, MultiaddrConnection, PrivateKey, Stream } from '@libp2p/interface';
+import type { PeerId as Libp2pPeerId, MultiaddrConnection, PrivateKey, Stream, StreamMessageEvent } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { tcp } from '@libp2p/tcp';
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils';
+import { byteStream, type ByteStream } from '@libp2p/utils';
 import { webSockets } from '@libp2p/websockets';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { PeerWarnings } from '../util/peerWarnings.js';
+import { encodeFrames, FrameDecoder, FrameLengthError } from './frameCodec.js';
 import type { PeerId, Transport, TransportHandlers } from './transport.js';
 import {
   defaultInboundConnectionsPerAddressPerSecond,
@@ -104,14 +105,15 @@ function inboundLimitsOf(options: Libp2pLimits): InboundLimits {
 
 interface Outbound {
   stream: Stream;
-  frames: LengthPrefixedStream<Stream>;
+  bytes: ByteStream<Stream>;
 }
 
 /**
  * The {@link Transport} over libp2p: TCP and WebSockets, Noise, Yamux, and
- * length-prefixed frames. One outbound stream per peer carries every frame
- * this node sends it; writes to a peer are serialized so frames keep their
- * order, and frames that are ready together go out in one `writeV`.
+ * length-prefixed frames (frameCodec.ts). One outbound stream per peer
+ * carries every frame this node sends it; writes to a peer are serialized
+ * so frames keep their order, and frames that are ready together go out as
+ * one buffer.
  */
 export class Libp2pTransport implements Transport {
   readonly #node: Libp2p;
@@ -207,7 +209,7 @@ export class Libp2pTransport implements Transport {
           stream.abort(new Error('the node is starting: its sessions are not set up yet'));
           return;
         }
-        void transport.#readLoop(stream, peerId, handlers);
+        transport.#read(stream, peerId, handlers);
       },
       // An honest peer opens one stream per connection to send us frames: a second covers a reconnect in flight.
       { maxInboundStreams: 2 },
@@ -271,7 +273,7 @@ export class Libp2pTransport implements Transport {
     const next = previous.catch(() => {}).then(async () => {
       const outbound = await this.#openOutbound(peerId);
       try {
-        await outbound.frames.writeV(frames);
+        await outbound.bytes.write(encodeFrames(frames));
       } catch (error) {
         this.#outbound.delete(peerId);
         outbound.stream.abort(error instanceof Error ? error : new Error(String(error)));
@@ -288,13 +290,13 @@ export class Libp2pTransport implements Transport {
     const opening = (async () => {
       const handlers = this.#requireHandlers();
       const stream = await this.#node.dialProtocol(peerIdFromString(peerId), kenProtocol);
-      const frames = lpStream(stream, { maxDataLength: this.#options.maxFrameBytes });
+      const bytes = byteStream(stream);
       stream.addEventListener('close', () => {
         if (this.#outbound.get(peerId) === opening) this.#outbound.delete(peerId);
       });
-      await frames.write(handlers.helloFrame(peerId));
+      await bytes.write(encodeFrames([handlers.helloFrame(peerId)]));
       handlers.connected(peerId);
-      return { stream, frames };
+      return { stream, bytes };
     })();
     opening.catch(() => {
       if (this.#outbound.get(peerId) === opening) this.#outbound.delete(peerId);
@@ -303,23 +305,28 @@ export class Libp2pTransport implements Transport {
     return opening;
   }
 
-  async #readLoop(stream: Stream, peerId: PeerId, handlers: TransportHandlers): Promise<void> {
-    const frames = lpStream(stream, { maxDataLength: this.#options.maxFrameBytes });
-    handlers.connected(peerId);
-    for (;;) {
-      let frame;
+  /**
+   * Reads the frames `peerId` writes on `stream`, as its chunks arrive: each
+   * frame a chunk completes goes to the handlers at once, so nothing but
+   * one incomplete frame is ever held here.
+   */
+  #read(stream: Stream, peerId: PeerId, handlers: TransportHandlers): void {
+    const decoder = new FrameDecoder(this.#options.maxFrameBytes);
+    const onFrame = (frame: Uint8Array) => handlers.frame(peerId, frame);
+    const onMessage = (event: StreamMessageEvent) => {
       try {
-        frame = await frames.read();
+        if (event.data instanceof Uint8Array) decoder.push(event.data, onFrame);
+        else for (const chunk of event.data) decoder.push(chunk, onFrame);
       } catch (error) {
-        const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        if (stream.readStatus === 'readable' && !/stream closed|EOF/i.test(reason)) {
-          this.#warnings.warn(peerId, 'unreadable-frame', { reason }, 'unreadable frame from peer: closing its connections');
-          await this.closePeer(peerId, `unreadable frame: ${reason}`);
-        }
-        return;
+        if (!(error instanceof FrameLengthError)) throw error;
+        stream.removeEventListener('message', onMessage);
+        const reason = `${error.name}: ${error.message}`;
+        this.#warnings.warn(peerId, 'unreadable-frame', { reason }, 'unreadable frame from peer: closing its connections');
+        void this.closePeer(peerId, `unreadable frame: ${reason}`);
       }
-      handlers.frame(peerId, frame.subarray());
-    }
+    };
+    handlers.connected(peerId);
+    stream.addEventListener('message', onMessage);
   }
 
   async closePeer(peerId: PeerId, reason: string): Promise<void> {
