@@ -230,7 +230,8 @@ export class PeerSessions {
     }
     if (frame.type === 'ack' && !this.#receiveRule.judgeAckOrAskForHello(session, frame.ack)) return;
     if (frame.type === 'msg' && this.#receiveRule.screen(session, frame)) return;
-    this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame), frame.type !== 'hello');
+    const startOvers = this.#table.startOversOf(peerId);
+    this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame, startOvers), frame.type !== 'hello');
   }
 
   /**
@@ -353,17 +354,17 @@ export class PeerSessions {
     this.#warnings.warn(peerId, 'refused-message', { reason: reasons[0], reasons: reasons.length }, 'refused a message from peer; its result, if it has one, is rejected back to it');
   }
 
-  /** The receive rule, inside a crank of its own. */
-  #receive(context: KernelContext, peerId: PeerId, frame: Frame): void {
+  /** The receive rule, inside a crank; `startOvers`: the pair's start-overs when the frame was screened (receiveRule.ts). */
+  #receive(context: KernelContext, peerId: PeerId, frame: Frame, startOvers: number): void {
     switch (frame.type) {
       case 'hello':
         this.#helloRule.apply(context, peerId, frame);
         return;
       case 'ack':
-        this.#receiveRule.ack(context, peerId, frame.ack);
+        this.#receiveRule.ack(context, peerId, frame.ack, startOvers);
         return;
       case 'msg':
-        this.#receiveRule.message(context, peerId, frame);
+        this.#receiveRule.message(context, peerId, frame, startOvers);
         return;
       default:
         throw new ProtocolError(`unknown frame ${JSON.stringify(frame satisfies never)}`);

@@ -77,7 +77,8 @@ export class ReceiveRule {
     }
     // Its ack may still be news.
     if (ackCounts) {
-      this.hooks.queue(session.peerId, (context) => this.applyAck(context, context.store.peers.ensure(session.peerId), frame.ack));
+      const startOvers = this.table.startOversOf(session.peerId);
+      this.hooks.queue(session.peerId, (context) => this.ack(context, session.peerId, frame.ack, startOvers));
     }
     return true;
   }
@@ -98,14 +99,28 @@ export class ReceiveRule {
     return false;
   }
 
-  /** An ack frame, in its crank. */
-  ack(context: KernelContext, peerId: PeerId, ack: number): void {
+  /**
+   * True for a frame screened when the pair had started over `startOvers`
+   * times, if it has started over since (in a crank before this one, maybe
+   * in the same group): it is the old pair's, and says nothing of the new
+   * one. Counted, not read.
+   */
+  #ofOldPair(peerId: PeerId, startOvers: number): boolean {
+    if (this.table.startOversOf(peerId) === startOvers) return false;
+    this.stats.framesOfMismatchedPair += 1;
+    return true;
+  }
+
+  /** An ack frame, in its crank; `startOvers`: the pair's start-overs when it was screened. */
+  ack(context: KernelContext, peerId: PeerId, ack: number, startOvers: number): void {
+    if (this.#ofOldPair(peerId, startOvers)) return;
     const peer = context.store.peers.ensure(peerId);
     if (this.acksValid(peerId)) this.applyAck(context, peer, ack);
   }
 
-  /** A message, in its crank: consumed if it is the next one, re-acked if old, dropped if ahead. */
-  message(context: KernelContext, peerId: PeerId, frame: MsgFrame): void {
+  /** A message, in its crank: consumed if it is the next one, re-acked if old, dropped if ahead; `startOvers`: the pair's start-overs when it was screened. */
+  message(context: KernelContext, peerId: PeerId, frame: MsgFrame, startOvers: number): void {
+    if (this.#ofOldPair(peerId, startOvers)) return;
     const peers = context.store.peers;
     const peer = peers.ensure(peerId);
     const session = this.table.get(peerId);
@@ -138,7 +153,7 @@ export class ReceiveRule {
     if (ack >= peer.nextSendSeq) {
       // A frame of the pair as it was before it started over in this process
       // (on an older connection, read after the new one's hello): not the peer's error.
-      if ((this.table.get(peer.peerId)?.sequences ?? 0) > 0) {
+      if (this.table.startOversOf(peer.peerId) > 0) {
         this.stats.framesOfMismatchedPair += 1;
         return;
       }
