@@ -159,10 +159,7 @@ export class HelloRule {
       const reason = `this node was restored from a backup (${restoredFrom}) and started as a new incarnation`;
       const peers = context.store.peers.all().filter((peer) => peer.forgotten === null);
       const dropped = peers.map((peer) => ({ peerId: peer.peerId, ...dropPeerState(context, peer, reason) }));
-      for (const peer of peers) {
-        context.store.peers.startOver(peer.peerId, null, null);
-        this.table.countStartOver(peer.peerId);
-      }
+      for (const peer of peers) context.store.peers.startOver(peer.peerId, null, null);
       const incarnation = context.store.meta.becomeNewIncarnation(this.environment.entropy);
       context.buffer.postCommit.push(() => {
         this.#incarnation = incarnation;
@@ -210,7 +207,6 @@ export class HelloRule {
         : `peer ${peer.peerId} found its store rolled back to an older copy and started the pair over ${change}`;
     const dropped = dropPeerState(context, peer, reason);
     context.store.peers.setIncarnation(peer.peerId, incarnation);
-    this.table.countStartOver(peer.peerId);
     context.buffer.postCommit.push(() => {
       // What the old incarnation had consumed of this node's messages, and this node of its: gone with its state.
       if (startedOver === null) this.logger.warn({ peerId: peer.peerId, consumedByIt: peer.ackedSeq, consumedHere: peer.receivedSeq, ...dropped }, reason);
@@ -233,7 +229,6 @@ export class HelloRule {
     const reason = `this node's store is behind peer ${peer.peerId}'s: it was rolled back to an older copy; the pair starts over as a new incarnation of this node`;
     const dropped = dropPeerState(context, peer, reason);
     context.store.peers.startOver(peer.peerId, this.environment.entropy(16), { forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives });
-    this.table.countStartOver(peer.peerId);
     context.buffer.postCommit.push(() => {
       this.logger.error({ peerId: peer.peerId, forgottenSends: rollback.forgottenSends, lostReceives: rollback.lostReceives, ...dropped }, `${reason}: ${losses}`);
       this.table.startSequencesOver(peer.peerId);

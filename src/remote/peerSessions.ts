@@ -228,9 +228,10 @@ export class PeerSessions {
       this.#transmitter.helloNowAndThen(session);
       return;
     }
+    // The pair's start-overs as the store has them now (earlier cranks of an open group included): its crank compares them.
+    const startOvers = this.store.peers.get(peerId)?.startOvers ?? 0;
     if (frame.type === 'ack' && !this.#receiveRule.judgeAckOrAskForHello(session, frame.ack)) return;
-    if (frame.type === 'msg' && this.#receiveRule.screen(session, frame)) return;
-    const startOvers = this.#table.startOversOf(peerId);
+    if (frame.type === 'msg' && this.#receiveRule.screen(session, frame, startOvers)) return;
     this.#queueReceive(peerId, (context) => this.#receive(context, peerId, frame, startOvers), frame.type !== 'hello');
   }
 

@@ -56,7 +56,7 @@ export class ReceiveRule {
    * was handled here. The crank still checks the sequence against the
    * store: this is a filter, not the rule.
    */
-  screen(session: Session, frame: MsgFrame): boolean {
+  screen(session: Session, frame: MsgFrame, startOvers: number): boolean {
     const ackCounts = this.judgeAckOrAskForHello(session, frame.ack);
     if (frame.seq === session.queuedSeq + 1) {
       if (!session.credit.admits(frame.seq)) {
@@ -77,7 +77,6 @@ export class ReceiveRule {
     }
     // Its ack may still be news.
     if (ackCounts) {
-      const startOvers = this.table.startOversOf(session.peerId);
       this.hooks.queue(session.peerId, (context) => this.ack(context, session.peerId, frame.ack, startOvers));
     }
     return true;
@@ -102,25 +101,25 @@ export class ReceiveRule {
   /**
    * True for a frame screened when the pair had started over `startOvers`
    * times, if it has started over since (in a crank before this one, maybe
-   * in the same group): it is the old pair's, and says nothing of the new
-   * one. Counted, not read.
+   * in the same group of cranks, whose COMMIT has not yet told the session):
+   * it is the old pair's, and says nothing of the new one. Counted, not read.
    */
-  #ofOldPair(peerId: PeerId, startOvers: number): boolean {
-    if (this.table.startOversOf(peerId) === startOvers) return false;
+  #ofOldPair(context: KernelContext, peerId: PeerId, startOvers: number): boolean {
+    if ((context.store.peers.get(peerId)?.startOvers ?? 0) === startOvers) return false;
     this.stats.framesOfMismatchedPair += 1;
     return true;
   }
 
   /** An ack frame, in its crank; `startOvers`: the pair's start-overs when it was screened. */
   ack(context: KernelContext, peerId: PeerId, ack: number, startOvers: number): void {
-    if (this.#ofOldPair(peerId, startOvers)) return;
+    if (this.#ofOldPair(context, peerId, startOvers)) return;
     const peer = context.store.peers.ensure(peerId);
     if (this.acksValid(peerId)) this.applyAck(context, peer, ack);
   }
 
   /** A message, in its crank: consumed if it is the next one, re-acked if old, dropped if ahead; `startOvers`: the pair's start-overs when it was screened. */
   message(context: KernelContext, peerId: PeerId, frame: MsgFrame, startOvers: number): void {
-    if (this.#ofOldPair(peerId, startOvers)) return;
+    if (this.#ofOldPair(context, peerId, startOvers)) return;
     const peers = context.store.peers;
     const peer = peers.ensure(peerId);
     const session = this.table.get(peerId);
@@ -151,9 +150,10 @@ export class ReceiveRule {
   /** A cumulative ack: rows up to it are delivered and leave the outbox. */
   applyAck(context: KernelContext, peer: PeerRecord, ack: number): void {
     if (ack >= peer.nextSendSeq) {
-      // A frame of the pair as it was before it started over in this process
-      // (on an older connection, read after the new one's hello): not the peer's error.
-      if (this.table.startOversOf(peer.peerId) > 0) {
+      // A frame of the pair as it was before it started over (on an older
+      // connection, read after the new one's hello, maybe by an earlier
+      // process of this node's): not the peer's error, once it ever started over.
+      if (peer.startOvers > 0) {
         this.stats.framesOfMismatchedPair += 1;
         return;
       }

@@ -200,8 +200,6 @@ export function newSessionStats(): SessionStats {
 /** The sessions, by peer: made from the store's sequence state when a peer is first met in this process. */
 export class SessionTable {
   readonly #sessions = new Map<PeerId, Session>();
-  /** Per peer, its pair's start-overs in this process, counted in their cranks ({@link startOversOf}). */
-  readonly #startOvers = new Map<PeerId, number>();
 
   constructor(
     private readonly options: SessionOptions,
@@ -256,23 +254,6 @@ export class SessionTable {
       this.#sessions.set(peer.peerId, session);
     }
     return session;
-  }
-
-  /**
-   * How many times the pair with `peerId` started over (amnesia, rollback)
-   * in this process, as {@link Session.sequences} counts, but counted in the
-   * crank that starts it over, not after its COMMIT, and kept by peer, not
-   * by session (there may be none yet): a frame screened under an older
-   * count is the old pair's, though a crank after that one in the same
-   * group finds the new pair in the store and `sequences` not yet counted.
-   */
-  startOversOf(peerId: PeerId): number {
-    return this.#startOvers.get(peerId) ?? 0;
-  }
-
-  /** In the crank that starts the pair with `peerId` over: frames screened before it are the old pair's ({@link startOversOf}). */
-  countStartOver(peerId: PeerId): void {
-    this.#startOvers.set(peerId, this.startOversOf(peerId) + 1);
   }
 
   /** The pair's sequences start over from zero (its store state already has): the session's memory of them follows. */

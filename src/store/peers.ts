@@ -30,6 +30,8 @@ export interface PeerRecord {
   receivedDigest: string | null;
   /** Digest of the body of this node's message #ackedSeq, kept once its row is deleted; null before one. */
   ackedDigest: string | null;
+  /** How many times the pair's sequences started over ({@link resetSequences}): frames of an older pair may still be read. */
+  startOvers: number;
 }
 
 interface Row {
@@ -45,6 +47,7 @@ interface Row {
   started_over: string | null;
   received_digest: string | null;
   acked_digest: string | null;
+  start_overs: number;
 }
 
 // Frozen all through: the record may be a cached one, shared by every reader.
@@ -61,6 +64,7 @@ const toRecord = (row: Row): PeerRecord => ({
   startedOver: row.started_over === null ? null : Object.freeze(JSON.parse(row.started_over) as StartedOver),
   receivedDigest: row.received_digest,
   ackedDigest: row.acked_digest,
+  startOvers: row.start_overs,
 });
 
 /** The digest of a message body as both sides of a pair compute it: SHA-256 of its JSON, the first 16 bytes, hex. */
@@ -105,9 +109,9 @@ export function makePeerStore(
   const byPeer = db.prepare<[string], Row & { next_object_id: number; next_promise_id: number }>('SELECT * FROM peers WHERE peer_id = ?');
   const byEndpoint = db.prepare<[string], { peer_id: string }>('SELECT peer_id FROM peers WHERE endpoint = ?');
   const allIds = db.prepare<[], { peer_id: string }>('SELECT peer_id FROM peers');
-  const update = db.prepare<[string | null, number, number, number, string, string | null, string | null, string | null, string | null, string | null, number, number, string]>(
+  const update = db.prepare<[string | null, number, number, number, string, string | null, string | null, string | null, string | null, string | null, number, number, number, string]>(
     `UPDATE peers SET incarnation = ?, next_send_seq = ?, acked_seq = ?, received_seq = ?, addresses = ?, forgotten_reason = ?,
-       local_incarnation = ?, started_over = ?, received_digest = ?, acked_digest = ?, next_object_id = ?, next_promise_id = ?
+       local_incarnation = ?, started_over = ?, received_digest = ?, acked_digest = ?, start_overs = ?, next_object_id = ?, next_promise_id = ?
      WHERE peer_id = ?`,
   );
   const deletePeer = tx.direct(db.prepare<[string]>('DELETE FROM peers WHERE peer_id = ?'));
@@ -139,6 +143,7 @@ export function makePeerStore(
           peer.startedOver === null ? null : JSON.stringify(peer.startedOver),
           peer.receivedDigest,
           peer.ackedDigest,
+          peer.startOvers,
           peer.nextObjectId,
           peer.nextPromiseId,
           peerId,
@@ -211,6 +216,7 @@ export function makePeerStore(
         startedOver: null,
         receivedDigest: null,
         ackedDigest: null,
+        startOvers: 0,
         nextObjectId: 1,
         nextPromiseId: 1,
       };
@@ -244,9 +250,9 @@ export function makePeerStore(
     setIncarnation(peerId: string, incarnation: string): void {
       change(peerId, 'setIncarnation', () => ({ incarnation }));
     },
-    /** Peer amnesia: the pair starts over, and what was queued for the old incarnation is dropped. */
+    /** The pair starts over (amnesia, rollback, restore, forgetting): what was queued for the old one is dropped, and the start-over counted. */
     resetSequences(peerId: string): void {
-      change(peerId, 'resetSequences', () => ({ nextSendSeq: 1, ackedSeq: 0, receivedSeq: 0, receivedDigest: null, ackedDigest: null }));
+      change(peerId, 'resetSequences', (peer) => ({ nextSendSeq: 1, ackedSeq: 0, receivedSeq: 0, receivedDigest: null, ackedDigest: null, startOvers: peer.startOvers + 1 }));
       outbox.clear(peerId);
     },
     /**

@@ -154,6 +154,7 @@ function sqlView(store: KernelStore, made: Made) {
             startedOver: row.started_over === null ? null : JSON.parse(row.started_over as string),
             receivedDigest: row.received_digest,
             ackedDigest: row.acked_digest,
+            startOvers: row.start_overs,
             nextObjectId: row.next_object_id,
             nextPromiseId: row.next_promise_id,
             byEndpoint: peerId,

@@ -67,8 +67,14 @@
  * - `redeemed_urls` (v9): ocap URLs of other nodes that `ken-node send`
  *   redeemed, by the SHA-256 of their swiss number and peer id, and the
  *   presence each gave, so that a URL is redeemed once.
+ * - `peers.start_overs` (v10): how many times the pair's sequences started
+ *   over (the peer's amnesia, a rollback of either side, a restore, the
+ *   operator forgetting the peer). Once a pair has started over, an ack
+ *   beyond what was sent may be a frame of the old pair read late, not a
+ *   peer's error; and a frame screened under one count and consumed under
+ *   another is the old pair's (`remote/receiveRule.ts`).
  */
-export const schemaVersion = 9;
+export const schemaVersion = 10;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -273,5 +279,8 @@ export const migrations: readonly string[] = [
     url_sha256 BLOB PRIMARY KEY,
     kref       TEXT NOT NULL
   ) WITHOUT ROWID;
+  `,
+  `
+  ALTER TABLE peers ADD COLUMN start_overs INTEGER NOT NULL DEFAULT 0;
   `,
 ];
