@@ -57,14 +57,26 @@ export class Scheduler {
     return this.#events[0]?.at;
   }
 
-  /** Advances time to the next event and runs it; false if there is none. */
-  runNext(): boolean {
+  /**
+   * Advances time to the next event and runs it; false if there is none.
+   * If it is `burstOwner`'s, the events of `burstOwner` due at the same
+   * time right after it run too, with nothing between them: frames that
+   * arrive together, as the bytes of one read from a socket do.
+   */
+  runNext(burstOwner?: string): boolean {
     this.#dropCancelled();
     const event = this.#events.shift();
     if (event === undefined) return false;
     this.#now = event.at;
     event.run();
-    return true;
+    if (burstOwner === undefined || event.owner !== burstOwner) return true;
+    for (;;) {
+      this.#dropCancelled();
+      const next = this.#events[0];
+      if (next === undefined || next.at !== event.at || next.owner !== burstOwner) return true;
+      this.#events.shift();
+      next.run();
+    }
   }
 
   /** A {@link Clock} whose timers belong to `owner`; its calendar starts at {@link simulationEpochMs}. */

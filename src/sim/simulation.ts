@@ -173,7 +173,8 @@ export class Simulation {
         }
         const next = this.#scheduler.peekTime();
         if (next === undefined || next > healAt + drainLimitMs) break;
-        this.#scheduler.runNext();
+        // Frames due together arrive together, with no crank between them (as over TCP: frameCodec.ts).
+        this.#scheduler.runNext('network');
       }
       this.#note(drainedAt === undefined ? `not drained after ${events} events` : `drained after ${events} events`);
       const violations = await this.#check();
