@@ -8,11 +8,10 @@ import { ask, counterVat, countsOf, nodeProcesses, sample } from '../support/nod
 
 const dirs = tempDirs();
 const nodes = nodeProcesses();
-let proxy: TcpProxy | undefined;
+const proxies: TcpProxy[] = [];
 afterEach(async () => {
   nodes.killAll();
-  await proxy?.close();
-  proxy = undefined;
+  await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   dirs.cleanup();
 });
 
@@ -27,20 +26,25 @@ describe('ken-node metrics: a partition seen from /metrics', () => {
   it('the outbox to a partitioned peer grows and keeps its oldest message\'s age, then drains to 0 once healed', async () => {
     const root = dirs.make('ken-metrics-');
     const [a, b] = [path.join(root, 'a'), path.join(root, 'b')];
-    const portB = await freePort();
-    // A reaches B only through the proxy: B announces the proxy's address (in its URLs and its hellos), not its own.
-    proxy = await TcpProxy.start({ target: { host: '127.0.0.1', port: portB } });
-    await init(a, await freePort());
-    await init(b, portB, ['--announce', `/ip4/127.0.0.1/tcp/${proxy.port}`]);
+    // Each node reaches the other only through a proxy: it announces the
+    // proxy's address (in its URLs and its hellos), not its own. One way
+    // round a proxy is not enough: libp2p opens a node's stream on any
+    // connection of the pair, so B dialling A directly (to resend, say)
+    // would carry A's frames past the partition.
+    const [portA, portB] = [await freePort(), await freePort()];
+    const [proxyA, proxyB] = [await TcpProxy.start({ target: { host: '127.0.0.1', port: portA } }), await TcpProxy.start({ target: { host: '127.0.0.1', port: portB } })];
+    proxies.push(proxyA, proxyB);
+    await init(a, portA, ['--announce', `/ip4/127.0.0.1/tcp/${proxyA.port}`]);
+    await init(b, portB, ['--announce', `/ip4/127.0.0.1/tcp/${proxyB.port}`]);
     await nodes.start(b);
     const urlB = parseOcapUrl(((await ask(b, 'POST', '/url', {})) as { url: string }).url);
-    expect(urlB.addresses).toEqual([`/ip4/127.0.0.1/tcp/${proxy.port}/p2p/${urlB.peerId}`]);
+    expect(urlB.addresses).toEqual([`/ip4/127.0.0.1/tcp/${proxyB.port}/p2p/${urlB.peerId}`]);
     await nodes.start(a, ['--peer', `b=${formatOcapUrl(urlB)}`]);
     await eventually('A\'s bootstrap vat to know B', async () => (await countsOf(a)).peers.includes('b'), 30_000);
     const peer = { peer: urlB.peerId };
     await eventually('A\'s outbox to B to be empty after the introduction', async () => sample(await scrape(a), 'ken_outbox_depth', peer) === 0, 30_000);
 
-    proxy.setMode('drop');
+    for (const proxy of proxies) proxy.setMode('drop');
     await eventually('A to see B disconnected', async () => sample(await scrape(a), 'ken_peer_connected', peer) === 0, 30_000);
     await ask(a, 'POST', '/call', { method: 'send', args: ['b', 20] });
     // The 20 messages are committed in A's outbox and stay there while the partition lasts.
@@ -54,7 +58,7 @@ describe('ken-node metrics: a partition seen from /metrics', () => {
     // Another scrape, still partitioned: nothing was lost from the outbox.
     expect(sample(await scrape(a), 'ken_outbox_depth', peer)).toBeGreaterThanOrEqual(20);
 
-    proxy.setMode('pass');
+    for (const proxy of proxies) proxy.setMode('pass');
     // Depth and age from one scrape: later rows (a GC notice, say) may come and go between two.
     let healed = '';
     await eventually('A\'s outbox to B to drain', async () => {
