@@ -96,4 +96,47 @@ describe('a pair that starts over', () => {
     await expectOldAckIgnored(node, logger, first.peer, disconnects);
     await node.stop();
   });
+
+  it('does not consume a message of the old pair screened before the hello that starts the pair over had its crank', async () => {
+    let holding = false;
+    const held: Array<{ arrive: () => void; frame: Uint8Array }> = [];
+    const network = new MemoryNetwork((from, _to, arrive, frame) => {
+      if (from === 'P' && holding) held.push({ arrive, frame });
+      else setImmediate(arrive);
+    });
+    const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+    await node.kernel.createVat({ name: 'bootstrap', bundle: await testVat('peer') });
+    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('bootstrap')));
+    const incarnationOfA = node.store.meta.incarnation();
+    const peer = new RawPeer(network.transport('P'), 'A', incarnationOfA);
+    // P's stream opens with its hello: A knows P, and has consumed none of its messages.
+    await peer.sendFrame({ type: 'ack', ack: 0, window: 1000 });
+    await eventually('A knows P', () => node.store.peers.get('P')?.incarnation === peer.incarnation);
+    await node.kernel.run();
+
+    // The old pair's message 1 is read right after P's hello as a new
+    // incarnation, in one burst: screened as the next message (the new pair
+    // has consumed none either), its crank after the hello's.
+    holding = true;
+    await peer.send({ kind: 'redeem', swiss, result: 'p+1' });
+    await peer.sendFrame({ type: 'hello', incarnation: newIncarnation, yourIncarnation: incarnationOfA, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null });
+    holding = false;
+    const [oldMessage, hello] = held;
+    expect(decodeFrame(oldMessage!.frame)).toMatchObject({ type: 'msg', seq: 1 });
+    // The burst comes while the kernel is in a delivery (an idle kernel
+    // would run the hello's crank before it read the next frame).
+    const busy = node.kernel.call(node.kernel.rootOf('bootstrap'), 'calls');
+    hello!.arrive();
+    oldMessage!.arrive();
+    await busy;
+    const { stats } = node.sessions;
+    await eventually('the old message judged', () => stats.framesOfMismatchedPair + (node.store.peers.get('P')?.receivedSeq ?? 0) >= 1);
+    await node.kernel.run();
+
+    expect(stats.framesOfMismatchedPair).toBe(1);
+    expect(node.store.peers.get('P')).toMatchObject({ incarnation: newIncarnation, receivedSeq: 0, startOvers: 1 });
+    expect(peer.answers.has('p+1')).toBe(false);
+    expect(logger.entries.filter((entry) => entry.message?.startsWith('bad frame'))).toEqual([]);
+    await node.stop();
+  });
 });
