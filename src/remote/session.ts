@@ -106,7 +106,13 @@ export interface Session {
   ackedSeq: number;
   /** Highest seq written on the current connection. */
   sentUpTo: number;
-  /** How many times the pair's sequences started over (amnesia, rollback) in this process: a write's outcome counts only for the ones it was made of. */
+  /**
+   * How many times the pair's sequences started over (amnesia, rollback) in
+   * this process, counted once the start-over is committed, as the rest of
+   * the session's numbers are: a write's outcome counts only for the ones it
+   * was made of. (Frames received are judged by the peer row's
+   * `startOvers` instead, which the crank that starts the pair over moves.)
+   */
   sequences: number;
   /** Highest ack written on the current connection; -1 forces a re-ack. */
   ackSent: number;

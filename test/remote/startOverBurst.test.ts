@@ -11,18 +11,24 @@ afterEach(() => dirs.cleanup());
 
 const newIncarnation = 'd1'.repeat(16);
 
-/**
- * Node A and a raw peer P that A answers twice: P's ack of the first is
- * applied, its ack of the second held (`oldAck`), to arrive when the test
- * says. Frames from P that `hold` picks are held in `held` likewise.
- */
-async function pairWithHeldAck() {
+/** A network on which the frames from P that `control.hold` picks are kept in `held`, to arrive when the test says (together, in one synchronous burst). */
+function holdingNetwork() {
   const control: { hold?: (frame: Uint8Array) => boolean } = {};
   const held: Array<{ arrive: () => void; frame: Uint8Array }> = [];
   const network = new MemoryNetwork((from, _to, arrive, frame) => {
     if (from === 'P' && control.hold?.(frame) === true) held.push({ arrive, frame });
     else setImmediate(arrive);
   });
+  return { network, control, held };
+}
+
+/**
+ * Node A and a raw peer P that A answers twice: P's ack of the first is
+ * applied, its ack of the second held (`oldAck`), to arrive when the test
+ * says.
+ */
+async function pairWithHeldAck() {
+  const { network, control, held } = holdingNetwork();
   const dir = dirs.make('ken-A-');
   const started = await startNode({ dir, transport: { kind: 'memory', network, peerId: 'A' } });
   await started.node.kernel.createVat({ name: 'bootstrap', bundle: await testVat('peer') });
@@ -98,12 +104,7 @@ describe('a pair that starts over', () => {
   });
 
   it('does not consume a message of the old pair screened before the hello that starts the pair over had its crank', async () => {
-    let holding = false;
-    const held: Array<{ arrive: () => void; frame: Uint8Array }> = [];
-    const network = new MemoryNetwork((from, _to, arrive, frame) => {
-      if (from === 'P' && holding) held.push({ arrive, frame });
-      else setImmediate(arrive);
-    });
+    const { network, control, held } = holdingNetwork();
     const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
     await node.kernel.createVat({ name: 'bootstrap', bundle: await testVat('peer') });
     const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('bootstrap')));
@@ -117,10 +118,10 @@ describe('a pair that starts over', () => {
     // The old pair's message 1 is read right after P's hello as a new
     // incarnation, in one burst: screened as the next message (the new pair
     // has consumed none either), its crank after the hello's.
-    holding = true;
+    control.hold = () => true;
     await peer.send({ kind: 'redeem', swiss, result: 'p+1' });
     await peer.sendFrame({ type: 'hello', incarnation: newIncarnation, yourIncarnation: incarnationOfA, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null });
-    holding = false;
+    control.hold = undefined;
     const [oldMessage, hello] = held;
     expect(decodeFrame(oldMessage!.frame)).toMatchObject({ type: 'msg', seq: 1 });
     // The burst comes while the kernel is in a delivery (an idle kernel
