@@ -10,6 +10,22 @@ interface AppendedRow {
   createdAt: number;
 }
 
+/** The most committed rows a peer's {@link CommittedRows} keeps: beyond, the oldest go (and are read from SQLite). */
+const maxCachedRowsPerPeer = 1024;
+
+/**
+ * A peer's committed rows from `first` on, in seq order, with no gap: every
+ * row SQLite holds for the peer with `seq >= first` is here, as of the last
+ * COMMIT. Rows reach SQLite only through this store's COMMIT, which adds
+ * them here as it writes them, so the range stays whole; rows before
+ * `first` (from before this process, or dropped to keep the bound) are
+ * read from SQLite.
+ */
+interface CommittedRows {
+  first: number;
+  frames: string[];
+}
+
 /**
  * The outbox: per peer, the messages this node committed to send, by
  * sequence number, each kept until the peer acks it. Rows are appended in
@@ -20,7 +36,8 @@ interface AppendedRow {
  * pendingTable.ts): appended rows wait in memory, in order, and each peer's
  * highest acked seq; the COMMIT deletes the acked rows and inserts the new
  * ones. A crank's abort undoes what it appended and acked. The transmitter
- * reads only committed rows, which are in SQLite (less those acked since);
+ * reads only committed rows, which are in SQLite (less those acked since),
+ * and the newest of them also in memory until acked, where it reads them;
  * an ack covers only rows that were sent, so only committed ones.
  */
 export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now: () => number) {
@@ -39,6 +56,41 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
   let appended: AppendedRow[] = [];
   /** Per peer, the highest seq acked since the last COMMIT: rows up to it are gone, and the COMMIT deletes them. */
   const ackedThrough = new Map<string, number>();
+  /**
+   * Per peer, committed rows kept in memory until acked: the transmitter
+   * reads a row right after the COMMIT that wrote it, and the ack's crank
+   * its digest; both would otherwise read SQLite (outside a transaction,
+   * the first one also takes and drops a WAL read lock).
+   */
+  const committed = new Map<string, CommittedRows>();
+  const keepCommitted = (row: AppendedRow) => {
+    const rows = committed.get(row.peerId);
+    // A gap (none should come: a peer's rows are numbered in order) only starts the range again.
+    if (rows === undefined || rows.first + rows.frames.length !== row.seq) {
+      committed.set(row.peerId, { first: row.seq, frames: [row.frame] });
+      return;
+    }
+    rows.frames.push(row.frame);
+    if (rows.frames.length > maxCachedRowsPerPeer) {
+      rows.frames.shift();
+      rows.first += 1;
+    }
+  };
+  const forgetCommittedThrough = (peerId: string, seq: number) => {
+    const rows = committed.get(peerId);
+    if (rows === undefined || seq < rows.first) return;
+    const gone = seq - rows.first + 1;
+    if (gone >= rows.frames.length) committed.delete(peerId);
+    else {
+      rows.frames.splice(0, gone);
+      rows.first = seq + 1;
+    }
+  };
+  /** The committed frame of row `seq` from memory; undefined if the cache cannot tell (read SQLite). */
+  const committedFrame = (peerId: string, seq: number): string | undefined => {
+    const rows = committed.get(peerId);
+    return rows === undefined || seq < rows.first ? undefined : rows.frames[seq - rows.first];
+  };
   /** Where `appended` stood when the open crank began, the whole list before the crank's first clear (which filters it), and each peer's acked seq before the crank changed it. */
   let atCrankStart: { length: number; beforeClear: AppendedRow[] | undefined; acked: Map<string, number | undefined> } | undefined;
   const setAckedThrough = (peerId: string, seq: number | undefined) => {
@@ -73,12 +125,15 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       for (const row of appended) insert.run(row.peerId, row.seq, row.frame, row.createdAt);
     },
     written() {
+      for (const [peerId, seq] of ackedThrough) forgetCommittedThrough(peerId, seq);
+      for (const row of appended) keepCommitted(row);
       appended = [];
       ackedThrough.clear();
     },
     discard() {
       appended = [];
       ackedThrough.clear();
+      committed.clear();
       atCrankStart = undefined;
     },
   });
@@ -86,6 +141,8 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
   const pendingRow = (peerId: string, seq: number) => appended.find((row) => row.peerId === peerId && row.seq === seq);
   const digestOf = (peerId: string, seq: number): string | undefined => {
     if (seq < stillFrom(peerId, seq)) return undefined;
+    const frame = committedFrame(peerId, seq);
+    if (frame !== undefined) return bodyDigest(frame);
     const row = rowBody.get(peerId, seq);
     if (row !== undefined) return row.digest ?? bodyDigest(row.frame);
     const pending = pendingRow(peerId, seq);
@@ -102,7 +159,13 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
     },
     /** Committed rows with `from <= seq <= to`, at most `limit`, in order (none acked since). */
     read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {
-      return read.all(peerId, stillFrom(peerId, from), to, limit);
+      const start = stillFrom(peerId, from);
+      const rows = committed.get(peerId);
+      if (rows === undefined || start < rows.first) return read.all(peerId, start, to, limit);
+      const last = Math.min(to, start + limit - 1, rows.first + rows.frames.length - 1);
+      const found: { seq: number; frame: string }[] = [];
+      for (let seq = start; seq <= last; seq += 1) found.push({ seq, frame: rows.frames[seq - rows.first] as string });
+      return found;
     },
     /**
      * Deletes the rows up to `seq` (acked); returns the digest of row `seq`
@@ -121,6 +184,8 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
     /** Every row of the peer goes (its pair started over). */
     clear(peerId: string): void {
       clear.run(peerId);
+      // An abort of the crank brings the rows back in SQLite: they are read from there until rows are committed again.
+      committed.delete(peerId);
       if (ackedThrough.has(peerId)) setAckedThrough(peerId, undefined);
       if (!appended.some((row) => row.peerId === peerId)) return;
       if (atCrankStart !== undefined) atCrankStart.beforeClear ??= appended;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openStore, type EndpointId, type KernelStore, type KObjectRef, type KPromiseRef, type RunQueueItem, type VatId } from './index.js';
+import type { SqliteDatabase } from './db.js';
 import { compareKeys } from './vatstore.js';
 
 /**
@@ -308,6 +309,28 @@ function apply(store: KernelStore, op: Op, made: Made): void {
   }
 }
 
+/**
+ * What the transmitter reads of each peer's outbox (rows kept in memory
+ * since their COMMIT, or SQLite's) is what SQLite holds now, less the rows
+ * acked since the COMMIT (written there): whole, and from every seq.
+ */
+function expectOutboxReadsAsSqlite(store: KernelStore): void {
+  // The connection itself, past every cache (the open transaction's direct writes, a peer's rows cleared, included).
+  const { db } = store.tx as unknown as { db: SqliteDatabase };
+  const rowsOf = db.prepare<[string, number], { seq: number; frame: string }>(
+    'SELECT seq, CAST(frame AS TEXT) AS frame FROM outbox WHERE peer_id = ? AND seq > ? ORDER BY seq',
+  );
+  for (const peerId of peerIds) {
+    const acked = store.peers.get(peerId)?.ackedSeq ?? 0;
+    const rows = rowsOf.all(peerId, acked);
+    expect(store.outbox.read(peerId, 1, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)).toEqual(rows);
+    for (const [index, row] of rows.entries()) {
+      expect(store.outbox.read(peerId, row.seq, row.seq + 1, 1)).toEqual([row]);
+      expect(store.outbox.read(peerId, row.seq, Number.MAX_SAFE_INTEGER, 2)).toEqual(rows.slice(index, index + 2));
+    }
+  }
+}
+
 /** A JSON round trip: the views compare as data (frozen arrays, undefined fields, key order aside). */
 const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
 
@@ -353,10 +376,30 @@ describe('tables that write at the COMMIT', () => {
             }
             // At every step, what the COMMIT would write is what the store answers.
             expect(plain(sqlView(store, made))).toEqual(plain(view(store, made)));
+            expectOutboxReadsAsSqlite(store);
           }
           if (store.tx.inCrank) store.tx.endCrank();
           store.tx.commit();
           expect(plain(sqlView(store, made))).toEqual(plain(view(store, made)));
+        } finally {
+          store.close();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('read outbox rows as SQLite holds them, from the rows kept since their COMMIT or from SQLite', () => {
+    const outboxOp = fc.record({ kind: fc.constantFrom('send', 'send', 'ack', 'commit', 'commit', 'abort', 'resetPeer', 'rollback', 'end'), index: fc.nat(1) });
+    fc.assert(
+      fc.property(fc.array(outboxOp, { minLength: 1, maxLength: 120 }), (ops) => {
+        const store = openStore({ path: ':memory:', durability: 'process' });
+        const made: Made = { promises: [], objects: [], vats: [], taken: [] };
+        try {
+          for (const step of ops) {
+            apply(store, step as Op, made);
+            expectOutboxReadsAsSqlite(store);
+          }
         } finally {
           store.close();
         }
