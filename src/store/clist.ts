@@ -1,5 +1,6 @@
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase, TransactionControl } from './db.js';
+import { HighestRefs } from './highestRefs.js';
 import { unknown } from './pendingTable.js';
 import type { EndpointId, KRef } from './types.js';
 
@@ -46,11 +47,13 @@ export function makeCListStore(db: SqliteDatabase, tx: TransactionControl, isNew
   const remove = db.prepare<[string, string]>('DELETE FROM clist WHERE endpoint = ? AND kref = ?');
   const forEndpoint = db.prepare<[string], Row>('SELECT * FROM clist WHERE endpoint = ?');
   const forKref = db.prepare<[string], Row>('SELECT * FROM clist WHERE kref = ?');
+  const highestKrefs = new HighestRefs(db, 'kref');
+  const highestErefs = new HighestRefs(db, 'eref');
   const entries = tx.newPendingTable<string, CListEntry>(
     (key) => {
       const [endpoint = '', kref = ''] = key.split(' ');
-      // A kref made since the COMMIT is in no c-list SQLite holds.
-      if (isNewRef(kref as KRef)) return undefined;
+      // A kref made since the COMMIT is in no c-list SQLite holds, nor one numbered above the endpoint's highest.
+      if (isNewRef(kref as KRef) || highestKrefs.isAbove(endpoint as EndpointId, kref)) return undefined;
       const row = byKref.get(endpoint, kref);
       return row && toEntry(row);
     },
@@ -64,14 +67,20 @@ export function makeCListStore(db: SqliteDatabase, tx: TransactionControl, isNew
         remove.run(endpoint, kref);
       }
       for (const { value: entry } of changed.values()) {
-        if (entry !== undefined) insert.run(entry.endpoint, entry.kref, entry.eref, entry.reachable ? 1 : 0);
+        if (entry === undefined) continue;
+        insert.run(entry.endpoint, entry.kref, entry.eref, entry.reachable ? 1 : 0);
+        highestKrefs.written(entry.endpoint, entry.kref);
+        highestErefs.written(entry.endpoint, entry.eref);
       }
     },
   );
   const krefsByEref = tx.newPendingTable<string, KRef>(
     (key) => {
       const space = key.indexOf(' ');
-      return byEref.get(key.slice(0, space), key.slice(space + 1))?.kref;
+      const endpoint = key.slice(0, space) as EndpointId;
+      const eref = key.slice(space + 1);
+      // A ref just allocated (a vat's new export, a peer's) is numbered above every one SQLite holds.
+      return highestErefs.isAbove(endpoint, eref) ? undefined : byEref.get(endpoint, eref)?.kref;
     },
     () => {},
   );

@@ -60,6 +60,72 @@ describe('clist', () => {
   });
 });
 
+describe('clist lookups of refs above the highest', () => {
+  /** Commits, then empties every cache (a rollback does): lookups go to SQLite again. */
+  const commitAndForget = (kernel: KernelStore) => {
+    kernel.tx.endCrank();
+    kernel.tx.commit();
+    kernel.tx.rollback();
+    kernel.tx.beginCrank();
+  };
+
+  it('run no statement for a ref numbered above every one of its endpoint, and still find every row', () => {
+    const statements: string[] = [];
+    const counted = openStore({ path: ':memory:', durability: 'process', onStatement: (sql) => statements.push(sql) });
+    try {
+      counted.tx.beginCrank();
+      counted.clist.add('v1', 'ko3', 'o+3', true);
+      counted.clist.add('v1', 'kp2', 'p-2', true);
+      counted.clist.add('v1', 'ko9', 'o+d9/1', true);
+      commitAndForget(counted);
+      // The first lookup of an endpoint reads its highest numbers; lookups above them read nothing more.
+      expect(counted.clist.byEref('v1', 'o+4')).toBeUndefined();
+      statements.length = 0;
+      expect(counted.clist.byEref('v1', 'o+5')).toBeUndefined();
+      expect(counted.clist.byEref('v1', 'p-3')).toBeUndefined();
+      expect(counted.clist.byKref('v1', 'ko10')).toBeUndefined();
+      expect(counted.clist.byKref('v1', 'kp3')).toBeUndefined();
+      expect(statements.filter((sql) => sql.startsWith('SELECT'))).toEqual([expect.stringMatching(/GROUP BY prefix/)]);
+      // At or below the highest, and refs without a plain number, are read from SQLite.
+      expect(counted.clist.byEref('v1', 'o+3')?.kref).toBe('ko3');
+      expect(counted.clist.byEref('v1', 'p-2')?.kref).toBe('kp2');
+      expect(counted.clist.byEref('v1', 'o+d9/1')?.kref).toBe('ko9');
+      expect(counted.clist.byKref('v1', 'ko9')?.eref).toBe('o+d9/1');
+      // Rows written after the first lookup raise the highest numbers.
+      counted.clist.add('v1', 'ko12', 'o+40', true);
+      counted.clist.add('v1', 'kp7', 'p-41', true);
+      commitAndForget(counted);
+      expect(counted.clist.byEref('v1', 'o+40')?.kref).toBe('ko12');
+      expect(counted.clist.byEref('v1', 'p-41')?.kref).toBe('kp7');
+      expect(counted.clist.byKref('v1', 'ko12')?.eref).toBe('o+40');
+      expect(counted.clist.byKref('v1', 'kp7')?.eref).toBe('p-41');
+    } finally {
+      counted.close();
+    }
+  });
+
+  it('read the highest numbers from the rows a store already holds', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ken-highest-'));
+    const file = path.join(dir, 'kernel.sqlite');
+    try {
+      const first = openStore({ path: file, durability: 'process' });
+      first.tx.beginCrank();
+      first.clist.add('r1', 'ko25', 'o-100', true);
+      first.tx.endCrank();
+      first.tx.commit();
+      first.close();
+      const again = openStore({ path: file, durability: 'process' });
+      again.tx.beginCrank();
+      expect(again.clist.byEref('r1', 'o-101')).toBeUndefined();
+      expect(again.clist.byEref('r1', 'o-100')?.kref).toBe('ko25');
+      expect(again.clist.byKref('r1', 'ko25')?.eref).toBe('o-100');
+      again.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('promises', () => {
   it('creates an unresolved promise and resolves it once', () => {
     const kp = store.promises.create('v1');
