@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { openStore, type EndpointId, type KernelStore, type KObjectRef, type KPromiseRef, type RunQueueItem, type VatId } from './index.js';
 import type { SqliteDatabase } from './db.js';
-import { compareKeys } from './vatstore.js';
+import { compareKeys } from './keyOrder.js';
 
 /**
  * The hot tables write at the COMMIT (pendingTable.ts, the run queue in

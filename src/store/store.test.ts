@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type KernelMessage, type KernelStore, type KPromiseRef } from './index.js';
+import { openStore, type KernelMessage, type KernelStore, type KPromiseRef, type VatId } from './index.js';
 
 let store: KernelStore;
 
@@ -229,6 +229,70 @@ describe('queues', () => {
 });
 
 describe('vatstore', () => {
+  it('answers every key as SQLite holds it, a key above its prefix\'s greatest without a statement (property)', () => {
+    // Prefixes nested and not, key types side by side (b, c, |, ~), code points that order differently in UTF-16, a '/' right after a prefix's stem.
+    const keys = ['c.1.', 'c.1.a', 'c.1.b', 'c.1.b1', 'c.1.c', 'c.1.|n', 'c.1.~', 'c.1.~z', 'c.1.\u{1F600}', 'c.1.\uFFFD', 'c.1.a.b', 'c.1/x', 'c.10.a', 'c.', 'x', 'c.2.n1', 'c.2.n2', 'c.2.n3'];
+    const vats: VatId[] = ['v1', 'v2'];
+    const op = fc.oneof(
+      fc.record({ kind: fc.constantFrom('set' as const, 'delete' as const), vat: fc.nat(1), key: fc.nat(keys.length - 1) }),
+      fc.record({ kind: fc.constantFrom('commit' as const, 'abort' as const, 'check' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 60 }), (ops) => {
+        const statements: string[] = [];
+        const kernel = openStore({ path: ':memory:', durability: 'process', onStatement: (sql) => statements.push(sql) });
+        // The connection itself: what SQLite holds, past every cache.
+        const { db } = kernel.tx as unknown as { db: { prepare: (sql: string) => { get: (...args: string[]) => { value: string } | undefined } } };
+        const inSqlite = db.prepare('SELECT value FROM vatstore WHERE vat_id = ? AND key = ?');
+        let written = 0;
+        try {
+          kernel.tx.beginCrank();
+          for (const step of ops) {
+            if (step.kind === 'set') kernel.vatstore.set(vats[step.vat] as VatId, keys[step.key] as string, `value ${(written += 1)}`);
+            else if (step.kind === 'delete') kernel.vatstore.delete(vats[step.vat] as VatId, keys[step.key] as string);
+            else if (step.kind === 'abort') {
+              kernel.tx.abortCrank();
+              kernel.tx.beginCrank();
+            } else {
+              kernel.tx.endCrank();
+              kernel.tx.commit();
+              if (step.kind === 'check') {
+                // Every cache emptied: each lookup is the store's own, against SQLite's rows.
+                kernel.tx.rollback();
+                for (const vatId of vats) for (const key of keys) expect(kernel.vatstore.get(vatId, key)).toBe(inSqlite.get(vatId, key)?.value);
+              }
+              kernel.tx.beginCrank();
+            }
+          }
+        } finally {
+          kernel.close();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads a key above the greatest one SQLite holds under its prefix without a statement', () => {
+    const statements: string[] = [];
+    const counted = openStore({ path: ':memory:', durability: 'process', onStatement: (sql) => statements.push(sql) });
+    try {
+      counted.tx.beginCrank();
+      counted.vatstore.set('v1', 'c.2.n00001', 'first');
+      counted.tx.endCrank();
+      counted.tx.commit();
+      counted.tx.rollback();
+      counted.tx.beginCrank();
+      expect(counted.vatstore.get('v1', 'c.2.n00002')).toBeUndefined();
+      statements.length = 0;
+      expect(counted.vatstore.get('v1', 'c.2.n00003')).toBeUndefined();
+      expect(statements).toEqual([]);
+      expect(counted.vatstore.get('v1', 'c.2.n00001')).toBe('first');
+      expect(statements).toHaveLength(1);
+    } finally {
+      counted.close();
+    }
+  });
+
   it('gets, sets, overwrites and deletes keys per vat', () => {
     store.vatstore.set('v1', 'k', 'one');
     store.vatstore.set('v2', 'k', 'two');

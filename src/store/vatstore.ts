@@ -1,4 +1,6 @@
 import type { SqliteDatabase, TransactionControl } from './db.js';
+import { GreatestKeys } from './greatestKeys.js';
+import { compareKeys } from './keyOrder.js';
 import type { VatId } from './types.js';
 
 /** Rows of vatstores held in memory at most (values may be large): what was read last, and what changed since the COMMIT. */
@@ -6,26 +8,6 @@ const maxCachedVatstoreRows = 4096;
 
 /** A row's key in the pending table: the vat, then its key (vat ids have no spaces). */
 const rowKey = (vatId: VatId, key: string) => `${vatId} ${key}`;
-
-/**
- * Orders keys as SQLite orders TEXT (BINARY: the bytes of UTF-8), which is
- * the order of code points. JavaScript's `<` compares UTF-16 code units,
- * which differs for code points above U+FFFF against U+E000..U+FFFF.
- */
-export function compareKeys(a: string, b: string): number {
-  const length = Math.min(a.length, b.length);
-  for (let index = 0; index < length; index += 1) {
-    const x = a.charCodeAt(index);
-    const y = b.charCodeAt(index);
-    if (x === y) continue;
-    // A surrogate (0xD800..0xDFFF) starts a code point above every one a single unit spells.
-    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
-    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
-    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
-    return x - y;
-  }
-  return a.length - b.length;
-}
 
 /**
  * Each vat's ordered key-value store, read and written inside its cranks.
@@ -47,13 +29,20 @@ export function makeVatstoreStore(db: SqliteDatabase, tx: TransactionControl) {
     const space = row.indexOf(' ');
     return [row.slice(0, space) as VatId, row.slice(space + 1)];
   };
+  const greatestKeys = new GreatestKeys(db);
   const rows = tx.newPendingTable<string, string>(
-    (row) => get.get(...split(row))?.value,
+    (row) => {
+      const [vatId, key] = split(row);
+      // A collection's new entry (an `init` checks its key is free) is mostly above every key SQLite holds under its prefix.
+      return greatestKeys.isAbove(vatId, key) ? undefined : get.get(vatId, key)?.value;
+    },
     (changed) => {
       for (const [row, { value, stored }] of changed) {
         const [vatId, key] = split(row);
-        if (value !== undefined) set.run(vatId, key, value);
-        else if (stored) remove.run(vatId, key);
+        if (value !== undefined) {
+          set.run(vatId, key, value);
+          greatestKeys.written(vatId, key);
+        } else if (stored) remove.run(vatId, key);
       }
     },
     maxCachedVatstoreRows,
