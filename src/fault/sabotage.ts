@@ -1,6 +1,7 @@
 import type { RemoteRouter } from '../kernel/context.js';
 import type { PeerId, Transport, TransportHandlers } from '../net/transport.js';
 import { BadFrameError, decodeFrame, encodeFrame, type Frame } from '../remote/frames.js';
+import { pairTagOf } from '../remote/pairTag.js';
 import type { KernelStore } from '../store/index.js';
 
 /**
@@ -86,6 +87,8 @@ class EagerAcks implements Transport {
   readonly peerId: PeerId;
   readonly #inner: Transport;
   readonly #windows = new Map<PeerId, number>();
+  /** The pair tag this node's frames to the peer carry (from its last frame, a hello's incarnations included). */
+  readonly #pairs = new Map<PeerId, string>();
 
   constructor(inner: Transport) {
     this.#inner = inner;
@@ -100,8 +103,9 @@ class EagerAcks implements Transport {
         handlers.frame(peerId, bytes);
         const frame = decodeFrameOrUndefined(bytes);
         const window = this.#windows.get(peerId);
-        if (frame?.type === 'msg' && window !== undefined) {
-          this.#inner.send(peerId, [encodeFrame({ type: 'ack', ack: frame.seq, window })]).catch(() => {});
+        const pair = this.#pairs.get(peerId);
+        if (frame?.type === 'msg' && window !== undefined && pair !== undefined) {
+          this.#inner.send(peerId, [encodeFrame({ type: 'ack', ack: frame.seq, window, pair })]).catch(() => {});
         }
       },
     });
@@ -134,7 +138,9 @@ class EagerAcks implements Transport {
 
   #noteWindow(peerId: PeerId, bytes: Uint8Array): Uint8Array {
     const frame = decodeFrameOrUndefined(bytes);
-    if (frame !== undefined) this.#windows.set(peerId, frame.window);
+    if (frame === undefined) return bytes;
+    this.#windows.set(peerId, frame.window);
+    this.#pairs.set(peerId, frame.type === 'hello' ? pairTagOf(frame.incarnation, frame.yourIncarnation) : frame.pair);
     return bytes;
   }
 }

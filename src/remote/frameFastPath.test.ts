@@ -14,6 +14,9 @@ const wireRef = fc.oneof(
   // Near misses: no number, a zero, a leading zero, another letter, too long, a number, null.
   fc.constantFrom('o+', 'p-0', 'o+01', 'x+1', `o+${'9'.repeat(17)}`, 'o+1 ', 7, null),
 );
+/** 16 hex characters, and near misses: upper case, too short, too long, another letter, a number. */
+const goodPair = fc.stringMatching(/^[0-9a-f]{16}$/);
+const pair = fc.oneof(goodPair, fc.constantFrom('ABCDEF0123456789', '0123456789abcde', '0123456789abcdef0', 'g123456789abcdef', 1234567890123456, null));
 const seq = fc.oneof(fc.nat(), fc.constantFrom(0, 1, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, -1, 1.5, '3', null, -0));
 const capData = fc.oneof(
   fc.record({ body: fc.string(), slots: fc.array(wireRef, { maxLength: 3 }) }),
@@ -27,10 +30,10 @@ const body = fc.oneof(
   fc.record({ kind: fc.constantFrom('deliver', 'notify', 'other'), target: wireRef }, { requiredKeys: [] }),
 );
 const frame = fc.oneof(
-  fc.record({ type: fc.constant('msg'), seq, ack: seq, window: seq, body }),
-  fc.record({ type: fc.constant('ack'), ack: seq, window: seq }),
+  fc.record({ type: fc.constant('msg'), seq, ack: seq, window: seq, pair, body }),
+  fc.record({ type: fc.constant('ack'), ack: seq, window: seq, pair }),
   // Extra, missing or misnamed keys.
-  fc.record({ type: fc.constantFrom('msg', 'ack', 'hello'), seq, ack: seq, window: seq, body, extra: fc.anything() }, { requiredKeys: ['type'] }),
+  fc.record({ type: fc.constantFrom('msg', 'ack', 'hello'), seq, ack: seq, window: seq, pair, body, extra: fc.anything() }, { requiredKeys: ['type'] }),
   fc.anything(),
 );
 
@@ -60,8 +63,8 @@ describe('the frame fast path', () => {
       fc.record({ kind: fc.constant('notify'), resolutions: fc.array(fc.tuple(goodRef, fc.boolean(), goodData), { minLength: 1, maxLength: 3 }) }),
     );
     const good = fc.oneof(
-      fc.record({ type: fc.constant('msg'), seq: fc.integer({ min: 1 }), ack: fc.nat(), window: fc.nat(), body: goodBody }),
-      fc.record({ type: fc.constant('ack'), ack: fc.nat(), window: fc.nat() }),
+      fc.record({ type: fc.constant('msg'), seq: fc.integer({ min: 1 }), ack: fc.nat(), window: fc.nat(), pair: goodPair, body: goodBody }),
+      fc.record({ type: fc.constant('ack'), ack: fc.nat(), window: fc.nat(), pair: goodPair }),
     );
     fc.assert(
       fc.property(good, (value) => {

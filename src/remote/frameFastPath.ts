@@ -1,4 +1,5 @@
 import type { Frame, MessageBody } from './frames.js';
+import { pairTagPattern } from './pairTag.js';
 
 /**
  * The frames of a busy session (`msg` with a `deliver` or `notify` body,
@@ -13,9 +14,9 @@ export function fastFrame(json: unknown): Frame | undefined {
   if (!isRecord(json)) return undefined;
   switch (json.type) {
     case 'ack':
-      return hasKeys(json, 3) && isSeq(json.ack) && isSeq(json.window) ? (json as Frame) : undefined;
+      return hasKeys(json, 4) && isSeq(json.ack) && isSeq(json.window) && isPairTag(json.pair) ? (json as Frame) : undefined;
     case 'msg':
-      return hasKeys(json, 5) && isSeq(json.seq) && json.seq >= 1 && isSeq(json.ack) && isSeq(json.window) && isBody(json.body) ? (json as Frame) : undefined;
+      return hasKeys(json, 6) && isSeq(json.seq) && json.seq >= 1 && isSeq(json.ack) && isSeq(json.window) && isPairTag(json.pair) && isBody(json.body) ? (json as Frame) : undefined;
     default:
       return undefined;
   }
@@ -30,6 +31,10 @@ function isRecord(value: unknown): value is JsonRecord {
 /** Exactly `count` own keys: with the named ones checked present, nothing else is there. */
 function hasKeys(record: JsonRecord, count: number): boolean {
   return Object.keys(record).length === count;
+}
+
+function isPairTag(value: unknown): value is string {
+  return typeof value === 'string' && pairTagPattern.test(value);
 }
 
 function isSeq(value: unknown): value is number {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { fastFrame, wireRefPattern } from './frameFastPath.js';
+import { pairTagPattern } from './pairTag.js';
 
 /**
  * The wire format between peers: JSON frames, each validated against a
@@ -12,7 +13,8 @@ import { fastFrame, wireRefPattern } from './frameFastPath.js';
  * Every frame carries `window`: the highest seq of the receiver's messages
  * the sender will take now (flow control, `inboundCredit.ts`). Version 2 of
  * the protocol (`/ken-node/frames/2.0.0`) added it; version 3 added to
- * `hello` the dial addresses and the sequence numbers that show a rollback.
+ * `hello` the dial addresses and the sequence numbers that show a rollback;
+ * version 4 added to `msg` and `ack` the pair they belong to (`pairTag.ts`).
  */
 
 const wireRef = z.string().regex(wireRefPattern, 'a ref like o+1, o-2, p+3 or p-4');
@@ -23,6 +25,7 @@ const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 export const maxHelloAddresses = 16;
 const dialAddress = z.string().min(1).max(256);
 const seqRange = z.tuple([seq, seq]);
+const pairTag = z.string().regex(pairTagPattern, '16 hex characters');
 /** What a node that found its store rolled back tells the peer it starts the pair over with: what each side lost (`rollback.ts`). */
 const startedOverSchema = z.object({ forgottenSends: seqRange.nullable(), lostReceives: seqRange.nullable() }).strict();
 
@@ -61,8 +64,8 @@ export const frameSchema = z.discriminatedUnion('type', [
       startedOver: startedOverSchema.nullable(),
     })
     .strict(),
-  z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, window: seq, body: messageBody }).strict(),
-  z.object({ type: z.literal('ack'), ack: seq, window: seq }).strict(),
+  z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, window: seq, pair: pairTag, body: messageBody }).strict(),
+  z.object({ type: z.literal('ack'), ack: seq, window: seq, pair: pairTag }).strict(),
 ]);
 
 export type MessageBody = z.infer<typeof messageBody>;
@@ -76,8 +79,8 @@ export function encodeFrame(frame: Frame): Uint8Array {
 }
 
 /** A `msg` frame around a body already stored as JSON in the outbox, without re-parsing it. */
-export function encodeMsgFrame(sequence: number, ack: number, window: number, bodyJson: string): Uint8Array {
-  return encoder.encode(`{"type":"msg","seq":${sequence},"ack":${ack},"window":${window},"body":${bodyJson}}`);
+export function encodeMsgFrame(sequence: number, ack: number, window: number, pair: string, bodyJson: string): Uint8Array {
+  return encoder.encode(`{"type":"msg","seq":${sequence},"ack":${ack},"window":${window},"pair":"${pair}","body":${bodyJson}}`);
 }
 
 export class BadFrameError extends Error {

@@ -75,6 +75,7 @@ export class PeerSessions {
         this.#holding.delete(peerId);
       },
       refused: (peerId, reasons) => this.#messageRefused(peerId, reasons),
+      incarnationFor: (peer) => this.#helloRule.incarnationFor(peer),
     });
     this.#helloRule = new HelloRule(kernel, store, transport, this.#table, this.#transmitter, this.#receiveRule, logger, this.#warnings, options, environment, {
       closeConnection: (peerId, reason, closed) => this.#closeConnection(peerId, reason, closed),
@@ -362,7 +363,7 @@ export class PeerSessions {
         this.#helloRule.apply(context, peerId, frame);
         return;
       case 'ack':
-        this.#receiveRule.ack(context, peerId, frame.ack, startOvers);
+        this.#receiveRule.ack(context, peerId, frame, startOvers);
         return;
       case 'msg':
         this.#receiveRule.message(context, peerId, frame, startOvers);

@@ -3,11 +3,13 @@ import type { PeerId } from '../net/transport.js';
 import { bodyDigest, type PeerRecord } from '../store/peers.js';
 import type { Frame } from './frames.js';
 import { consumeMessage } from './inbound.js';
+import { pairTagOf } from './pairTag.js';
 import { ProtocolError } from './remoteTranslator.js';
 import type { Session, SessionEnvironment, SessionStats, SessionTable } from './session.js';
 import type { Transmitter } from './transmitter.js';
 
 type MsgFrame = Extract<Frame, { type: 'msg' }>;
+type AckFrame = Extract<Frame, { type: 'ack' }>;
 
 /**
  * The receive rule for a peer's messages and acks: a message is consumed
@@ -29,6 +31,8 @@ export class ReceiveRule {
       roomFor(peerId: PeerId): void;
       /** A message from the peer was refused (bad arguments), after the commit that consumed it. */
       refused(peerId: PeerId, reasons: string[]): void;
+      /** The incarnation this node presents to the peer (the hello rule's). */
+      incarnationFor(peer: PeerRecord): string;
     },
   ) {}
 
@@ -77,7 +81,7 @@ export class ReceiveRule {
     }
     // Its ack may still be news.
     if (ackCounts) {
-      this.hooks.queue(session.peerId, (context) => this.ack(context, session.peerId, frame.ack, startOvers));
+      this.hooks.queue(session.peerId, (context) => this.ack(context, session.peerId, frame, startOvers));
     }
     return true;
   }
@@ -110,11 +114,27 @@ export class ReceiveRule {
     return true;
   }
 
+  /**
+   * True for a frame whose pair tag (`pairTag.ts`) names another pair than
+   * the store's, in this crank: the old pair's, read after the start-over
+   * (or a peer's error, which is no worse to ignore). A tag that names no
+   * incarnation of this node counts only while the pair never started over:
+   * the peer has not heard this node's hello yet. Counted, not read.
+   */
+  #ofOtherPair(peer: PeerRecord, pair: string): boolean {
+    const sender = peer.incarnation ?? '';
+    if (pair === pairTagOf(sender, this.hooks.incarnationFor(peer))) return false;
+    if (peer.startOvers === 0 && pair === pairTagOf(sender, null)) return false;
+    this.stats.framesOfMismatchedPair += 1;
+    return true;
+  }
+
   /** An ack frame, in its crank; `startOvers`: the pair's start-overs when it was screened. */
-  ack(context: KernelContext, peerId: PeerId, ack: number, startOvers: number): void {
+  ack(context: KernelContext, peerId: PeerId, frame: Pick<AckFrame, 'ack' | 'pair'>, startOvers: number): void {
     if (this.#ofOldPair(context, peerId, startOvers)) return;
     const peer = context.store.peers.ensure(peerId);
-    if (this.acksValid(peerId)) this.applyAck(context, peer, ack);
+    if (this.#ofOtherPair(peer, frame.pair)) return;
+    if (this.acksValid(peerId)) this.applyAck(context, peer, frame.ack);
   }
 
   /** A message, in its crank: consumed if it is the next one, re-acked if old, dropped if ahead; `startOvers`: the pair's start-overs when it was screened. */
@@ -127,6 +147,11 @@ export class ReceiveRule {
       // Screened before the hello that set it was applied: not read, and the screen starts again from the store.
       this.stats.framesOfMismatchedPair += 1;
       session.queuedSeq = peer.receivedSeq;
+      return;
+    }
+    if (this.#ofOtherPair(peer, frame.pair)) {
+      // The screen counted it as the next one: it starts again from the store.
+      if (session !== undefined) session.queuedSeq = peer.receivedSeq;
       return;
     }
     if (this.acksValid(peerId)) this.applyAck(context, peer, frame.ack);

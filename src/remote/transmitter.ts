@@ -4,6 +4,7 @@ import type { PeerRecord } from '../store/peers.js';
 import { assert } from '../util/assert.js';
 import type { Logger } from '../util/logger.js';
 import { encodeFrame, encodeMsgFrame, maxHelloAddresses } from './frames.js';
+import { pairTagOf } from './pairTag.js';
 import { committedPairOf, type Session, type SessionEnvironment, type SessionOptions, type SessionStats, type SessionTable } from './session.js';
 
 /**
@@ -188,8 +189,10 @@ export class Transmitter {
     const rows = to >= from ? this.store.outbox.read(session.peerId, from, to, to - from + 1) : [];
     const ack = session.committedReceivedSeq;
     const window = this.grantedWindow(session);
-    const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, window, row.frame));
-    if (frames.length === 0 && (session.ackSent !== ack || session.windowSent !== window)) frames.push(encodeFrame({ type: 'ack', ack, window }));
+    // The pair the rows and the ack are of: as committed with them.
+    const pair = pairTagOf(this.incarnationFor(session.committedPair), session.committedPair.incarnation);
+    const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, window, pair, row.frame));
+    if (frames.length === 0 && (session.ackSent !== ack || session.windowSent !== window)) frames.push(encodeFrame({ type: 'ack', ack, window, pair }));
     if (session.helloOwed) frames.unshift(this.hello(session.peerId));
     this.#armResend(session);
     if (frames.length === 0) return;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
 import { encodeFrame } from '../../src/remote/frames.js';
+import { pairTagOf } from '../../src/remote/pairTag.js';
 import { seededRandom, testSeed } from '../../src/util/random.js';
 import { exampleVat } from '../support/harness.js';
 import { hostileFrame, hostileKinds, type HostileKind } from '../support/hostileFrames.js';
@@ -31,6 +32,8 @@ describe('fuzzing a live node with hostile frames', () => {
 
     const evil = network.transport('evil');
     const evilIncarnation = 'e'.repeat(32);
+    // Its hello names no incarnation of the victim's: the tag of a first contact, so that its frames are judged, not ignored as another pair's.
+    const evilPair = pairTagOf(evilIncarnation, null);
     evil.setHandlers({
       frame: () => {},
       helloFrame: () => encodeFrame({ type: 'hello', incarnation: evilIncarnation, yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null }),
@@ -42,7 +45,7 @@ describe('fuzzing a live node with hostile frames', () => {
       for (let index = 0; index < count; index += 1) {
         const kind = hostileKinds[Math.floor(random() * hostileKinds.length)] as HostileKind;
         sent[kind] += 1;
-        await evil.send('victim', [hostileFrame(random, kind)]);
+        await evil.send('victim', [hostileFrame(random, kind, evilPair)]);
         // One turn for the frame to arrive and be judged, and the crank it may cost.
         await new Promise((resolve) => setImmediate(resolve));
         await victim.node.kernel.run();

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Libp2pTransport } from '../../src/net/libp2pTransport.js';
 import type { KenNode } from '../../src/node/node.js';
 import { encodeFrame, type Frame } from '../../src/remote/frames.js';
+import { pairTagOf } from '../../src/remote/pairTag.js';
 import type { KernelStore } from '../../src/store/index.js';
 import { recordingLogger, testVat, type LogEntry } from '../support/harness.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
@@ -96,7 +97,9 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
     const cId = c.transport.peerId;
     const before = withoutPeer(a.node.store, cId);
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
-    const asB = (seq: number) => ({ type: 'msg', seq, ack: 0, window: 1000, body: { kind: 'deliver', target: 'o-1', methargs: echo('from C'), result: null } });
+    // The pair tag B's frames carry (no secret: both incarnations are in hellos).
+    const pairOfB = pairTagOf(b.node.store.meta.incarnation(), a.node.store.meta.incarnation());
+    const asB = (seq: number) => ({ type: 'msg', seq, ack: 0, window: 1000, pair: pairOfB, body: { kind: 'deliver', target: 'o-1', methargs: echo('from C'), result: null } });
 
     // B's next seq is, for C's own record, a gap: dropped.
     const gaps = a.node.sessions.stats.gapsDropped;

@@ -11,6 +11,7 @@ import { kenProtocol, type Libp2pTransport } from '../../src/net/libp2pTransport
 import { KenNode } from '../../src/node/node.js';
 import { decodeFrame, encodeFrame } from '../../src/remote/frames.js';
 import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
+import { pairTagOf } from '../../src/remote/pairTag.js';
 import { defaultSessionOptions } from '../../src/remote/session.js';
 import { systemClock } from '../../src/util/clock.js';
 import { exampleVat, recordingLogger, testVat } from '../support/harness.js';
@@ -126,12 +127,14 @@ describe('a peer that floods', () => {
     // Acks of nothing and repeated hellos: valid, and dropped before they cost a crank.
     const cranks = victim.kernel.stats.cranks;
     const hello = encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null });
-    await flood(Array.from({ length: 5_000 }, (_, index) => (index % 2 === 0 ? encodeFrame({ type: 'ack', ack: 0, window: 1000 }) : hello)));
+    // Its hello names no incarnation of the victim's: its frames carry a first contact's pair tag.
+    const pair = pairTagOf('f'.repeat(32), null);
+    await flood(Array.from({ length: 5_000 }, (_, index) => (index % 2 === 0 ? encodeFrame({ type: 'ack', ack: 0, window: 1000, pair }) : hello)));
     expect(victim.kernel.stats.cranks).toBe(cranks);
     expect(victim.sessions.stats.badFrames).toBe(0);
 
     // 2,000 messages at once, each one a crank if taken: only the credit granted (the burst) is consumed.
-    const redeem = (seq: number) => encodeFrame({ type: 'msg', seq, ack: 0, window: 1000, body: { kind: 'redeem', swiss, result: `p+${seq}` } });
+    const redeem = (seq: number) => encodeFrame({ type: 'msg', seq, ack: 0, window: 1000, pair, body: { kind: 'redeem', swiss, result: `p+${seq}` } });
     await flood(Array.from({ length: 2_000 }, (_, index) => redeem(index + 1)));
     expect(victim.store.peers.get('flooder')?.receivedSeq).toBe(burst);
     expect(victim.sessions.stats.framesBeyondWindow).toBe(1);

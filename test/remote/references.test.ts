@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
 import { encodeFrame } from '../../src/remote/frames.js';
 import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
+import { pairTagOf } from '../../src/remote/pairTag.js';
 import { openStore } from '../../src/store/index.js';
 import { seededEntropy, seededRandom, testSeed } from '../../src/util/random.js';
 import { testVat } from '../support/harness.js';
@@ -15,7 +16,8 @@ afterEach(() => dirs.cleanup());
 
 const bytes = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const data = (body: string, slots: string[] = []) => ({ body: `#${body}`, slots });
-const msg = (seq: number, body: unknown) => ({ type: 'msg', seq, ack: 0, window: 1000, body });
+/** Evil's incarnation: its hello names it, and A's, so its frames carry the pair tag of both. */
+const evilIncarnation = 'ab'.repeat(16);
 
 /**
  * Node A with a `peer` vat, and `evil`, a peer on the same in-memory network
@@ -30,12 +32,14 @@ async function nodeAndEvilPeer() {
   const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
   const evil = network.transport('evil');
   const seen = { disconnects: 0 };
+  const pair = pairTagOf(evilIncarnation, node.store.meta.incarnation());
+  const msg = (seq: number, body: unknown) => ({ type: 'msg', seq, ack: 0, window: 1000, pair, body });
   // What evil has sent, as far as A consumed it: its hellos tell the truth there, or A would take it for a rolled-back peer.
   const sentByEvil = () => node.store.peers.get('evil')?.receivedSeq ?? 0;
   evil.setHandlers({
     frame: () => {},
     // Naming A's incarnation makes evil's acks count: a forged one is then refused, not ignored.
-    helloFrame: () => encodeFrame({ type: 'hello', incarnation: 'ab'.repeat(16), yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: sentByEvil(), ackedSeq: 0, addresses: [], startedOver: null }),
+    helloFrame: () => encodeFrame({ type: 'hello', incarnation: evilIncarnation, yourIncarnation: node.store.meta.incarnation(), receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: sentByEvil(), ackedSeq: 0, addresses: [], startedOver: null }),
     connected: () => {},
     disconnected: () => void (seen.disconnects += 1),
   });
@@ -46,12 +50,12 @@ async function nodeAndEvilPeer() {
   await evil.send('A', [bytes(msg(1, { kind: 'redeem', swiss, result: 'p+1' }))]);
   await evil.send('A', [bytes(msg(2, { kind: 'deliver', target: 'o-1', methargs: data('["hold",[]]'), result: 'p+2' }))]);
   await consumed(2);
-  return { node, logger, evil, seen, consumed };
+  return { node, logger, evil, seen, consumed, msg, pair };
 }
 
 describe('references: a peer uses only what it was given', () => {
   it('refuses a message naming refs it was never given or promises it does not decide alone: consumed, its result rejected with the reason, the connection kept', async () => {
-    const { node, logger, evil, seen, consumed } = await nodeAndEvilPeer();
+    const { node, logger, evil, seen, consumed, msg } = await nodeAndEvilPeer();
     const vatTables = (dump: Record<string, unknown[]>) => ({ vatstore: dump.vatstore, kernel_objects: dump.kernel_objects, run_queue: dump.run_queue });
     const before = vatTables(node.store.dump());
     const echoOf = (slot: string) => data('["echo",["$0.Alleged: x"]]', [slot]);
@@ -95,11 +99,11 @@ describe('references: a peer uses only what it was given', () => {
   });
 
   it('closes the connection on an ack of what it never sent, alone or riding on a message, and changes nothing', async () => {
-    const { node, logger, evil, seen } = await nodeAndEvilPeer();
+    const { node, logger, evil, seen, msg, pair } = await nodeAndEvilPeer();
     const before = node.store.dump();
     const sent = node.store.peers.get('evil')!.nextSendSeq - 1;
     const echo = { kind: 'deliver', target: 'o-1', methargs: data('["echo",[]]'), result: null };
-    const attacks: unknown[] = [{ type: 'ack', ack: 99, window: 1000 }, { ...msg(3, echo), ack: 99 }];
+    const attacks: unknown[] = [{ type: 'ack', ack: 99, window: 1000, pair }, { ...msg(3, echo), ack: 99 }];
     for (const frame of attacks) {
       const badFrames = node.sessions.stats.badFrames;
       const disconnects = seen.disconnects;
@@ -117,7 +121,7 @@ describe('references: a peer uses only what it was given', () => {
     const seed = testSeed();
     console.log(`references seed ${seed} (replay: KEN_SEED=${seed} npx vitest run test/remote/references.test.ts)`);
     const guess = seededEntropy(seededRandom(seed));
-    const { node, evil, consumed } = await nodeAndEvilPeer();
+    const { node, evil, consumed, msg } = await nodeAndEvilPeer();
     const before = node.store.dump();
     const guesses = 20;
     const frames = Array.from({ length: guesses }, (_, i) => bytes(msg(3 + i, { kind: 'redeem', swiss: guess(16), result: `p+${10 + i}` })));

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
 import { decodeFrame } from '../../src/remote/frames.js';
 import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
+import { pairTagOf } from '../../src/remote/pairTag.js';
 import { testVat } from '../support/harness.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
 import { RawPeer } from '../support/rawPeer.js';
@@ -54,7 +55,7 @@ async function pairWithHeldAck() {
     control.hold = undefined;
     return held.pop()!;
   };
-  return { ...started, dir, network, peer, oldAck, newHello };
+  return { ...started, dir, network, peer, oldAck, newHello, swiss, incarnationOfA };
 }
 
 /** The old ack was taken for the old pair's: counted, no bad frame, no connection closed, the new pair's numbers untouched. */
@@ -79,6 +80,28 @@ describe('a pair that starts over', () => {
     hello.arrive();
     oldAck.arrive();
     await expectOldAckIgnored(node, logger, peer, 0);
+    await node.stop();
+  });
+
+  it('does not take an ack of the old pair, read after the start-over, for one of the new pair\'s messages: its pair tag names the old pair', async () => {
+    const { node, peer, oldAck, newHello, swiss, incarnationOfA } = await pairWithHeldAck();
+    const hello = await newHello();
+    hello.arrive();
+    await eventually('A started the pair over', () => node.store.peers.get('P')?.startOvers === 1);
+    await node.kernel.run();
+    // The new P asks twice, and A answers twice: its messages 1 and 2 of the new pair, unacked (P's raw side acks only the old pair's numbers).
+    const newPair = pairTagOf(newIncarnation, incarnationOfA);
+    for (const seq of [1, 2]) await peer.sendFrame({ type: 'msg', seq, ack: 0, window: 1000, pair: newPair, body: { kind: 'redeem', swiss, result: `p+${10 + seq}` } });
+    await eventually('A answered both', () => node.store.peers.get('P')?.nextSendSeq === 3);
+    await node.kernel.run();
+    // The old pair's ack of 2 comes now: within what the new pair sent.
+    const { stats } = node.sessions;
+    oldAck.arrive();
+    await eventually('the old ack judged', () => stats.framesOfMismatchedPair >= 1 || node.store.peers.get('P')?.ackedSeq !== 0);
+    await node.kernel.run();
+    expect(stats.framesOfMismatchedPair).toBe(1);
+    expect(node.store.peers.get('P')).toMatchObject({ incarnation: newIncarnation, ackedSeq: 0, receivedSeq: 2, nextSendSeq: 3 });
+    expect(node.sessions.outboxDepth('P')).toBe(2);
     await node.stop();
   });
 
@@ -111,7 +134,7 @@ describe('a pair that starts over', () => {
     const incarnationOfA = node.store.meta.incarnation();
     const peer = new RawPeer(network.transport('P'), 'A', incarnationOfA);
     // P's stream opens with its hello: A knows P, and has consumed none of its messages.
-    await peer.sendFrame({ type: 'ack', ack: 0, window: 1000 });
+    await peer.sendFrame({ type: 'ack', ack: 0, window: 1000, pair: peer.pair });
     await eventually('A knows P', () => node.store.peers.get('P')?.incarnation === peer.incarnation);
     await node.kernel.run();
 
@@ -131,6 +154,41 @@ describe('a pair that starts over', () => {
     oldMessage!.arrive();
     await busy;
     const { stats } = node.sessions;
+    await eventually('the old message judged', () => stats.framesOfMismatchedPair + (node.store.peers.get('P')?.receivedSeq ?? 0) >= 1);
+    await node.kernel.run();
+
+    expect(stats.framesOfMismatchedPair).toBe(1);
+    expect(node.store.peers.get('P')).toMatchObject({ incarnation: newIncarnation, receivedSeq: 0, startOvers: 1 });
+    expect(peer.answers.has('p+1')).toBe(false);
+    expect(logger.entries.filter((entry) => entry.message?.startsWith('bad frame'))).toEqual([]);
+    await node.stop();
+  });
+
+  it('does not consume a message of the old pair read after the start-over, though its seq is the new pair\'s next one: its pair tag names the old pair', async () => {
+    const { network, control, held } = holdingNetwork();
+    const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+    await node.kernel.createVat({ name: 'bootstrap', bundle: await testVat('peer') });
+    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('bootstrap')));
+    const incarnationOfA = node.store.meta.incarnation();
+    const peer = new RawPeer(network.transport('P'), 'A', incarnationOfA);
+    await peer.sendFrame({ type: 'ack', ack: 0, window: 1000, pair: peer.pair });
+    await eventually('A knows P', () => node.store.peers.get('P')?.incarnation === peer.incarnation);
+    await node.kernel.run();
+
+    // The old pair's message 1 is held on the way; P comes back as a new
+    // incarnation, and A starts the pair over, its crank run and committed.
+    control.hold = () => true;
+    await peer.send({ kind: 'redeem', swiss, result: 'p+1' });
+    control.hold = undefined;
+    const [oldMessage] = held;
+    expect(decodeFrame(oldMessage!.frame)).toMatchObject({ type: 'msg', seq: 1 });
+    await peer.sendFrame({ type: 'hello', incarnation: newIncarnation, yourIncarnation: incarnationOfA, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null });
+    await eventually('the pair started over', () => node.store.peers.get('P')?.startOvers === 1);
+    await node.kernel.run();
+
+    // Now the old message comes: screened and judged against the new pair, whose next seq is 1 too.
+    const { stats } = node.sessions;
+    oldMessage!.arrive();
     await eventually('the old message judged', () => stats.framesOfMismatchedPair + (node.store.peers.get('P')?.receivedSeq ?? 0) >= 1);
     await node.kernel.run();
 

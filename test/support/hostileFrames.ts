@@ -12,8 +12,8 @@ const encoder = new TextEncoder();
 const hex = (random: () => number, length: number) => Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join('');
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 
-/** Well-formed frames of every shape, to cut short or to corrupt. */
-function wellFormed(random: () => number): Frame {
+/** Well-formed frames of every shape, to cut short or to corrupt; `pair` is the tag of the pair the receiver knows (pairTag.ts). */
+function wellFormed(random: () => number, pair: string): Frame {
   const ref = () => `${pick(random, ['o', 'p'])}${pick(random, ['+', '-'])}${1 + Math.floor(random() * 50)}`;
   const capData = () => ({ body: `#${JSON.stringify([pick(random, ['x', 1, null, '$0.Alleged: x'])])}`, slots: random() < 0.5 ? [] : [ref()] });
   const seq = 1 + Math.floor(random() * 5);
@@ -21,13 +21,13 @@ function wellFormed(random: () => number): Frame {
     case 0:
       return { type: 'hello', incarnation: hex(random, 32), yourIncarnation: random() < 0.5 ? null : hex(random, 32), receivedSeq: Math.floor(random() * 5), receivedDigest: null, window: Math.floor(random() * 5), sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null };
     case 1:
-      return { type: 'ack', ack: Math.floor(random() * 5), window: Math.floor(random() * 5) };
+      return { type: 'ack', ack: Math.floor(random() * 5), window: Math.floor(random() * 5), pair };
     case 2:
-      return { type: 'msg', seq, ack: 0, window: 0, body: { kind: 'deliver', target: ref(), methargs: capData(), result: random() < 0.5 ? null : ref() } };
+      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'deliver', target: ref(), methargs: capData(), result: random() < 0.5 ? null : ref() } };
     case 3:
-      return { type: 'msg', seq, ack: 0, window: 0, body: { kind: 'notify', resolutions: [[ref(), random() < 0.5, capData()]] } };
+      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'notify', resolutions: [[ref(), random() < 0.5, capData()]] } };
     default:
-      return { type: 'msg', seq, ack: 0, window: 0, body: { kind: 'redeem', swiss: hex(random, 32), result: ref() } };
+      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'redeem', swiss: hex(random, 32), result: ref() } };
   }
 }
 
@@ -71,18 +71,18 @@ function confuse(random: () => number, value: unknown, depth = 0): unknown {
 }
 
 /** One hostile frame of `kind`. */
-export function hostileFrame(random: () => number, kind: HostileKind): Uint8Array {
+export function hostileFrame(random: () => number, kind: HostileKind, pair: string): Uint8Array {
   switch (kind) {
     case 'random bytes':
       return Uint8Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256));
     case 'truncated': {
-      const bytes = encodeFrame(wellFormed(random));
+      const bytes = encodeFrame(wellFormed(random, pair));
       return bytes.slice(0, Math.floor(random() * bytes.length));
     }
     case 'type-confused': {
       // Confusion that happens to leave a valid frame would be honest: confuse until it is not.
       for (let attempt = 0; attempt < 10; attempt += 1) {
-        const text = JSON.stringify(confuse(random, wellFormed(random)));
+        const text = JSON.stringify(confuse(random, wellFormed(random, pair)));
         if (text !== undefined && !isWellFormedHello(text)) return encoder.encode(text);
       }
       return encoder.encode('{"type":"hello"}');
@@ -92,19 +92,19 @@ export function hostileFrame(random: () => number, kind: HostileKind): Uint8Arra
       const huge = 'x'.repeat(16 * 1024 + Math.floor(random() * 48 * 1024));
       return encoder.encode(
         pick(random, [
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, body: { kind: 'deliver', target: 'o-1', methargs: { body: huge, slots: [] }, result: null } }),
-          JSON.stringify({ type: 'ack', ack: huge, window: 0 }),
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, body: { kind: 'redeem', swiss: huge, result: 'p+1' } }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'deliver', target: 'o-1', methargs: { body: huge, slots: [] }, result: null } }),
+          JSON.stringify({ type: 'ack', ack: huge, window: 0, pair }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'redeem', swiss: huge, result: 'p+1' } }),
           `[${'['.repeat(5000)}${']'.repeat(5000)}]`,
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, body: { kind: 'notify', resolutions: Array.from({ length: 2000 }, () => ['p-1', true, { body: '#0', slots: [] }]) } }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'notify', resolutions: Array.from({ length: 2000 }, () => ['p-1', true, { body: '#0', slots: [] }]) } }),
         ]),
       );
     }
     case 'forbidden': {
       // Valid JSON of a valid shape that the protocol forbids: refs never given, promises the peer does not decide, acks of what was never sent.
       // (A redeem of an unknown swiss is not among them: it is an honest request, answered with a rejection.)
-      const frame = wellFormed(random);
-      if (frame.type === 'hello') return encodeFrame({ type: 'ack', ack: 1 + Math.floor(random() * 1000), window: 0 });
+      const frame = wellFormed(random, pair);
+      if (frame.type === 'hello') return encodeFrame({ type: 'ack', ack: 1 + Math.floor(random() * 1000), window: 0, pair });
       if (frame.type !== 'msg') return encodeFrame(frame);
       const body = frame.body.kind === 'redeem' ? { kind: 'deliver' as const, target: 'o-1', methargs: { body: '#[]', slots: [] }, result: frame.body.result } : frame.body;
       return encodeFrame({ ...frame, seq: 1, body });

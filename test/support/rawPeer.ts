@@ -1,4 +1,5 @@
 import { decodeFrame, encodeFrame, flipRef, type Frame, type MessageBody } from '../../src/remote/frames.js';
+import { pairTagOf } from '../../src/remote/pairTag.js';
 import type { Transport } from '../../src/net/transport.js';
 import { eventually } from './nodes.js';
 
@@ -21,6 +22,8 @@ const windowAhead = 10_000;
  */
 export class RawPeer {
   readonly incarnation = 'c0'.repeat(16);
+  /** The pair tag its `msg` and `ack` frames carry: its incarnation and the node's, which its hello names. */
+  readonly pair: string;
   readonly answers = new Map<string, Answer>();
   /** Times the node closed the connection on it. */
   disconnects = 0;
@@ -33,6 +36,7 @@ export class RawPeer {
     private readonly nodePeerId: string,
     nodeIncarnation: string,
   ) {
+    this.pair = pairTagOf(this.incarnation, nodeIncarnation);
     transport.setHandlers({
       frame: (_peerId, bytes) => this.#onFrame(decodeFrame(bytes)),
       helloFrame: () =>
@@ -50,7 +54,7 @@ export class RawPeer {
   /** Sends `body` as the peer's next message (it may be anything: the frame is encoded as JSON as it is). */
   async send(body: MessageBody | Record<string, unknown>): Promise<number> {
     this.#seq += 1;
-    await this.sendFrame({ type: 'msg', seq: this.#seq, ack: this.#receivedFromNode, window: this.#receivedFromNode + windowAhead, body });
+    await this.sendFrame({ type: 'msg', seq: this.#seq, ack: this.#receivedFromNode, window: this.#receivedFromNode + windowAhead, pair: this.pair, body });
     return this.#seq;
   }
 
@@ -71,6 +75,6 @@ export class RawPeer {
       for (const [ref, rejected, data] of frame.body.resolutions) this.answers.set(flipRef(ref), { rejected, ...data });
     }
     const ack = this.#receivedFromNode;
-    this.#acking = this.#acking.then(() => this.sendFrame({ type: 'ack', ack, window: ack + windowAhead })).catch(() => {});
+    this.#acking = this.#acking.then(() => this.sendFrame({ type: 'ack', ack, window: ack + windowAhead, pair: this.pair })).catch(() => {});
   }
 }
