@@ -70,6 +70,28 @@ async function expectOldAckIgnored(node: Awaited<ReturnType<typeof startNode>>['
   expect(node.store.peers.get('P')).toMatchObject({ incarnation: newIncarnation, ackedSeq: 0, receivedSeq: 0, startOvers: 1 });
 }
 
+/** Node A and a raw peer P: P's stream opens with its hello, so A knows P, and has consumed none of its messages. */
+async function nodeKnowingP() {
+  const { network, control, held } = holdingNetwork();
+  const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+  await node.kernel.createVat({ name: 'bootstrap', bundle: await testVat('peer') });
+  const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('bootstrap')));
+  const incarnationOfA = node.store.meta.incarnation();
+  const peer = new RawPeer(network.transport('P'), 'A', incarnationOfA);
+  await peer.sendFrame({ type: 'ack', ack: 0, window: 1000, pair: peer.pair });
+  await eventually('A knows P', () => node.store.peers.get('P')?.incarnation === peer.incarnation);
+  await node.kernel.run();
+  return { control, held, node, logger, swiss, incarnationOfA, peer };
+}
+
+/** The old pair's message 1 was taken for the old pair's: counted, not consumed (no answer), no bad frame; the new pair has consumed nothing. */
+function expectOldMessageIgnored(node: Awaited<ReturnType<typeof startNode>>['node'], logger: Awaited<ReturnType<typeof startNode>>['logger'], peer: RawPeer) {
+  expect(node.sessions.stats.framesOfMismatchedPair).toBe(1);
+  expect(node.store.peers.get('P')).toMatchObject({ incarnation: newIncarnation, receivedSeq: 0, startOvers: 1 });
+  expect(peer.answers.has('p+1')).toBe(false);
+  expect(logger.entries.filter((entry) => entry.message?.startsWith('bad frame'))).toEqual([]);
+}
+
 describe('a pair that starts over', () => {
   // Over TCP, the frames of one chunk are handed on together (frameCodec.ts),
   // so the kernel queues the crank of a hello and the frames after it before
@@ -127,16 +149,7 @@ describe('a pair that starts over', () => {
   });
 
   it('does not consume a message of the old pair screened before the hello that starts the pair over had its crank', async () => {
-    const { network, control, held } = holdingNetwork();
-    const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
-    await node.kernel.createVat({ name: 'bootstrap', bundle: await testVat('peer') });
-    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('bootstrap')));
-    const incarnationOfA = node.store.meta.incarnation();
-    const peer = new RawPeer(network.transport('P'), 'A', incarnationOfA);
-    // P's stream opens with its hello: A knows P, and has consumed none of its messages.
-    await peer.sendFrame({ type: 'ack', ack: 0, window: 1000, pair: peer.pair });
-    await eventually('A knows P', () => node.store.peers.get('P')?.incarnation === peer.incarnation);
-    await node.kernel.run();
+    const { control, held, node, logger, swiss, incarnationOfA, peer } = await nodeKnowingP();
 
     // The old pair's message 1 is read right after P's hello as a new
     // incarnation, in one burst: screened as the next message (the new pair
@@ -157,23 +170,12 @@ describe('a pair that starts over', () => {
     await eventually('the old message judged', () => stats.framesOfMismatchedPair + (node.store.peers.get('P')?.receivedSeq ?? 0) >= 1);
     await node.kernel.run();
 
-    expect(stats.framesOfMismatchedPair).toBe(1);
-    expect(node.store.peers.get('P')).toMatchObject({ incarnation: newIncarnation, receivedSeq: 0, startOvers: 1 });
-    expect(peer.answers.has('p+1')).toBe(false);
-    expect(logger.entries.filter((entry) => entry.message?.startsWith('bad frame'))).toEqual([]);
+    expectOldMessageIgnored(node, logger, peer);
     await node.stop();
   });
 
   it('does not consume a message of the old pair read after the start-over, though its seq is the new pair\'s next one: its pair tag names the old pair', async () => {
-    const { network, control, held } = holdingNetwork();
-    const { node, logger } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
-    await node.kernel.createVat({ name: 'bootstrap', bundle: await testVat('peer') });
-    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('bootstrap')));
-    const incarnationOfA = node.store.meta.incarnation();
-    const peer = new RawPeer(network.transport('P'), 'A', incarnationOfA);
-    await peer.sendFrame({ type: 'ack', ack: 0, window: 1000, pair: peer.pair });
-    await eventually('A knows P', () => node.store.peers.get('P')?.incarnation === peer.incarnation);
-    await node.kernel.run();
+    const { control, held, node, logger, swiss, incarnationOfA, peer } = await nodeKnowingP();
 
     // The old pair's message 1 is held on the way; P comes back as a new
     // incarnation, and A starts the pair over, its crank run and committed.
@@ -192,10 +194,7 @@ describe('a pair that starts over', () => {
     await eventually('the old message judged', () => stats.framesOfMismatchedPair + (node.store.peers.get('P')?.receivedSeq ?? 0) >= 1);
     await node.kernel.run();
 
-    expect(stats.framesOfMismatchedPair).toBe(1);
-    expect(node.store.peers.get('P')).toMatchObject({ incarnation: newIncarnation, receivedSeq: 0, startOvers: 1 });
-    expect(peer.answers.has('p+1')).toBe(false);
-    expect(logger.entries.filter((entry) => entry.message?.startsWith('bad frame'))).toEqual([]);
+    expectOldMessageIgnored(node, logger, peer);
     await node.stop();
   });
 });
