@@ -434,6 +434,33 @@ describe('tables that write at the COMMIT', () => {
     store.close();
   });
 
+  it('write a row changed and changed back within one group not at all', () => {
+    const statements: string[] = [];
+    const store = openStore({ path: ':memory:', durability: 'process', onStatement: (sql) => statements.push(sql) });
+    store.tx.beginCrank();
+    const kref = store.objects.create('v1');
+    store.tx.endCrank();
+    store.tx.commit();
+    // A message names the object, and its delivery lets go of it: up and down again, in two cranks of one group.
+    store.tx.beginCrank();
+    store.objects.adjustCounts(kref, 1, 1);
+    store.tx.endCrank();
+    store.tx.beginCrank();
+    store.objects.adjustCounts(kref, -1, -1);
+    store.tx.endCrank();
+    statements.length = 0;
+    store.tx.commit();
+    expect(statements.filter((sql) => /^(INSERT|UPDATE|DELETE)/.test(sql))).toEqual([]);
+    // A change that stays is written.
+    store.tx.beginCrank();
+    store.objects.adjustCounts(kref, 1, 1);
+    store.tx.endCrank();
+    statements.length = 0;
+    store.tx.commit();
+    expect(statements.filter((sql) => /^UPDATE kernel_objects/.test(sql))).toHaveLength(1);
+    store.close();
+  });
+
   it('forget their oldest rows past their bound, and still answer from SQLite', () => {
     const store = openStore({ path: ':memory:', durability: 'process' });
     const cache = store.tx.newCache<string, { n: number }>(2);

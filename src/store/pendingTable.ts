@@ -46,8 +46,12 @@ export interface WritesAtCommit {
  * rowCache.ts), refreshed with each row the COMMIT writes.
  */
 export class PendingTable<K, V> implements WritesAtCommit {
-  /** A key's row is made at its first change in a group and changed in place after (one allocation a key, not one a change). */
-  readonly #changed = new Map<K, { value: V | undefined; stored: boolean }>();
+  /**
+   * A key's row is made at its first change in a group and changed in place
+   * after (one allocation a key, not one a change), with what SQLite held
+   * then if the cache knew it (`unknown` if not).
+   */
+  readonly #changed = new Map<K, { value: V | undefined; stored: boolean; before: V | undefined | typeof unknown }>();
   /**
    * Per change made in the open crank: the key, its value before, and
    * whether it had changed earlier in the group (if not, the undo forgets
@@ -98,7 +102,7 @@ export class PendingTable<K, V> implements WritesAtCommit {
       return;
     }
     const wasStored = stored ?? this.clean.get(key, () => this.load(key)) !== undefined;
-    this.#changed.set(key, { value: frozen, stored: wasStored });
+    this.#changed.set(key, { value: frozen, stored: wasStored, before: this.clean.has(key) ? this.clean.peek(key) : unknown });
   }
 
   /** True if SQLite held no row for `key` at the last COMMIT and it changed since (a key made in this group). */
@@ -141,8 +145,17 @@ export class PendingTable<K, V> implements WritesAtCommit {
     this.endCrank();
   }
 
+  /** Writes the rows that changed, but those back where SQLite has them (a count up and down again in one group: no statement). */
   write(): void {
-    if (this.#changed.size > 0) this.writeRows(this.#changed);
+    if (this.#changed.size === 0) return;
+    let rows: Map<K, PendingRow<V>> | undefined;
+    for (const [key, row] of this.#changed) {
+      if (!isBack(row)) continue;
+      rows ??= new Map(this.#changed);
+      rows.delete(key);
+    }
+    const changed = rows ?? this.#changed;
+    if (changed.size > 0) this.writeRows(changed);
   }
 
   written(): void {
@@ -155,4 +168,20 @@ export class PendingTable<K, V> implements WritesAtCommit {
     this.#changed.clear();
     this.endCrank();
   }
+}
+
+/** True for a row SQLite holds as it is now: stored, and known to have held this very value. */
+function isBack<V>(row: { value: V | undefined; stored: boolean; before: V | undefined | typeof unknown }): boolean {
+  return row.stored && row.before !== unknown && row.before !== undefined && row.value !== undefined && sameData(row.before, row.value);
+}
+
+/** Equal as data: rows are plain records, arrays and scalars. */
+function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, index) => sameData(item, b[index]));
+  if (Array.isArray(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => Object.hasOwn(b, key) && sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
 }
