@@ -36,7 +36,8 @@ export interface WritesAtCommit {
  * `ROLLBACK TO` undoes the crank's direct writes), and written to SQLite
  * only at the COMMIT, as one batch: a row changed many times in a group
  * of cranks is written once, and a row created and deleted within one (a
- * result promise, its c-list entries) is never written. Nothing reads the
+ * result promise, its c-list entries) is never written, nor one changed
+ * back to what SQLite holds (an object's counts, up and down again). Nothing reads the
  * table's rows from SQLite but through {@link PendingTable.get} (or a
  * store method that merges {@link PendingTable.changedRows} into what it
  * reads), so the kernel sees its own writes; other connections see only
