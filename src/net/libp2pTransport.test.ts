@@ -1,10 +1,14 @@
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { tcp } from '@libp2p/tcp';
+import { createLibp2p } from 'libp2p';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { recordingLogger } from '../../test/support/harness.js';
 import { eventually } from '../../test/support/nodes.js';
-import { Libp2pTransport } from './libp2pTransport.js';
+import { kenProtocol, Libp2pTransport } from './libp2pTransport.js';
 import type { PeerId, TransportHandlers } from './transport.js';
 
 const started: Libp2pTransport[] = [];
@@ -86,6 +90,30 @@ describe('libp2p transport', () => {
     } finally {
       calls.write.mockRestore();
       calls.writev.mockRestore();
+    }
+  });
+
+  it('warns, once, that a peer does not speak its frame protocol (another ken-node version), and sends nothing to it', async () => {
+    const logger = recordingLogger();
+    const transport = await Libp2pTransport.start({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], maxFrameBytes: 1024 * 1024, logger });
+    started.push(transport);
+    transport.setHandlers(recordingHandlers());
+    // A node of the version before, as far as the protocol goes: it handles the frames of version 3 only.
+    const older = await createLibp2p({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] });
+    try {
+      const received: string[] = [];
+      await older.handle('/ken-node/frames/3.0.0', () => void received.push('stream'));
+      const olderId = older.peerId.toString();
+      await transport.addPeerAddresses(olderId, older.getMultiaddrs().map(String));
+      for (let attempt = 0; attempt < 3; attempt += 1) {
+        await expect(transport.send(olderId, [new TextEncoder().encode('frame')])).rejects.toThrow();
+      }
+      const warnings = logger.entries.filter((entry) => entry.message?.startsWith('the peer does not speak'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.object).toMatchObject({ peerId: olderId, protocol: kenProtocol });
+      expect(received).toEqual([]);
+    } finally {
+      await older.stop();
     }
   });
 });

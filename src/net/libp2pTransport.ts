@@ -289,7 +289,13 @@ export class Libp2pTransport implements Transport {
     if (existing !== undefined) return existing;
     const opening = (async () => {
       const handlers = this.#requireHandlers();
-      const stream = await this.#node.dialProtocol(peerIdFromString(peerId), kenProtocol);
+      const stream = await this.#node.dialProtocol(peerIdFromString(peerId), kenProtocol).catch((error: unknown) => {
+        // A peer of another ken-node version: nothing is sent until both speak the same frames, so say why (the sessions retry on their timer).
+        if (error instanceof Error && error.name === 'UnsupportedProtocolError') {
+          this.#warnings.warn(peerId, 'unsupported-protocol', { protocol: kenProtocol }, `the peer does not speak ${kenProtocol} (it may run another ken-node version): messages to it wait until both do`);
+        }
+        throw error;
+      });
       const bytes = byteStream(stream);
       stream.addEventListener('close', () => {
         if (this.#outbound.get(peerId) === opening) this.#outbound.delete(peerId);
