@@ -12,6 +12,12 @@ interface AppendedRow {
 
 /** The most committed rows a peer's {@link CommittedRows} keeps: beyond, the oldest go (and are read from SQLite). */
 const maxCachedRowsPerPeer = 1024;
+/**
+ * The most characters of frames kept over all peers (a row may be up to a
+ * frame's cap, 1 MiB by default): beyond, the peer that appends drops its
+ * oldest. Room for a window of ordinary rows to each of a few hundred peers.
+ */
+const maxCachedChars = 8 * 1024 * 1024;
 
 /**
  * A peer's committed rows from `first` on, in seq order, with no gap: every
@@ -63,26 +69,35 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
    * the first one also takes and drops a WAL read lock).
    */
   const committed = new Map<string, CommittedRows>();
+  /** Characters of every frame in `committed`. */
+  let cachedChars = 0;
+  const forget = (peerId: string) => {
+    for (const frame of committed.get(peerId)?.frames ?? []) cachedChars -= frame.length;
+    committed.delete(peerId);
+  };
   const keepCommitted = (row: AppendedRow) => {
-    const rows = committed.get(row.peerId);
+    let rows = committed.get(row.peerId);
     // A gap (none should come: a peer's rows are numbered in order) only starts the range again.
     if (rows === undefined || rows.first + rows.frames.length !== row.seq) {
-      committed.set(row.peerId, { first: row.seq, frames: [row.frame] });
-      return;
+      forget(row.peerId);
+      rows = { first: row.seq, frames: [] };
+      committed.set(row.peerId, rows);
     }
     rows.frames.push(row.frame);
-    if (rows.frames.length > maxCachedRowsPerPeer) {
-      rows.frames.shift();
+    cachedChars += row.frame.length;
+    while (rows.frames.length > maxCachedRowsPerPeer || (cachedChars > maxCachedChars && rows.frames.length > 0)) {
+      cachedChars -= (rows.frames.shift() as string).length;
       rows.first += 1;
     }
+    if (rows.frames.length === 0) committed.delete(row.peerId);
   };
   const forgetCommittedThrough = (peerId: string, seq: number) => {
     const rows = committed.get(peerId);
     if (rows === undefined || seq < rows.first) return;
     const gone = seq - rows.first + 1;
-    if (gone >= rows.frames.length) committed.delete(peerId);
+    if (gone >= rows.frames.length) forget(peerId);
     else {
-      rows.frames.splice(0, gone);
+      for (const frame of rows.frames.splice(0, gone)) cachedChars -= frame.length;
       rows.first = seq + 1;
     }
   };
@@ -134,6 +149,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       appended = [];
       ackedThrough.clear();
       committed.clear();
+      cachedChars = 0;
       atCrankStart = undefined;
     },
   });
@@ -185,7 +201,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
     clear(peerId: string): void {
       clear.run(peerId);
       // An abort of the crank brings the rows back in SQLite: they are read from there until rows are committed again.
-      committed.delete(peerId);
+      forget(peerId);
       if (ackedThrough.has(peerId)) setAckedThrough(peerId, undefined);
       if (!appended.some((row) => row.peerId === peerId)) return;
       if (atCrankStart !== undefined) atCrankStart.beforeClear ??= appended;

@@ -408,6 +408,34 @@ describe('tables that write at the COMMIT', () => {
     );
   });
 
+  it('read outbox rows as SQLite holds them past the bounds of the rows kept in memory (rows a peer, characters in all)', () => {
+    const store = openStore({ path: ':memory:', durability: 'process' });
+    try {
+      const send = (peerId: string, count: number, frame: (index: number) => string) => {
+        store.tx.beginCrank();
+        store.peers.ensure(peerId);
+        for (let index = 0; index < count; index += 1) store.outbox.append(peerId, store.peers.takeSendSeq(peerId), frame(index));
+        store.tx.endCrank();
+        store.tx.commit();
+      };
+      // More rows than a peer keeps, then rows larger than all peers keep together.
+      send('peerA', 1_100, (index) => `{"n":${index}}`);
+      expectOutboxReadsAsSqlite(store);
+      send('peerB', 10, (index) => `{"big":"${String(index).repeat(1024 * 1024)}"}`);
+      expectOutboxReadsAsSqlite(store);
+      send('peerA', 3, (index) => `{"m":${index}}`);
+      expectOutboxReadsAsSqlite(store);
+      store.tx.beginCrank();
+      const digest = store.outbox.deleteUpTo('peerA', 1_050);
+      store.peers.setAcked('peerA', 1_050, digest);
+      store.tx.endCrank();
+      store.tx.commit();
+      expectOutboxReadsAsSqlite(store);
+    } finally {
+      store.close();
+    }
+  });
+
   it('write a row made and deleted within one group not at all', () => {
     const statements: string[] = [];
     const store = openStore({ path: ':memory:', durability: 'process', onStatement: (sql) => statements.push(sql) });
