@@ -75,7 +75,8 @@ export class PeerSessions {
         this.#holding.delete(peerId);
       },
       refused: (peerId, reasons) => this.#messageRefused(peerId, reasons),
-      incarnationFor: (peer) => this.#helloRule.incarnationFor(peer),
+      // As the store has it in the crank: a restore's new incarnation counts from its crank on, not from its COMMIT as in hellos.
+      incarnationFor: (peer) => peer.localIncarnation ?? store.meta.incarnation(),
     });
     this.#helloRule = new HelloRule(kernel, store, transport, this.#table, this.#transmitter, this.#receiveRule, logger, this.#warnings, options, environment, {
       closeConnection: (peerId, reason, closed) => this.#closeConnection(peerId, reason, closed),

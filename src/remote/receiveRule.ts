@@ -31,7 +31,7 @@ export class ReceiveRule {
       roomFor(peerId: PeerId): void;
       /** A message from the peer was refused (bad arguments), after the commit that consumed it. */
       refused(peerId: PeerId, reasons: string[]): void;
-      /** The incarnation this node presents to the peer (the hello rule's). */
+      /** The incarnation this node presents to the peer, as the store has it in the crank. */
       incarnationFor(peer: PeerRecord): string;
     },
   ) {}

@@ -22,6 +22,11 @@ export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTra
   // The same writes, made in a crank (or its transaction) rather than at open time or at the COMMIT.
   const writeInCrank = tx.direct(write);
   const removeInCrank = tx.direct(remove);
+  /** The incarnation as the open transaction has it, once read; an undo may take a new one back, so it is read again after one. */
+  let incarnation: string | undefined;
+  tx.onUndo(() => {
+    incarnation = undefined;
+  });
 
   /**
    * The value of `key`, made and written by `make` the first time. Called
@@ -85,7 +90,8 @@ export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTra
      * A wiped store gets a new one, which is how peers detect amnesia.
      */
     incarnation(entropy: Entropy = systemEntropy): string {
-      return provide('incarnation', () => entropy(16));
+      incarnation ??= provide('incarnation', () => entropy(16));
+      return incarnation;
     },
 
     /** What `ken-node restore` wrote into a store it put back from a backup; undefined once the node started from it as a new incarnation. */
@@ -105,10 +111,11 @@ export function makeMetaStore(db: SqliteDatabase, tx: TransactionControl, ownTra
 
     /** The restored store is a new incarnation now; part of the caller's transaction (the crank that starts every pair over). */
     becomeNewIncarnation(entropy: Entropy): string {
-      const incarnation = entropy(16);
-      writeInCrank.run('incarnation', incarnation);
+      const fresh = entropy(16);
+      writeInCrank.run('incarnation', fresh);
       removeInCrank.run(restoreMark);
-      return incarnation;
+      incarnation = fresh;
+      return fresh;
     },
   };
 }

@@ -100,10 +100,12 @@ export class PendingTable<K, V> implements WritesAtCommit {
     }
     if (row !== undefined) {
       row.value = frozen;
+      // A row deleted in the group may be made again by a write at once (a pruned peer's): SQLite's row is then not the one known before.
+      if (frozen === undefined) row.before = unknown;
       return;
     }
     const wasStored = stored ?? this.clean.get(key, () => this.load(key)) !== undefined;
-    this.#changed.set(key, { value: frozen, stored: wasStored, before: this.clean.has(key) ? this.clean.peek(key) : unknown });
+    this.#changed.set(key, { value: frozen, stored: wasStored, before: frozen !== undefined && this.clean.has(key) ? this.clean.peek(key) : unknown });
   }
 
   /** True if SQLite held no row for `key` at the last COMMIT and it changed since (a key made in this group). */

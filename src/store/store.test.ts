@@ -406,6 +406,22 @@ describe('peers', () => {
 });
 
 describe('meta and ids', () => {
+  it('says the incarnation as the open transaction has it: a new one from its crank on, the old one again after an abort', () => {
+    const old = store.meta.incarnation();
+    store.tx.endCrank();
+    store.tx.beginCrank();
+    const fresh = store.meta.becomeNewIncarnation(() => 'ab'.repeat(16));
+    expect(store.meta.incarnation()).toBe(fresh);
+    store.tx.abortCrank();
+    expect(store.meta.incarnation()).toBe(old);
+    store.tx.beginCrank();
+    store.meta.becomeNewIncarnation(() => 'cd'.repeat(16));
+    store.tx.endCrank();
+    store.tx.commit();
+    expect(store.meta.incarnation()).toBe('cd'.repeat(16));
+    store.tx.beginCrank();
+  });
+
   it('allocates increasing ids per counter, shared with the stores that create refs', () => {
     expect([store.meta.allocate('ko'), store.meta.allocate('ko'), store.meta.allocate('kp')]).toEqual([1, 2, 1]);
     expect(store.objects.create('v1')).toBe('ko3');
