@@ -23,11 +23,11 @@ const capData = fc.oneof(
   fc.record({ body: fc.oneof(fc.string(), fc.integer()), slots: fc.oneof(fc.array(wireRef, { maxLength: 2 }), fc.constant('o+1')), extra: fc.anything() }, { requiredKeys: ['body'] }),
 );
 const body = fc.oneof(
-  fc.record({ kind: fc.constant('deliver'), target: wireRef, methargs: capData, result: fc.oneof(wireRef, fc.constant(null)) }),
-  fc.record({ kind: fc.constant('notify'), resolutions: fc.array(fc.tuple(wireRef, fc.oneof(fc.boolean(), fc.constant(0)), capData), { maxLength: 3 }) }),
-  fc.record({ kind: fc.constant('notify'), resolutions: fc.array(fc.array(fc.anything(), { maxLength: 4 }), { maxLength: 2 }) }),
-  fc.record({ kind: fc.constant('redeem'), swiss: fc.constant('ab'.repeat(16)), result: wireRef }),
-  fc.record({ kind: fc.constantFrom('deliver', 'notify', 'other'), target: wireRef }, { requiredKeys: [] }),
+  fc.record({ kind: fc.constant('deliver'), target: wireRef, methargs: capData, result: fc.oneof(wireRef, fc.constant(null)), seen: seq }, { requiredKeys: ['kind', 'target', 'methargs', 'result'] }),
+  fc.record({ kind: fc.constant('notify'), resolutions: fc.array(fc.tuple(wireRef, fc.oneof(fc.boolean(), fc.constant(0)), capData), { maxLength: 3 }), seen: seq }, { requiredKeys: ['kind', 'resolutions'] }),
+  fc.record({ kind: fc.constant('notify'), resolutions: fc.array(fc.array(fc.anything(), { maxLength: 4 }), { maxLength: 2 }), seen: seq }),
+  fc.record({ kind: fc.constant('redeem'), swiss: fc.constant('ab'.repeat(16)), result: wireRef, seen: seq }),
+  fc.record({ kind: fc.constantFrom('deliver', 'notify', 'other'), target: wireRef, seen: seq }, { requiredKeys: [] }),
 );
 const frame = fc.oneof(
   fc.record({ type: fc.constant('msg'), seq, ack: seq, window: seq, pair, body }),
@@ -59,8 +59,8 @@ describe('the frame fast path', () => {
     const goodRef = fc.tuple(fc.constantFrom('o', 'p'), fc.constantFrom('+', '-'), fc.integer({ min: 1, max: 2 ** 40 })).map(([kind, sign, n]) => `${kind}${sign}${n}`);
     const goodData = fc.record({ body: fc.string(), slots: fc.array(goodRef, { maxLength: 3 }) });
     const goodBody = fc.oneof(
-      fc.record({ kind: fc.constant('deliver'), target: goodRef, methargs: goodData, result: fc.oneof(goodRef, fc.constant(null)) }),
-      fc.record({ kind: fc.constant('notify'), resolutions: fc.array(fc.tuple(goodRef, fc.boolean(), goodData), { minLength: 1, maxLength: 3 }) }),
+      fc.record({ kind: fc.constant('deliver'), target: goodRef, methargs: goodData, result: fc.oneof(goodRef, fc.constant(null)), seen: fc.nat() }),
+      fc.record({ kind: fc.constant('notify'), resolutions: fc.array(fc.tuple(goodRef, fc.boolean(), goodData), { minLength: 1, maxLength: 3 }), seen: fc.nat() }),
     );
     const good = fc.oneof(
       fc.record({ type: fc.constant('msg'), seq: fc.integer({ min: 1 }), ack: fc.nat(), window: fc.nat(), pair: goodPair, body: goodBody }),

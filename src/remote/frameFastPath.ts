@@ -57,10 +57,11 @@ function isBody(value: unknown): value is MessageBody {
   if (!isRecord(value)) return false;
   switch (value.kind) {
     case 'deliver':
-      return hasKeys(value, 4) && isWireRef(value.target) && isCapData(value.methargs) && (value.result === null || isWireRef(value.result));
+      return hasKeys(value, 5) && isWireRef(value.target) && isCapData(value.methargs) && (value.result === null || isWireRef(value.result)) && isSeq(value.seen);
     case 'notify':
       return (
-        hasKeys(value, 2) &&
+        hasKeys(value, 3) &&
+        isSeq(value.seen) &&
         Array.isArray(value.resolutions) &&
         value.resolutions.length > 0 &&
         value.resolutions.every((resolution) => Array.isArray(resolution) && resolution.length === 3 && isWireRef(resolution[0]) && typeof resolution[1] === 'boolean' && isCapData(resolution[2]))

@@ -14,7 +14,11 @@ import { pairTagPattern } from './pairTag.js';
  * the sender will take now (flow control, `inboundCredit.ts`). Version 2 of
  * the protocol (`/ken-node/frames/2.0.0`) added it; version 3 added to
  * `hello` the dial addresses and the sequence numbers that show a rollback;
- * version 4 added to `msg` and `ack` the pair they belong to (`pairTag.ts`).
+ * version 4 added to `msg` and `ack` the pair they belong to (`pairTag.ts`);
+ * version 5 added to every message body `seen`, the highest seq of the
+ * receiver's messages the sender had consumed when it made the message
+ * (fixed then: a resend carries the same), by which the receiver retires
+ * the refs of promises it notified the sender of (`store/retiringRefs.ts`).
  */
 
 const wireRef = z.string().regex(wireRefPattern, 'a ref like o+1, o-2, p+3 or p-4');
@@ -30,13 +34,13 @@ const pairTag = z.string().regex(pairTagPattern, '16 hex characters');
 const startedOverSchema = z.object({ forgottenSends: seqRange.nullable(), lostReceives: seqRange.nullable() }).strict();
 
 const deliverBody = z
-  .object({ kind: z.literal('deliver'), target: wireRef, methargs: capData, result: wireRef.nullable() })
+  .object({ kind: z.literal('deliver'), target: wireRef, methargs: capData, result: wireRef.nullable(), seen: seq })
   .strict();
 const notifyBody = z
-  .object({ kind: z.literal('notify'), resolutions: z.array(z.tuple([wireRef, z.boolean(), capData])).min(1) })
+  .object({ kind: z.literal('notify'), resolutions: z.array(z.tuple([wireRef, z.boolean(), capData])).min(1), seen: seq })
   .strict();
 const redeemBody = z
-  .object({ kind: z.literal('redeem'), swiss: z.string().regex(/^[0-9a-f]{32,128}$/), result: wireRef })
+  .object({ kind: z.literal('redeem'), swiss: z.string().regex(/^[0-9a-f]{32,128}$/), result: wireRef, seen: seq })
   .strict();
 
 export const messageBody = z.discriminatedUnion('kind', [deliverBody, notifyBody, redeemBody]);
@@ -69,6 +73,8 @@ export const frameSchema = z.discriminatedUnion('type', [
 ]);
 
 export type MessageBody = z.infer<typeof messageBody>;
+/** A message body as a router makes it: `appendToOutbox` adds `seen` as it writes the row. */
+export type MessageContent = MessageBody extends infer Body ? (Body extends unknown ? Omit<Body, 'seen'> : never) : never;
 export type Frame = z.infer<typeof frameSchema>;
 
 const encoder = new TextEncoder();

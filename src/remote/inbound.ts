@@ -26,7 +26,7 @@ export function consumeMessage(context: KernelContext, endpoint: RemoteId, body:
     case 'notify':
       return body.resolutions.flatMap(([ref, rejected, data]) => consumeResolution(context, translator, endpoint, ref, rejected, data));
     case 'redeem': {
-      const resultRefusal = resultProblem(context, endpoint, body.result);
+      const resultRefusal = resultProblem(translator, body.result);
       if (resultRefusal !== undefined) return [resultRefusal];
       const kpid = newResult(context, translator, endpoint, body.result);
       const granted = grantOf(context, body.swiss);
@@ -47,7 +47,7 @@ function consumeDeliver(
 ): string[] {
   if (body.result !== null) {
     // A result that is not the peer's new promise cannot be answered: the refusal is ours to log alone.
-    const resultRefusal = resultProblem(context, endpoint, body.result);
+    const resultRefusal = resultProblem(translator, body.result);
     if (resultRefusal !== undefined) return [resultRefusal];
   }
   const checked = checkDeliver(translator, body);
@@ -84,10 +84,11 @@ function consumeResolution(context: KernelContext, translator: RemoteTranslator,
   const problem = argumentsProblem(translator, data, 'resolution');
   if (problem !== undefined) {
     resolvePromise(context, promise.kpid, true, errorCapData(`the peer's resolution of ${promise.kpid} was refused: ${problem}`));
-    return [problem];
+  } else {
+    resolvePromise(context, promise.kpid, rejected, translator.dataFromWire(data));
   }
-  resolvePromise(context, promise.kpid, rejected, translator.dataFromWire(data));
-  return [];
+  translator.forgetSettled(promise.kpid);
+  return problem === undefined ? [] : [problem];
 }
 
 /** The kind of a wire ref (`o±N`, `p±N`; the frame schema has checked the form). */
@@ -113,9 +114,9 @@ function argumentsProblem(translator: RemoteTranslator, data: CapData, what: 'me
  * a result is a new promise the peer allocated (and a result already in
  * use is a second line of defence against consuming a message twice).
  */
-function resultProblem(context: KernelContext, endpoint: RemoteId, ref: string): string | undefined {
+function resultProblem(translator: RemoteTranslator, ref: string): string | undefined {
   if (!ref.startsWith('p+')) return `result ${ref} is not a new promise of the peer`;
-  if (context.store.clist.byEref(endpoint, `p-${ref.slice(2)}`) !== undefined) return `result ${ref} is already in use`;
+  if (translator.lookup(ref) !== undefined) return `result ${ref} is already in use`;
   return undefined;
 }
 

@@ -39,6 +39,8 @@ export function dropPeerState(context: KernelContext, peer: PeerRecord, reason: 
       context.refs.decref(entry.kref);
     }
   }
+  // So do the refs retiring since this node notified the peer: none of its messages will name them now.
+  for (const kpid of store.retiringRefs.takeAll(peer.endpoint)) context.refs.decref(kpid);
   // Its subscriptions name refs of a c-list that is gone.
   store.promises.unsubscribeEverywhere(peer.endpoint);
   const droppedMessages = store.outbox.depth(peer.peerId);

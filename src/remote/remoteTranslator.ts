@@ -51,8 +51,8 @@ export function makeRemoteTranslator(context: KernelContext, endpoint: RemoteId)
    */
   function fromWire(wireRef: string, options: { newPromiseDecider?: RemoteId | null } = {}): KRef {
     const eref = flipRef(wireRef);
-    const entry = store.clist.byEref(endpoint, eref);
-    if (entry !== undefined) return entry.kref;
+    const known = byEref(eref);
+    if (known !== undefined) return known;
     const parsed = newRefOfPeer(eref);
     // inbound.ts refuses a message naming anything else before it translates.
     assert(parsed !== undefined, `peer ref ${wireRef} names nothing it was given, and was not refused`);
@@ -68,6 +68,11 @@ export function makeRemoteTranslator(context: KernelContext, endpoint: RemoteId)
     return kpid;
   }
 
+  /** What our c-list name `eref` stands for: an entry, or a ref retiring since this node notified the peer of its promise. */
+  function byEref(eref: string): KRef | undefined {
+    return store.clist.byEref(endpoint, eref)?.kref ?? store.retiringRefs.byEref(endpoint, eref);
+  }
+
   return {
     toWire,
     fromWire,
@@ -75,12 +80,34 @@ export function makeRemoteTranslator(context: KernelContext, endpoint: RemoteId)
     dataFromWire: (data: CapData): CapData<KRef> => ({ body: data.body, slots: data.slots.map((ref) => fromWire(ref)) }),
     /** What a ref the peer names already stands for in its c-list, if anything. */
     lookup(wireRef: string): KRef | undefined {
-      return store.clist.byEref(endpoint, flipRef(wireRef))?.kref;
+      return byEref(flipRef(wireRef));
     },
     /** Whether the peer may name `wireRef` in data: something it was given, or a new export of its own ({@link fromWire} would not throw). */
     mayName(wireRef: string): boolean {
       const eref = flipRef(wireRef);
-      return store.clist.byEref(endpoint, eref) !== undefined || newRefOfPeer(eref) !== undefined;
+      return byEref(eref) !== undefined || newRefOfPeer(eref) !== undefined;
+    },
+    /**
+     * This node notified the peer of `kpid` in message `seq`: the entry
+     * leaves the c-list (naming the promise to the peer again makes a new
+     * ref) and retires, read until the peer says it consumed `seq`
+     * ({@link retireThrough}); it keeps the promise's count meanwhile.
+     */
+    retire(kpid: KPromiseRef, seq: number): void {
+      const entry = store.clist.byKref(endpoint, kpid);
+      assert(entry !== undefined, `retiring ${kpid}, which the peer was not given`);
+      store.clist.delete(endpoint, kpid);
+      store.retiringRefs.add(endpoint, entry.eref, kpid, seq);
+    },
+    /** The peer had consumed this node's messages up to `seen` when it made the message just consumed: the refs they retired go. */
+    retireThrough(seen: number): void {
+      for (const kpid of store.retiringRefs.takeThrough(endpoint, seen)) refs.decref(kpid);
+    },
+    /** The peer settled `kpid` (a notify consumed): its ref is never named again by either side, and goes. */
+    forgetSettled(kpid: KPromiseRef): void {
+      assert(store.clist.byKref(endpoint, kpid) !== undefined, `the peer settled ${kpid}, which is not in its c-list`);
+      store.clist.delete(endpoint, kpid);
+      refs.decref(kpid);
     },
   };
 }

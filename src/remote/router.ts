@@ -2,17 +2,23 @@ import type { KernelContext, RemoteRouter } from '../kernel/context.js';
 import type { KernelMessage, KPromiseRef, KRef, RemoteId } from '../store/types.js';
 import { rejectPromise } from '../kernel/resolve.js';
 import { assert } from '../util/assert.js';
-import type { MessageBody } from './frames.js';
+import type { MessageContent } from './frames.js';
 import { makeRemoteTranslator } from './remoteTranslator.js';
 
 /**
- * Appends a body to a peer's outbox under the pair's next sequence number.
- * Called inside the crank that produced it: the row commits with the crank
- * or not at all, and is transmitted only after that COMMIT.
+ * Appends a body to a peer's outbox under the pair's next sequence number,
+ * with `seen`: the highest seq of the peer's messages consumed as the store
+ * has it now, in the crank that also translated the body's refs (the peer
+ * retires refs by it: docs/protocol.md, "Promise retirement"). Called
+ * inside the crank that produced it: the row commits with the crank or not
+ * at all, and is transmitted only after that COMMIT.
  */
-export function appendToOutbox(context: KernelContext, peerId: string, body: MessageBody): number {
-  const seq = context.store.peers.takeSendSeq(peerId);
-  context.store.outbox.append(peerId, seq, JSON.stringify(body));
+export function appendToOutbox(context: KernelContext, peerId: string, content: MessageContent): number {
+  const { peers, outbox } = context.store;
+  const peer = peers.get(peerId);
+  assert(peer !== undefined, `append to the outbox of unknown peer ${peerId}`);
+  const seq = peers.takeSendSeq(peerId);
+  outbox.append(peerId, seq, JSON.stringify({ ...content, seen: peer.receivedSeq }));
   return seq;
 }
 
@@ -96,10 +102,13 @@ export function makeRemoteRouter(maxUnacked: number, listener: RouterListener): 
       // A forgotten peer hears nothing more; what it was owed went with it.
       if (peer.forgotten !== null) return;
       const translator = makeRemoteTranslator(context, endpoint);
-      appendToOutbox(context, peer.peerId, {
+      const ref = translator.toWire(kpid);
+      const seq = appendToOutbox(context, peer.peerId, {
         kind: 'notify',
-        resolutions: [[translator.toWire(kpid), promise.state === 'rejected', translator.dataToWire(promise.data)]],
+        resolutions: [[ref, promise.state === 'rejected', translator.dataToWire(promise.data)]],
       });
+      // The peer retires the ref as it consumes the notify; this node names the promise anew from now on.
+      translator.retire(kpid, seq);
     },
   };
 }

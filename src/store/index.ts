@@ -1,4 +1,5 @@
 import { makeCListStore } from './clist.js';
+import { makeRetiringRefStore } from './retiringRefs.js';
 import { fileless, openDatabase, TransactionControl, type Durability, type SqliteDatabase } from './db.js';
 import { makeMetaStore } from './meta.js';
 import { makeObjectStore } from './objects.js';
@@ -57,6 +58,7 @@ export function openStore(options: StoreOptions) {
     objects,
     promises,
     clist,
+    retiringRefs: makeRetiringRefStore(db, tx),
     queues: makeQueueStore(db, tx),
     vatstore: makeVatstoreStore(db, tx),
     outbox,

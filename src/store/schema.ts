@@ -73,8 +73,13 @@
  *   beyond what was sent may be a frame of the old pair read late, not a
  *   peer's error; and a frame screened under one count and consumed under
  *   another is the old pair's (`remote/receiveRule.ts`).
+ * - `clist_retiring` (v11): a peer's refs to promises this node decided and
+ *   notified it of, out of the c-list (a new naming of the promise gets a
+ *   new ref), kept for translating the peer's messages made before it
+ *   consumed the notify (`seq`), until one of its messages says it had
+ *   (`store/retiringRefs.ts`; docs/protocol.md, "Promise retirement").
  */
-export const schemaVersion = 10;
+export const schemaVersion = 11;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -282,5 +287,15 @@ export const migrations: readonly string[] = [
   `,
   `
   ALTER TABLE peers ADD COLUMN start_overs INTEGER NOT NULL DEFAULT 0;
+  `,
+  `
+  CREATE TABLE clist_retiring (
+    endpoint TEXT NOT NULL,
+    eref     TEXT NOT NULL,
+    kref     TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    PRIMARY KEY (endpoint, eref)
+  ) WITHOUT ROWID;
+  CREATE INDEX clist_retiring_by_seq ON clist_retiring (endpoint, seq);
   `,
 ];

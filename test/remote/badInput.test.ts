@@ -30,9 +30,9 @@ async function rawPeer(network: MemoryNetwork, name: string, node: { store: { pe
 const attacks: [string, Uint8Array][] = [
   ['not UTF-8 JSON', bytes('{"type":"msg",')],
   ['not UTF-8 JSON', new Uint8Array([0xff, 0xfe, 0x00])],
-  ['invalid frame at seq', bytes(JSON.stringify({ type: 'msg', seq: 0, ack: 0, window: 1000, pair: '0'.repeat(16), body: { kind: 'notify', resolutions: [] } }))],
-  ['invalid frame at (root)', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 1000, pair: '0'.repeat(16), body: { kind: 'deliver', target: 'o+1', methargs: { body: '#[]', slots: [] }, result: null }, extra: 1 }))],
-  ['invalid frame at body.target', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 1000, pair: '0'.repeat(16), body: { kind: 'deliver', target: 'ko1', methargs: { body: '#[]', slots: [] }, result: null } }))],
+  ['invalid frame at seq', bytes(JSON.stringify({ type: 'msg', seq: 0, ack: 0, window: 1000, pair: '0'.repeat(16), body: { kind: 'notify', resolutions: [], seen: 0 } }))],
+  ['invalid frame at (root)', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 1000, pair: '0'.repeat(16), body: { kind: 'deliver', target: 'o+1', methargs: { body: '#[]', slots: [] }, result: null, seen: 0 }, extra: 1 }))],
+  ['invalid frame at body.target', bytes(JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 1000, pair: '0'.repeat(16), body: { kind: 'deliver', target: 'ko1', methargs: { body: '#[]', slots: [] }, result: null, seen: 0 } }))],
   ['invalid frame at window', bytes(JSON.stringify({ type: 'ack', ack: 0, pair: '0'.repeat(16) }))],
   ['invalid frame at pair', bytes(JSON.stringify({ type: 'ack', ack: 0, window: 1000, pair: 'not a pair' }))],
 ];

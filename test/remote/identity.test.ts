@@ -99,7 +99,7 @@ describe('identity: a peer is the Noise-authenticated peer id of its connection'
     await c.transport.addPeerAddresses(a.node.peerId, a.node.transport.addresses());
     // The pair tag B's frames carry (no secret: both incarnations are in hellos).
     const pairOfB = pairTagOf(b.node.store.meta.incarnation(), a.node.store.meta.incarnation());
-    const asB = (seq: number) => ({ type: 'msg', seq, ack: 0, window: 1000, pair: pairOfB, body: { kind: 'deliver', target: 'o-1', methargs: echo('from C'), result: null } });
+    const asB = (seq: number) => ({ type: 'msg', seq, ack: 0, window: 1000, pair: pairOfB, body: { kind: 'deliver', target: 'o-1', methargs: echo('from C'), result: null, seen: 0 } });
 
     // B's next seq is, for C's own record, a gap: dropped.
     const gaps = a.node.sessions.stats.gapsDropped;

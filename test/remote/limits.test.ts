@@ -134,7 +134,7 @@ describe('a peer that floods', () => {
     expect(victim.sessions.stats.badFrames).toBe(0);
 
     // 2,000 messages at once, each one a crank if taken: only the credit granted (the burst) is consumed.
-    const redeem = (seq: number) => encodeFrame({ type: 'msg', seq, ack: 0, window: 1000, pair, body: { kind: 'redeem', swiss, result: `p+${seq}` } });
+    const redeem = (seq: number) => encodeFrame({ type: 'msg', seq, ack: 0, window: 1000, pair, body: { kind: 'redeem', swiss, result: `p+${seq}`, seen: 0 } });
     await flood(Array.from({ length: 2_000 }, (_, index) => redeem(index + 1)));
     expect(victim.store.peers.get('flooder')?.receivedSeq).toBe(burst);
     expect(victim.sessions.stats.framesBeyondWindow).toBe(1);

@@ -33,7 +33,7 @@ async function nodeAndEvilPeer() {
   const evil = network.transport('evil');
   const seen = { disconnects: 0 };
   const pair = pairTagOf(evilIncarnation, node.store.meta.incarnation());
-  const msg = (seq: number, body: unknown) => ({ type: 'msg', seq, ack: 0, window: 1000, pair, body });
+  const msg = (seq: number, body: unknown) => ({ type: 'msg', seq, ack: 0, window: 1000, pair, body: { ...(body as object), seen: 0 } });
   // What evil has sent, as far as A consumed it: its hellos tell the truth there, or A would take it for a rolled-back peer.
   const sentByEvil = () => node.store.peers.get('evil')?.receivedSeq ?? 0;
   evil.setHandlers({

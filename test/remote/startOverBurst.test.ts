@@ -113,7 +113,7 @@ describe('a pair that starts over', () => {
     await node.kernel.run();
     // The new P asks twice, and A answers twice: its messages 1 and 2 of the new pair, unacked (P's raw side acks only the old pair's numbers).
     const newPair = pairTagOf(newIncarnation, incarnationOfA);
-    for (const seq of [1, 2]) await peer.sendFrame({ type: 'msg', seq, ack: 0, window: 1000, pair: newPair, body: { kind: 'redeem', swiss, result: `p+${10 + seq}` } });
+    for (const seq of [1, 2]) await peer.sendFrame({ type: 'msg', seq, ack: 0, window: 1000, pair: newPair, body: { kind: 'redeem', swiss, result: `p+${10 + seq}`, seen: 0 } });
     await eventually('A answered both', () => node.store.peers.get('P')?.nextSendSeq === 3);
     await node.kernel.run();
     // The old pair's ack of 2 comes now: within what the new pair sent.

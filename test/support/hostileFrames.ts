@@ -23,11 +23,11 @@ function wellFormed(random: () => number, pair: string): Frame {
     case 1:
       return { type: 'ack', ack: Math.floor(random() * 5), window: Math.floor(random() * 5), pair };
     case 2:
-      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'deliver', target: ref(), methargs: capData(), result: random() < 0.5 ? null : ref() } };
+      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'deliver', target: ref(), methargs: capData(), result: random() < 0.5 ? null : ref(), seen: 0 } };
     case 3:
-      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'notify', resolutions: [[ref(), random() < 0.5, capData()]] } };
+      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'notify', resolutions: [[ref(), random() < 0.5, capData()]], seen: 0 } };
     default:
-      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'redeem', swiss: hex(random, 32), result: ref() } };
+      return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'redeem', swiss: hex(random, 32), result: ref(), seen: 0 } };
   }
 }
 
@@ -92,11 +92,11 @@ export function hostileFrame(random: () => number, kind: HostileKind, pair: stri
       const huge = 'x'.repeat(16 * 1024 + Math.floor(random() * 48 * 1024));
       return encoder.encode(
         pick(random, [
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'deliver', target: 'o-1', methargs: { body: huge, slots: [] }, result: null } }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'deliver', target: 'o-1', methargs: { body: huge, slots: [] }, result: null, seen: 0 } }),
           JSON.stringify({ type: 'ack', ack: huge, window: 0, pair }),
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'redeem', swiss: huge, result: 'p+1' } }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'redeem', swiss: huge, result: 'p+1', seen: 0 } }),
           `[${'['.repeat(5000)}${']'.repeat(5000)}]`,
-          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'notify', resolutions: Array.from({ length: 2000 }, () => ['p-1', true, { body: '#0', slots: [] }]) } }),
+          JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'notify', resolutions: Array.from({ length: 2000 }, () => ['p-1', true, { body: '#0', slots: [] }]), seen: 0 } }),
         ]),
       );
     }
@@ -106,7 +106,7 @@ export function hostileFrame(random: () => number, kind: HostileKind, pair: stri
       const frame = wellFormed(random, pair);
       if (frame.type === 'hello') return encodeFrame({ type: 'ack', ack: 1 + Math.floor(random() * 1000), window: 0, pair });
       if (frame.type !== 'msg') return encodeFrame(frame);
-      const body = frame.body.kind === 'redeem' ? { kind: 'deliver' as const, target: 'o-1', methargs: { body: '#[]', slots: [] }, result: frame.body.result } : frame.body;
+      const body = frame.body.kind === 'redeem' ? { kind: 'deliver' as const, target: 'o-1', methargs: { body: '#[]', slots: [] }, result: frame.body.result, seen: 0 } : frame.body;
       return encodeFrame({ ...frame, seq: 1, body });
     }
     default:

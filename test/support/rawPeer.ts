@@ -54,7 +54,9 @@ export class RawPeer {
   /** Sends `body` as the peer's next message (it may be anything: the frame is encoded as JSON as it is). */
   async send(body: MessageBody | Record<string, unknown>): Promise<number> {
     this.#seq += 1;
-    await this.sendFrame({ type: 'msg', seq: this.#seq, ack: this.#receivedFromNode, window: this.#receivedFromNode + windowAhead, pair: this.pair, body });
+    // What it had consumed, as an honest peer says (a test may say otherwise).
+    const withSeen = 'seen' in body ? body : { ...body, seen: this.#receivedFromNode };
+    await this.sendFrame({ type: 'msg', seq: this.#seq, ack: this.#receivedFromNode, window: this.#receivedFromNode + windowAhead, pair: this.pair, body: withSeen });
     return this.#seq;
   }
 

@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryNetwork } from '../../src/net/memoryTransport.js';
+import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
+import type { KernelStore, KPromiseRef, RemoteId } from '../../src/store/index.js';
+import { testVat } from '../support/harness.js';
+import { eventually, startNode, tempDirs } from '../support/nodes.js';
+import { RawPeer } from '../support/rawPeer.js';
+
+const dirs = tempDirs();
+afterEach(() => dirs.cleanup());
+
+const smallcaps = (value: unknown) => ({ body: `#${JSON.stringify(value)}`, slots: [] as string[] });
+
+/** What `store` holds for the peer at `endpoint`: its c-list entries, its refs still retiring, and kernel promises in all. */
+function heldFor(store: KernelStore, endpoint: RemoteId) {
+  return {
+    clist: store.clist.entriesOf(endpoint).length,
+    retiring: store.retiringRefs.count(endpoint),
+    promises: (store.dump().kernel_promises ?? []).length,
+  };
+}
+
+describe('promise retirement across peers (docs/protocol.md, "Promise retirement")', () => {
+  it('keeps no promise or c-list row per message answered: the notified side retires the ref at the peer\'s next message, the notified one at once', async () => {
+    const network = new MemoryNetwork();
+    const nodes = [];
+    for (const name of ['A', 'B']) {
+      const { node } = await startNode({ dir: dirs.make(`ken-${name}-`), transport: { kind: 'memory', network, peerId: name } });
+      await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+      nodes.push(node);
+    }
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const remoteB = await a.redeemUrl(await b.issueUrl(b.kernel.rootOf('peer')));
+    const rootA = a.kernel.rootOf('peer');
+    const endpointOf = (node: typeof a, peerId: string) => node.store.peers.get(peerId)!.endpoint;
+    await a.kernel.call(rootA, 'call', [remoteB, 'echo', 0]);
+    const before = { a: heldFor(a.store, endpointOf(a, 'B')), b: heldFor(b.store, endpointOf(b, 'A')) };
+
+    for (let round = 1; round <= 40; round += 1) expect(await a.kernel.call(rootA, 'call', [remoteB, 'echo', round])).toBe(round);
+
+    // Each call left a result promise on both nodes, and its c-list entries, before retirement: none of them is left now.
+    const after = { a: heldFor(a.store, endpointOf(a, 'B')), b: heldFor(b.store, endpointOf(b, 'A')) };
+    expect(after).toEqual(before);
+    // B retires the ref of each answer once a message of A's says A had consumed it: the last answer's waits for A's next message.
+    expect(after.b.retiring).toBe(1);
+    for (const node of nodes) await node.stop();
+  });
+
+  it('translates a ref the peer names before it consumed the notify, refuses it after, and refuses a peer that says it consumed more than was sent', async () => {
+    const network = new MemoryNetwork();
+    const { node } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
+    const peer = new RawPeer(network.transport('P'), 'A', node.store.meta.incarnation());
+    const endpoint = () => node.store.peers.get('P')!.endpoint;
+    const promiseOfRef = (ref: string) => node.store.retiringRefs.byEref(endpoint(), `p-${ref.slice(2)}`);
+
+    // P redeems A's URL (A's notify is its message 1) and asks the root for a counter (message 2).
+    await peer.send({ kind: 'redeem', swiss, result: 'p+1' });
+    await peer.answer('p+1');
+    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['makeCounter', ['x']]), result: 'p+2' });
+    expect((await peer.answer('p+2')).rejected).toBe(false);
+    await node.kernel.run();
+    const counterPromise = promiseOfRef('p+2') as KPromiseRef;
+    expect(counterPromise).toMatch(/^kp/);
+    // Out of the c-list: A would name the promise to P anew.
+    expect(node.store.clist.byKref(endpoint(), counterPromise)).toBeUndefined();
+    // p+1's went when message 2 came, made having consumed its notify (seen 1).
+    expect(promiseOfRef('p+1')).toBeUndefined();
+    expect(node.store.retiringRefs.count(endpoint())).toBe(1);
+
+    // Made before P consumed the notify of p+2 (seen 1): a send to p+2 reaches what it resolved to.
+    await peer.send({ kind: 'deliver', target: 'p+2', methargs: smallcaps(['increment', []]), result: 'p+3', seen: 1 });
+    expect(await peer.answer('p+3')).toMatchObject({ rejected: false, body: '#"x:1"' });
+    await node.kernel.run();
+
+    // Made after it consumed A's messages up to 3 (the answer to p+3): the refs A notified up to there retire, and their promises go.
+    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['echo', ['hi']]), result: 'p+4', seen: 3 });
+    await peer.answer('p+4');
+    await node.kernel.run();
+    expect(promiseOfRef('p+2')).toBeUndefined();
+    expect(node.store.promises.get(counterPromise)).toBeUndefined();
+    expect(node.store.retiringRefs.count(endpoint())).toBe(1);
+
+    // Naming p+2 now is naming what P was never given (an honest peer names a promise anew once it has consumed its notify).
+    await peer.send({ kind: 'deliver', target: 'p+2', methargs: smallcaps(['increment', []]), result: 'p+5' });
+    expect(await peer.answer('p+5')).toMatchObject({ rejected: true, body: expect.stringContaining('target p+2 names nothing this node gave the peer') });
+
+    // A peer that says it consumed more than A sent breaks the protocol: its frame is refused and its connection closed.
+    const badFrames = node.sessions.stats.badFrames;
+    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['echo', ['late']]), result: 'p+6', seen: 99 });
+    await eventually('the frame refused', () => node.sessions.stats.badFrames === badFrames + 1);
+    expect(node.store.peers.get('P')!.receivedSeq).toBe(5);
+    await node.stop();
+  });
+});
