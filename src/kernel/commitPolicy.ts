@@ -49,4 +49,14 @@ export class CommitPolicy {
   committed(): void {
     this.#cranks = 0;
   }
+
+  /** True while cranks wait for a COMMIT. */
+  get open(): boolean {
+    return this.#cranks > 0;
+  }
+
+  /** True while the open group is younger than half its delay limit: work begun now mostly ends within it. */
+  get young(): boolean {
+    return this.now() - this.#oldestAt < this.limits.maxDelayMs / 2;
+  }
 }

@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { exampleVat, startTestKernel, testVat } from '../../test/support/harness.js';
 import { StorageError } from '../store/index.js';
 import type { FdatasyncFn } from '../store/walSync.js';
-import { krefOf } from './kmarshal.js';
+import { systemClock } from '../util/clock.js';
+import type { ExternalWork, Kernel } from './kernel.js';
+import { encode, krefOf } from './kmarshal.js';
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -258,6 +260,58 @@ describe('kernel: group commit', () => {
     expect(results.group?.commits).toBe(1);
     expect(results.group?.entries).toEqual(range(1, 20));
     expect(results.strict?.entries).toEqual(range(1, 20));
+  });
+
+  /** A kernel with the workload's vats whose commit policy reads `clock.t` (milliseconds). */
+  async function kernelWithClock(commit: { maxCranks: number; maxDelayMs: number }) {
+    const clock = { ...systemClock, t: 0, now: () => clock.t };
+    const test = await startTestKernel({ commit, clock });
+    await test.kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+    await test.kernel.createVat({ name: 'sender', bundle: await exampleVat('sender') });
+    return { ...test, clock, sender: krefOf(test.kernel.rootOf('sender'))!, recorder: test.kernel.rootOf('recorder') };
+  }
+
+  /** External work (a peer's frames, in a node) that notes when it ran. */
+  const noting = (kernel: Kernel, seen: { deliveries?: number; commits?: number }): ExternalWork => ({
+    apply: () => {
+      seen.deliveries = kernel.stats.deliveries;
+      seen.commits = kernel.stats.commits;
+    },
+  });
+
+  it('takes external work queued while the run queue holds work after it, and in the next group once the group is half its delay limit old', async () => {
+    const { kernel, clock, sender, recorder } = await kernelWithClock({ maxCranks: 1000, maxDelayMs: 60_000 });
+    const commits = kernel.stats.commits;
+    const late: { deliveries?: number; commits?: number } = {};
+    // A first delivery opens the group at 0 ms; then external work, 40 s on, queues a batch and more external work.
+    void kernel.queueToKref(recorder, 'count');
+    kernel.queueExternal({
+      apply: (context) => {
+        clock.t = 40_000;
+        const message = { methargs: encode(['sendBatch', [recorder, 5, 5]]), result: null };
+        context.store.queues.enqueueSend(sender, message);
+        context.refs.increfMessage(message, sender);
+        kernel.queueExternal(noting(kernel, late));
+      },
+    });
+    await kernel.run();
+    // The batch's deliveries (sendBatch, 5 receives, the notify of their results) all came first, in the first group; it ran in a group of its own.
+    expect(late).toEqual({ deliveries: kernel.stats.deliveries, commits: commits + 1 });
+    kernel.close();
+  });
+
+  it('keeps external work waiting for at most one group, however long the run queue', async () => {
+    const { kernel, sender, recorder } = await kernelWithClock({ maxCranks: 4, maxDelayMs: 60_000 });
+    const commits = kernel.stats.commits;
+    const deliveries = kernel.stats.deliveries;
+    const waiting: { deliveries?: number; commits?: number } = {};
+    const sent = kernel.queueToKref(sender, 'sendBatch', [recorder, 20, 20]);
+    kernel.queueExternal(noting(kernel, waiting));
+    await kernel.run();
+    expect(await sent).toBe(20);
+    // The input, sendBatch and two receives made the first group (4 cranks); the external work began the second.
+    expect(waiting).toEqual({ deliveries: deliveries + 3, commits: commits + 1 });
+    kernel.close();
   });
 });
 

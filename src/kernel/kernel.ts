@@ -420,7 +420,12 @@ export class Kernel {
         while (cranks < maxCranks && !this.#halted) {
           this.#applyInputs();
           const work = this.#nextWork();
-          if (work === undefined) break;
+          if (work === undefined) {
+            if (this.#external.length === 0) break;
+            // External work waits for a group of its own (#nextWork): this one ends here.
+            this.#commit();
+            continue;
+          }
           await this.#crank(work);
           cranks += 1;
           if (this.#policy.due) this.#commit();
@@ -474,12 +479,26 @@ export class Kernel {
     }
   }
 
-  /** GC actions first (they release memory), then external work, then due reaps, then the run queue. */
+  /**
+   * GC actions first (they release memory), then external work, then due
+   * reaps, then the run queue. External work (a peer's run of frames, most
+   * often) is taken in a group of cranks that has not begun, or that is
+   * young and whose run queue is empty; otherwise it waits for the group's
+   * COMMIT (the run loop commits once nothing else is left). So the
+   * deliveries a run of frames brings mostly share its group's COMMIT: a
+   * message received in one group and delivered in the next writes its
+   * run-queue row, its result promise and subscription, and its c-list
+   * entries, to delete or change them at the next COMMIT. External work
+   * waits at most one group.
+   */
   #nextWork(): WorkItem | undefined {
     const action = this.#store.queues.peekGc();
     if (action !== undefined) return { type: 'gc', action };
-    const external = this.#external.shift();
-    if (external !== undefined) return { type: 'external', work: external };
+    const policy = this.#policy;
+    if (!policy.open || (policy.young && this.#store.queues.peekRun() === undefined)) {
+      const external = this.#external.shift();
+      if (external !== undefined) return { type: 'external', work: external };
+    }
     const op = this.#store.vatOps.peek();
     if (op !== undefined) return { type: 'vatOp', op };
     for (const vatId of this.#reapDue) {

@@ -18,8 +18,16 @@ export class UnknownPeerError extends Error {
   override name = 'UnknownPeerError';
 }
 
-/** Most receive steps (frames, mostly) of one peer in one crank: what a rollback undoes, and how long a crank may hold the thread. */
-const maxStepsPerReceiveCrank = 256;
+/**
+ * Most receive steps (frames, mostly) of one peer in one crank: what a
+ * rollback undoes, how long a crank may hold the thread, and how many
+ * deliveries one run brings. Those should end in the group of cranks that
+ * received them (kernel.ts, #nextWork): at 150-350 µs a delivery, 32 take
+ * 5-11 ms, about a group's 10 ms (256 frames a run let most deliveries
+ * spill into the next group: a run-queue row, a promise and its c-list
+ * entries written, and deleted at the next COMMIT).
+ */
+const maxStepsPerReceiveCrank = 32;
 
 /**
  * The sessions with every peer, composed of three parts that share one
