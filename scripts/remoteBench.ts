@@ -74,6 +74,8 @@ interface PeerSummary {
   stats: { framesSent: number; msgsSent: number };
   timing: { sendStartedAt: number; consumedAt?: number };
   kernel?: { cranks: number; deliveries: number; commits: number; vatNs: number; crankNs: number; commitNs: number };
+  /** With --count-statements: the SQL statements the store ran while the workload ran. */
+  statements?: number;
   roundTripsMs?: number[];
 }
 
@@ -120,11 +122,12 @@ function kernelNote(node: string, summary: PeerSummary, count: number, per: stri
 }
 
 /** A sends `messages` to B's recorder (send-only, or with E()); msgs/s from A's first send until B's recorder has consumed them all. */
-async function nodeThroughput(tempDir: string, transport: Transport, messages: number, options: { sendOnly?: boolean; runtime?: VatRuntime } = {}) {
+async function nodeThroughput(tempDir: string, transport: Transport, messages: number, options: { sendOnly?: boolean; runtime?: VatRuntime; countStatements?: boolean } = {}) {
   const n = String(messages);
   const sendOnly = options.sendOnly === true ? ['--send-only'] : [];
+  const counting = options.countStatements === true ? ['--count-statements'] : [];
   const setup = { ...liveslotsFsync, runtime: options.runtime ?? 'liveslots' };
-  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0', ...sendOnly], ['--send', '0', '--expect', n, '--poll-ms', '10'], setup);
+  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0', ...sendOnly, ...counting], ['--send', '0', '--expect', n, '--poll-ms', '10', ...counting], setup);
   check(b.exactlyOnceInOrder && b.consumed === messages, `node B consumed ${b.consumed} of ${messages} messages, in order: ${b.exactlyOnceInOrder}`);
   check(b.timing.consumedAt !== undefined, 'node B did not say when it had consumed them');
   const seconds = (b.timing.consumedAt - a.timing.sendStartedAt) / 1000;
@@ -133,7 +136,8 @@ async function nodeThroughput(tempDir: string, transport: Transport, messages: n
     `${messages} msgs A->B in batches of 100, ${seconds.toFixed(2)} s; A sent ${frames(a)}, B ${frames(b)}; ` +
     `${kernelNote('B', b, messages, 'msg')}; ${kernelNote('A', a, messages, 'msg')}`;
   const cranksPerMessage = ((a.kernel?.cranks ?? NaN) + (b.kernel?.cranks ?? NaN)) / messages;
-  return { rate: messages / seconds, note, cranksPerMessage };
+  const statementsPerMessage = { sender: (a.statements ?? NaN) / messages, receiver: (b.statements ?? NaN) / messages };
+  return { rate: messages / seconds, note, cranksPerMessage, statementsPerMessage };
 }
 
 /** Vat-to-vat round trips A -> B's recorder -> A, timed in A from the COMMIT of one send to the COMMIT of the next. */
@@ -246,6 +250,18 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
       unit: 'msgs/s',
       note: `lean vats; ${(leanShare * 100).toFixed(1)}% of libp2p.raw.tcp (target >= 20%${leanShare < 0.2 ? ', MISSED' : ''}); ${lean.note}`,
     });
+
+    // Counted in a run of its own: the count's callback would weigh on the rate.
+    progress(`remote.sql_per_message.{sender,receiver}.lean: ${messages} messages, lean vats, statements counted`);
+    const counted = await nodeThroughput(tempDir, 'tcp', messages, { runtime: 'lean', countStatements: true });
+    for (const side of ['sender', 'receiver'] as const) {
+      emit({
+        name: `remote.sql_per_message.${side}.lean`,
+        value: counted.statementsPerMessage[side],
+        unit: 'statements',
+        note: `as remote.throughput.tcp.lean: the SQL statements node ${side === 'sender' ? 'A' : 'B'} ran, per message (BEGIN/COMMIT included)`,
+      });
+    }
 
     const rtts: [string, PairSetup][] = [
       ['remote.rtt.p50.tcp', liveslotsFsync],

@@ -24,6 +24,7 @@ interface PeerWorkloadOptions {
   rttRounds: number;
   batch: number;
   sendOnly: boolean;
+  countStatements: boolean;
   durability: Durability;
   runtime: VatRuntime;
   lingerMs: number;
@@ -60,6 +61,7 @@ export function peerWorkloadCommand(): Command {
     )
     .option('--batch <n>', 'messages per sender delivery', positiveInteger, 100)
     .option('--send-only', 'send each message with E.sendOnly (no result comes back) instead of E()', false)
+    .option('--count-statements', 'count the SQL statements the store runs while the workload runs (statements in the summary); each costs a callback', false)
     .option('--durability <mode>', 'fsync or process', durability, 'fsync')
     .option('--runtime <runtime>', `the runtime of the sender and recorder vats, when they are created: ${vatRuntimes.join(' or ')}`, vatRuntime, 'liveslots')
     .option('--linger-ms <ms>', 'stay up this long after finishing, to answer the peer\'s resends', positiveInteger, 2000)
@@ -75,7 +77,9 @@ export function peerWorkloadCommand(): Command {
 async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
   mkdirSync(options.dataDir, { recursive: true });
   const say = (line: string) => void process.stderr.write(`${line}\n`);
+  const statements = { count: 0 };
   const node = await KenNode.start({
+    ...(options.countStatements ? { onStatement: () => void (statements.count += 1) } : {}),
     storePath: path.join(options.dataDir, 'kernel.sqlite'),
     durability: options.durability,
     logger: makeLogger({ level: options.logLevel, name: 'ken-node' }),
@@ -87,14 +91,14 @@ async function runPeerWorkload(options: PeerWorkloadOptions): Promise<number> {
     session: { maxUnackedPerPeer: Math.max(defaultSessionOptions.maxUnackedPerPeer, (options.send ?? options.messages) + options.rttRounds + 1_000) },
   });
   try {
-    return await workWith(node, options, say);
+    return await workWith(node, options, say, statements);
   } finally {
     // On failure too: a running libp2p node would keep the process alive.
     await node.stop().catch(() => {});
   }
 }
 
-async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line: string) => void): Promise<number> {
+async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line: string) => void, statements: { count: number }): Promise<number> {
   const { kernel } = node;
   const { sender, recorder } = await ensureWorkloadVats(kernel, options.runtime);
   await kernel.run();
@@ -111,18 +115,26 @@ async function workWith(node: KenNode, options: PeerWorkloadOptions, say: (line:
   const progress = setInterval(() => say(`  received ${node.store.peers.all()[0]?.receivedSeq ?? 0} frames from the peer`), options.statusMs);
   progress.unref();
   try {
-    return await sendAndWait(node, options, say, recorder, sender);
+    return await sendAndWait(node, options, say, recorder, sender, statements);
   } finally {
     clearInterval(progress);
   }
 }
 
-async function sendAndWait(node: KenNode, options: PeerWorkloadOptions, say: (line: string) => void, recorder: object, sender: object): Promise<number> {
+async function sendAndWait(
+  node: KenNode,
+  options: PeerWorkloadOptions,
+  say: (line: string) => void,
+  recorder: object,
+  sender: object,
+  statements: { count: number },
+): Promise<number> {
   const send = options.send ?? options.messages;
   const expect = options.expect ?? options.messages;
   const { kernel } = node;
   // For the benchmarks: timings (epoch ms), and the kernel's counters from here to the end of the wait.
   const statsAtReady = { ...kernel.stats };
+  const statementsAtReady = statements.count;
   let target: object | undefined;
   const peerTarget = async () => (target ??= await node.redeemUrl(await waitForFile(options.peerUrlFile, 60_000)));
   if (!((await kernel.call(sender, 'hasTarget')) as boolean)) {
@@ -165,10 +177,11 @@ async function sendAndWait(node: KenNode, options: PeerWorkloadOptions, say: (li
   }
   say(`  consumed ${consumed}/${expect}; outbox empty`);
   const kernelStats = statsSince(statsAtReady, kernel.stats);
+  const statementsRun = options.countStatements ? statements.count - statementsAtReady : undefined;
   const verdict = await verifyWorkload(kernel, expect);
   const outbox = peerId === '' ? -1 : node.sessions.outboxDepth(peerId);
   const timing = { sendStartedAt, consumedAt };
-  const summary = { ...verdict, outbox, stats: node.sessions.stats, timing, kernel: kernelStats, roundTripsMs };
+  const summary = { ...verdict, outbox, stats: node.sessions.stats, timing, kernel: kernelStats, statements: statementsRun, roundTripsMs };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return verdict.exactlyOnceInOrder && outbox === 0 ? 0 : 1;
 }

@@ -58,6 +58,8 @@ export interface NodeOptions {
   sabotage?: Sabotage;
   /** Test-only: the flush of the WAL in `fsync` mode (a slow fake disk, src/store/walSync.ts). */
   fdatasync?: FdatasyncFn;
+  /** Hears of every SQL statement the store runs (`peer-workload --count-statements`: the benchmarks count them). */
+  onStatement?: (sql: string) => void;
   /** Hears of the kernel's events (metrics). */
   observer?: KernelObserver;
   /** A delivery that keeps the thread past this many milliseconds is abandoned and its vat failed (the crank watchdog); unset or 0, none is. */
@@ -112,7 +114,7 @@ export class KenNode {
   }
 
   static async start(options: NodeOptions): Promise<KenNode> {
-    const store = sabotagedStore(openStore({ path: options.storePath, durability: options.durability, fdatasync: options.fdatasync }), options.sabotage);
+    const store = sabotagedStore(openStore({ path: options.storePath, durability: options.durability, fdatasync: options.fdatasync, onStatement: options.onStatement }), options.sabotage);
     const entropy = options.entropy ?? systemEntropy;
     let transport: Transport | undefined;
     let guard: CrankWatchdog | undefined;
