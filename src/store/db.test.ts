@@ -106,6 +106,32 @@ describe('openDatabase', () => {
     }
   });
 
+  it('v12 moves each promise\'s subscribers into its row, in endpoint order; they are notified as before', () => {
+    const old = new Database(file);
+    old.function('sha256', (text: unknown) => createHash('sha256').update(String(text)).digest());
+    for (const step of migrations.slice(0, 11)) old.exec(step);
+    old.pragma('user_version = 11');
+    old.exec(`
+      INSERT INTO kernel_promises (kpid, state, decider, refcount) VALUES ('kp1', 'unresolved', 'v1', 2), ('kp2', 'unresolved', NULL, 0);
+      INSERT INTO promise_subscribers (kpid, endpoint) VALUES ('kp1', 'v3'), ('kp1', 'r1'), ('kp1', 'v2');
+    `);
+    old.close();
+
+    const store = openStore({ path: file, durability: 'process' });
+    try {
+      expect(store.dump().kernel_promises).toEqual([
+        { kpid: 'kp1', state: 'unresolved', decider: 'v1', body: null, slots: null, refcount: 2, subscribers: '["r1","v2","v3"]' },
+        { kpid: 'kp2', state: 'unresolved', decider: null, body: null, slots: null, refcount: 0, subscribers: null },
+      ]);
+      store.tx.beginCrank();
+      expect(store.promises.takeSubscribers('kp1')).toEqual(['r1', 'v2', 'v3']);
+      expect(store.promises.takeSubscribers('kp2')).toEqual([]);
+      store.tx.endCrank();
+    } finally {
+      store.close();
+    }
+  });
+
   it('v6 keeps every vat, its state and its reason, and allows failed vats; v8 says they run on liveslots', () => {
     const old = new Database(file);
     // v5 rekeys with the SHA-256 function that openDatabase registers.

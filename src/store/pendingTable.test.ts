@@ -121,12 +121,10 @@ function sqlView(store: KernelStore, made: Made) {
   const peerRow = (peerId: string) => rows('peers').find((row) => row.peer_id === peerId);
   return {
     promises: made.promises.map(promise),
-    subscribers: made.promises.map((kpid) =>
-      rows('promise_subscribers')
-        .filter((row) => row.kpid === kpid)
-        .map((row) => row.endpoint as string)
-        .sort(),
-    ),
+    subscribers: made.promises.map((kpid) => {
+      const column = rows('kernel_promises').find((row) => row.kpid === kpid)?.subscribers as string | null | undefined;
+      return column === undefined || column === null ? [] : (JSON.parse(column) as string[]);
+    }),
     objects: made.objects.map(object),
     clist: made.objects.flatMap((kref) =>
       endpoints.map((id) => {

@@ -108,6 +108,12 @@ export class PendingTable<K, V> implements WritesAtCommit {
     this.#changed.set(key, { value: frozen, stored: wasStored, before: frozen !== undefined && this.clean.has(key) ? this.clean.peek(key) : unknown });
   }
 
+  /** True if the COMMIT will write `key`'s row: changed since the last one, and not back where SQLite has it. */
+  writes(key: K): boolean {
+    const row = this.#changed.get(key);
+    return row !== undefined && !isBack(row);
+  }
+
   /** True if SQLite held no row for `key` at the last COMMIT and it changed since (a key made in this group). */
   isNew(key: K): boolean {
     return this.#changed.get(key)?.stored === false;

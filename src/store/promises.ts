@@ -1,5 +1,6 @@
 import { assert } from '../util/assert.js';
 import type { SqliteDatabase, TransactionControl } from './db.js';
+import type { PendingTable } from './pendingTable.js';
 import type { CapData, EndpointId, KernelMessage, KernelPromise, KPromiseRef, KRef, PromiseState } from './types.js';
 
 interface Row {
@@ -10,6 +11,10 @@ interface Row {
   slots: string | null;
   refcount: number;
 }
+
+/** The subscribers column: a JSON list of endpoints in endpoint order, NULL for none. */
+const subscribersOf = (json: string | null): readonly EndpointId[] | undefined => (json === null ? undefined : (JSON.parse(json) as EndpointId[]));
+const subscribersColumn = (endpoints: readonly EndpointId[] | undefined): string | null => (endpoints === undefined ? null : JSON.stringify(endpoints));
 
 /** Resolution data as a record holds it: frozen, slots and all. */
 const frozenData = (body: string, slots: KRef[]): CapData<KRef> => Object.freeze({ body, slots: Object.freeze(slots) as KRef[] });
@@ -26,26 +31,28 @@ const maxKnownEmptyQueues = 100_000;
  * Promise records and subscriber lists write at the COMMIT
  * (pendingTable.ts): a message's result promise is created, subscribed to,
  * decided, resolved, counted and deleted within a few cranks, often within
- * one group of them, and then never reaches SQLite at all. Messages queued
+ * one group of them, and then never reaches SQLite at all. A promise's
+ * subscribers are a column of its row (schema v12), written with it: a
+ * result promise made in one group and resolved in another is one row
+ * inserted and one deleted, not also a subscriber's row. Messages queued
  * on a promise (pipelining before it resolves) are written at once: a queue
  * can grow long, and is appended to one message at a time.
  */
 export function makePromiseStore(db: SqliteDatabase, allocate: () => number, tx: TransactionControl) {
   const select = db.prepare<[string], Row>('SELECT * FROM kernel_promises WHERE kpid = ?');
-  const insert = db.prepare<[string, PromiseState, string | null, string | null, string | null, number]>(
-    'INSERT INTO kernel_promises (kpid, state, decider, body, slots, refcount) VALUES (?, ?, ?, ?, ?, ?)',
+  const insert = db.prepare<[string, PromiseState, string | null, string | null, string | null, number, string | null]>(
+    'INSERT INTO kernel_promises (kpid, state, decider, body, slots, refcount, subscribers) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
-  const update = db.prepare<[PromiseState, string | null, string | null, string | null, number, string]>(
-    'UPDATE kernel_promises SET state = ?, decider = ?, body = ?, slots = ?, refcount = ? WHERE kpid = ?',
+  const update = db.prepare<[PromiseState, string | null, string | null, string | null, number, string | null, string]>(
+    'UPDATE kernel_promises SET state = ?, decider = ?, body = ?, slots = ?, refcount = ?, subscribers = ? WHERE kpid = ?',
   );
   const remove = db.prepare<[string]>('DELETE FROM kernel_promises WHERE kpid = ?');
   const decidedBy = db.prepare<[string], { kpid: KPromiseRef }>(
     "SELECT kpid FROM kernel_promises WHERE decider = ? AND state = 'unresolved' ORDER BY kpid",
   );
-  const selectSubscribers = db.prepare<[string], { endpoint: EndpointId }>('SELECT endpoint FROM promise_subscribers WHERE kpid = ? ORDER BY endpoint');
-  const addSubscriber = db.prepare<[string, string]>('INSERT INTO promise_subscribers (kpid, endpoint) VALUES (?, ?)');
-  const clearSubscribers = db.prepare<[string]>('DELETE FROM promise_subscribers WHERE kpid = ?');
-  const subscribedTo = db.prepare<[string], { kpid: KPromiseRef }>('SELECT kpid FROM promise_subscribers WHERE endpoint = ?');
+  const selectSubscribers = db.prepare<[string], { subscribers: string | null }>('SELECT subscribers FROM kernel_promises WHERE kpid = ?');
+  const updateSubscribers = db.prepare<[string | null, string]>('UPDATE kernel_promises SET subscribers = ? WHERE kpid = ?');
+  const withSubscribers = db.prepare<[], { kpid: KPromiseRef; subscribers: string }>('SELECT kpid, subscribers FROM kernel_promises WHERE subscribers IS NOT NULL');
   const queuePush = tx.direct(db.prepare<[string, string, string, string, string | null]>(
     `INSERT INTO promise_queue (kpid, id, body, slots, result)
      VALUES (?, (SELECT COALESCE(MAX(id), 0) + 1 FROM promise_queue WHERE kpid = ?), ?, ?, ?)`,
@@ -70,25 +77,29 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, tx:
           continue;
         }
         const [decider, body, slots] = promise.state === 'unresolved' ? [promise.decider, null, null] : [null, promise.data.body, JSON.stringify(promise.data.slots)];
+        const subscribed = subscribersColumn(subscribers.get(kpid));
         if (stored) {
-          const { changes } = update.run(promise.state, decider, body, slots, promise.refcount, kpid);
+          const { changes } = update.run(promise.state, decider, body, slots, promise.refcount, subscribed, kpid);
           assert(changes === 1, `write of ${kpid}, which SQLite does not hold`);
         } else {
-          insert.run(kpid, promise.state, decider, body, slots, promise.refcount);
+          insert.run(kpid, promise.state, decider, body, slots, promise.refcount, subscribed);
         }
       }
     },
   );
-  /** Each promise's subscribers, in endpoint order; undefined: none. */
-  const subscribers = tx.newPendingTable<KPromiseRef, readonly EndpointId[]>(
-    (kpid) => {
-      const rows = selectSubscribers.all(kpid);
-      return rows.length === 0 ? undefined : rows.map((row) => row.endpoint);
-    },
+  /**
+   * Each promise's subscribers, in endpoint order; undefined: none. Written
+   * with the promise's row when the records write it (they write first: made
+   * first); alone, by an UPDATE, when only they changed.
+   */
+  const subscribers: PendingTable<KPromiseRef, readonly EndpointId[]> = tx.newPendingTable<KPromiseRef, readonly EndpointId[]>(
+    (kpid) => subscribersOf(selectSubscribers.get(kpid)?.subscribers ?? null),
     (changed) => {
-      for (const [kpid, { value: endpoints, stored }] of changed) {
-        if (stored) clearSubscribers.run(kpid);
-        for (const endpoint of endpoints ?? []) addSubscriber.run(kpid, endpoint);
+      for (const [kpid, { value: endpoints }] of changed) {
+        // Written with the row; or a promise deleted, or never stored, has no row to hold them.
+        if (records.writes(kpid) || records.get(kpid) === undefined) continue;
+        const { changes } = updateSubscribers.run(subscribersColumn(endpoints), kpid);
+        assert(changes === 1, `subscribers of ${kpid}, which SQLite does not hold`);
       }
     },
   );
@@ -173,7 +184,9 @@ export function makePromiseStore(db: SqliteDatabase, allocate: () => number, tx:
       return [...endpoints];
     },
     unsubscribeEverywhere(endpoint: EndpointId): void {
-      const kpids = new Set([...subscribedTo.all(endpoint).map((row) => row.kpid), ...subscribers.changedRows().keys()]);
+      // Rare (a peer forgotten or started over): every row with subscribers is read.
+      const stored = withSubscribers.all().filter((row) => subscribersOf(row.subscribers)?.includes(endpoint) === true);
+      const kpids = new Set([...stored.map((row) => row.kpid), ...subscribers.changedRows().keys()]);
       for (const kpid of kpids) {
         const endpoints = subscribers.get(kpid);
         if (endpoints === undefined || !endpoints.includes(endpoint)) continue;

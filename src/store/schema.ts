@@ -11,8 +11,9 @@
  * - `kernel_objects`: `koN` with owner endpoint (NULL once lost) and the two
  *   reference counts that drive GC (reachable <= recognizable).
  * - `kernel_promises`: `kpN` with state, decider, resolution and refcount.
- * - `promise_subscribers`, `promise_queue`: who to notify, and messages sent
- *   to a promise before it resolved.
+ * - `promise_subscribers`, `promise_queue`: who to notify (a column of
+ *   `kernel_promises` from v12), and messages sent to a promise before it
+ *   resolved.
  * - `clist`: per endpoint, kref <-> endpoint ref, with the reachable flag of
  *   an import.
  * - `run_queue`: sends and notifications waiting for a crank.
@@ -78,8 +79,12 @@
  *   new ref), kept for translating the peer's messages made before it
  *   consumed the notify (`seq`), until one of its messages says it had
  *   (`store/retiringRefs.ts`; docs/protocol.md, "Promise retirement").
+ * - `kernel_promises.subscribers` (v12): a promise's subscribers, a JSON
+ *   list of endpoints in endpoint order (NULL: none), in its row, in place
+ *   of the `promise_subscribers` table: written with the row, not as rows
+ *   of their own (`store/promises.ts`).
  */
-export const schemaVersion = 11;
+export const schemaVersion = 12;
 
 /** Each entry moves the schema from version `index` to `index + 1`. */
 export const migrations: readonly string[] = [
@@ -297,5 +302,12 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (endpoint, eref)
   ) WITHOUT ROWID;
   CREATE INDEX clist_retiring_by_seq ON clist_retiring (endpoint, seq);
+  `,
+  `
+  ALTER TABLE kernel_promises ADD COLUMN subscribers TEXT;
+  UPDATE kernel_promises SET subscribers = (
+    SELECT json_group_array(endpoint ORDER BY endpoint) FROM promise_subscribers AS s WHERE s.kpid = kernel_promises.kpid
+  ) WHERE kpid IN (SELECT kpid FROM promise_subscribers);
+  DROP TABLE promise_subscribers;
   `,
 ];

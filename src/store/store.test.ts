@@ -172,6 +172,17 @@ describe('promises', () => {
     expect(store.promises.takeMessages(kp2)).toEqual([message('other')]);
   });
 
+  it('writes a subscription to a committed promise alone, and with the row when the row changes too', () => {
+    const kp = store.promises.create('v1');
+    expect(committedDump().kernel_promises).toMatchObject([{ kpid: kp, subscribers: null }]);
+    store.promises.subscribe(kp, 'v3');
+    store.promises.subscribe(kp, 'v2');
+    expect(committedDump().kernel_promises).toMatchObject([{ kpid: kp, refcount: 0, subscribers: '["v2","v3"]' }]);
+    store.promises.adjustRefcount(kp, 1);
+    store.promises.takeSubscribers(kp);
+    expect(committedDump().kernel_promises).toMatchObject([{ kpid: kp, refcount: 1, subscribers: null }]);
+  });
+
   it('deletes a promise with its subscribers and queued messages', () => {
     const kp = store.promises.create('v1');
     store.promises.subscribe(kp, 'v2');
@@ -180,7 +191,6 @@ describe('promises', () => {
     expect(store.promises.get(kp)).toBeUndefined();
     const dump = committedDump();
     expect(dump.kernel_promises).toEqual([]);
-    expect(dump.promise_subscribers).toEqual([]);
     expect(dump.promise_queue).toEqual([]);
   });
 });

@@ -87,7 +87,6 @@ describe('fuzzing a live node with hostile frames', () => {
         outbox: dump.outbox?.filter(notEvilPeer),
         clist: dump.clist?.filter((row) => !ofEvil(row)),
         kernel_promises: dump.kernel_promises?.filter((row) => !evilKrefs.has((row as { kpid: string }).kpid)),
-        promise_subscribers: dump.promise_subscribers?.filter((row) => !ofEvil(row)),
         // The promise counter moves with each rejected result.
         kernel_meta: dump.kernel_meta?.filter((row) => !(row as { key: string }).key.startsWith('next.')),
       };
