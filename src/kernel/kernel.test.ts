@@ -408,6 +408,28 @@ describe('kernel: a group whose cranks write nothing', () => {
   });
 });
 
+describe('kernel: fsync durability, the flush that ends a run', () => {
+  it('is made in the kernel\'s thread when nothing more is to run: once run() settles, nothing waits for the disk, and the result has settled', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ken-idle-flush-'));
+    try {
+      const { kernel, store } = await startTestKernel({ path: path.join(dir, 'kernel.sqlite'), durability: 'fsync' });
+      await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
+      for (let round = 1; round <= 5; round += 1) {
+        let settled = false;
+        void kernel.queueToKref(kernel.rootOf('recorder'), 'receive', [round]).then(() => (settled = true));
+        await kernel.run();
+        // A flush in the thread pool would still be in flight here, and the result waiting for it.
+        expect(store.walSync?.pending).toBe(0);
+        await Promise.resolve();
+        expect(settled).toBe(true);
+      }
+      kernel.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('kernel: fsync durability, a failed flush of the WAL', () => {
   it('stops the kernel on a storage error; nothing the COMMITs it covered released settles, and later calls are refused', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ken-flush-'));

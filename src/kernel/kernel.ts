@@ -431,7 +431,8 @@ export class Kernel {
           if (this.#policy.due) this.#commit();
         }
         this.#applyInputs();
-        this.#commit();
+        // Nothing more to run, unless work came meanwhile: the flush may as well be made in this thread (walSync.ts).
+        this.#commit(!this.#rerun);
         this.#marks?.idle();
       } while (this.#rerun && cranks < maxCranks && !this.#halted);
     } catch (error) {
@@ -915,7 +916,8 @@ export class Kernel {
     this.stats.abortedCranks += 1;
   }
 
-  #commit(): void {
+  /** `idleNext`: the loop has nothing more to run after this COMMIT. */
+  #commit(idleNext = false): void {
     if (this.#stopping !== undefined) throw this.#stopping;
     const started = process.hrtime.bigint();
     const committed = this.#store.tx.commit();
@@ -953,7 +955,7 @@ export class Kernel {
         this.#stopFromOutsideTheLoop(error);
       }
     };
-    if (committed) this.#walSync.committed(releaseWhenDurable);
+    if (committed) this.#walSync.committed(releaseWhenDurable, idleNext);
     else this.#walSync.afterEarlierCommits(releaseWhenDurable);
   }
 

@@ -22,6 +22,8 @@ export type FdatasyncFn = (fd: number, done: (error: NodeJS.ErrnoException | nul
 export class WalSync {
   readonly #walPath: string;
   readonly #fdatasync: FdatasyncFn;
+  /** A fake disk (a test's) is the only one: every flush then goes through it, in the thread pool, as it says. */
+  readonly #mayFlushInThread: boolean;
   #fd: number | undefined;
   /** COMMITs made, and COMMITs known to be on disk. */
   #committed = 0;
@@ -34,9 +36,10 @@ export class WalSync {
   #failure: StorageError | undefined;
   #onFailure: (error: StorageError) => void = () => {};
 
-  constructor(databasePath: string, fdatasyncFn: FdatasyncFn = fdatasync) {
+  constructor(databasePath: string, fdatasyncFn?: FdatasyncFn) {
     this.#walPath = `${databasePath}-wal`;
-    this.#fdatasync = fdatasyncFn;
+    this.#fdatasync = fdatasyncFn ?? fdatasync;
+    this.#mayFlushInThread = fdatasyncFn === undefined;
   }
 
   /** Where a failed flush is reported: the commits it covered may not be on disk, and nothing they released may leave. */
@@ -49,12 +52,23 @@ export class WalSync {
     return this.#committed - this.#durable;
   }
 
-  /** A COMMIT returned: `release` runs once it is on disk (and after whatever earlier COMMITs released). */
-  committed(release: () => void): void {
+  /**
+   * A COMMIT returned: `release` runs once it is on disk (and after
+   * whatever earlier COMMITs released). `idleNext`: the kernel has nothing
+   * more to run, so the flush is made now, in this thread, unless one is in
+   * flight already (its end starts the next): nothing else would run
+   * meanwhile, and a flush in the thread pool adds its hand-off and the
+   * wake-up of an idle event loop (measured on the round trip: 317 µs from
+   * COMMIT to release, for an `fdatasync` of ~150 µs). While cranks run,
+   * flushes stay in the thread pool, off their path.
+   */
+  committed(release: () => void, idleNext = false): void {
     this.#assertHealthy();
     this.#committed += 1;
     this.#waiting.push({ commit: this.#committed, release });
-    if (!this.#flushing) this.#flush();
+    if (this.#flushing) return;
+    if (idleNext && this.#mayFlushInThread) this.flushNow();
+    else this.#flush();
   }
 
   /**
