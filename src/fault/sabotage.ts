@@ -21,7 +21,7 @@ export const sabotageNames = [
   'transmit-before-commit',
   /** Every message is acked as it arrives, before the crank that consumes it commits (a transport seam). */
   'ack-before-commit',
-  /** An ack deletes one outbox row more than it acknowledges (a store seam). */
+  /** An ack deletes one committed outbox row more than it acknowledges (a store seam). */
   'lose-outbox-row',
 ] as const;
 
@@ -44,8 +44,9 @@ export function sabotagedStore(store: KernelStore, sabotage: Sabotage | undefine
         outbox: {
           ...store.outbox,
           deleteUpTo: (peerId: string, seq: number) => {
-            const next = store.peers.get(peerId)?.nextSendSeq ?? 0;
-            return store.outbox.deleteUpTo(peerId, seq + 1 < next ? seq + 1 : seq);
+            // A row committed and not yet acked: one still in the open group is not on the wire, and no ack can reach it.
+            const lost = store.outbox.read(peerId, seq + 1, seq + 1, 1).length === 1;
+            return store.outbox.deleteUpTo(peerId, lost ? seq + 1 : seq);
           },
         },
       };

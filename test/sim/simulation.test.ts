@@ -71,6 +71,7 @@ describe('the checker can fail', () => {
   } as const satisfies Record<Sabotage, { node: number; arming: CrashArming }>;
   it.each(sabotageNames)('reports the %s sabotage', async (sabotage) => {
     const base = testSeed();
+    console.log(`${sabotage}: seeds from ${base} (replay: KEN_SEED=${base} npx vitest run test/sim/simulation.test.ts)`);
     const crash = exposingCrash[sabotage];
     for (let seed = base; seed < base + 100; seed += 1) {
       const result = await simulateSeed(root, { seed, nodes: 2, messages: 30, oneWay: true, crash, sabotage });
