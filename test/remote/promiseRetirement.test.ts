@@ -46,39 +46,44 @@ describe('promise retirement across peers (docs/protocol.md, "Promise retirement
     for (const node of nodes) await node.stop();
   });
 
-  it('translates a ref the peer names before it consumed the notify, refuses it after, and refuses a peer that says it consumed more than was sent', async () => {
+  it('translates a ref the peer names before it consumed the notify (across a restart), refuses it after, and refuses a peer that says it consumed more than was sent', async () => {
     const network = new MemoryNetwork();
-    const { node } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+    const dir = dirs.make('ken-A-');
+    let { node } = await startNode({ dir, transport: { kind: 'memory', network, peerId: 'A' } });
     await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
     const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
     const peer = new RawPeer(network.transport('P'), 'A', node.store.meta.incarnation());
     const endpoint = () => node.store.peers.get('P')!.endpoint;
     const promiseOfRef = (ref: string) => node.store.retiringRefs.byEref(endpoint(), `p-${ref.slice(2)}`);
 
-    // P redeems A's URL (A's notify is its message 1) and asks the root for a counter (message 2).
-    await peer.send({ kind: 'redeem', swiss, result: 'p+1' });
+    // P redeems A's URL (A's notify, its message 1, resolves p+1 to A's root) and asks the root for a counter (message 2), having consumed nothing yet.
+    await peer.send({ kind: 'redeem', swiss, result: 'p+1', seen: 0 });
     await peer.answer('p+1');
-    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['makeCounter', ['x']]), result: 'p+2' });
+    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['makeCounter', ['x']]), result: 'p+2', seen: 0 });
     expect((await peer.answer('p+2')).rejected).toBe(false);
     await node.kernel.run();
+    const rootPromise = promiseOfRef('p+1') as KPromiseRef;
     const counterPromise = promiseOfRef('p+2') as KPromiseRef;
-    expect(counterPromise).toMatch(/^kp/);
-    // Out of the c-list: A would name the promise to P anew.
+    expect([rootPromise, counterPromise]).toEqual([expect.stringMatching(/^kp/), expect.stringMatching(/^kp/)]);
+    // Out of the c-list: A would name the promises to P anew.
     expect(node.store.clist.byKref(endpoint(), counterPromise)).toBeUndefined();
-    // p+1's went when message 2 came, made having consumed its notify (seen 1).
-    expect(promiseOfRef('p+1')).toBeUndefined();
-    expect(node.store.retiringRefs.count(endpoint())).toBe(1);
+    expect(node.store.retiringRefs.count(endpoint())).toBe(2);
 
-    // Made before P consumed the notify of p+2 (seen 1): a send to p+2 reaches what it resolved to.
-    await peer.send({ kind: 'deliver', target: 'p+2', methargs: smallcaps(['increment', []]), result: 'p+3', seen: 1 });
-    expect(await peer.answer('p+3')).toMatchObject({ rejected: false, body: '#"x:1"' });
+    // A restarts: its retiring refs are read back from its store.
+    await node.stop();
+    ({ node } = await startNode({ dir, transport: { kind: 'memory', network, peerId: 'A' } }));
+    expect(node.store.retiringRefs.count(endpoint())).toBe(2);
+
+    // Made before P consumed the notify of p+1 (seen 0): a send to p+1 reaches what it resolved to (the root, durable).
+    await peer.send({ kind: 'deliver', target: 'p+1', methargs: smallcaps(['echo', ['piped']]), result: 'p+3', seen: 0 });
+    expect(await peer.answer('p+3')).toMatchObject({ rejected: false, body: '#"piped"' });
     await node.kernel.run();
 
     // Made after it consumed A's messages up to 3 (the answer to p+3): the refs A notified up to there retire, and their promises go.
     await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['echo', ['hi']]), result: 'p+4', seen: 3 });
     await peer.answer('p+4');
     await node.kernel.run();
-    expect(promiseOfRef('p+2')).toBeUndefined();
+    expect([promiseOfRef('p+1'), promiseOfRef('p+2'), promiseOfRef('p+3')]).toEqual([undefined, undefined, undefined]);
     expect(node.store.promises.get(counterPromise)).toBeUndefined();
     expect(node.store.retiringRefs.count(endpoint())).toBe(1);
 
