@@ -160,7 +160,7 @@ export function makeRetiringRefStore(db: SqliteDatabase, tx: TransactionControl)
       const peer = peerOf(endpoint);
       return dropUpTo(endpoint, peer, peer.entries.length);
     },
-    /** How many refs of the peer are retiring (metrics, tests). */
+    /** How many refs of the peer are retiring (tests, diagnostics). */
     count(endpoint: RemoteId): number {
       const peer = peerOf(endpoint);
       return peer.entries.length - peer.head;
