@@ -386,7 +386,7 @@ describe('kernel: a group whose cranks write nothing', () => {
       else fs.fdatasync(fd, done);
     };
     try {
-      const { kernel } = await startTestKernel({ path: path.join(dir, 'kernel.sqlite'), durability: 'fsync', fdatasync });
+      const { kernel } = await startTestKernel({ path: path.join(dir, 'kernel.sqlite'), durability: 'fsync', disk: { fdatasync } });
       await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
       holding = true;
       const order: string[] = [];
@@ -440,7 +440,7 @@ describe('kernel: fsync durability, a failed flush of the WAL', () => {
     };
     const stopped: unknown[] = [];
     try {
-      const { kernel, logger } = await startTestKernel({ path: path.join(dir, 'kernel.sqlite'), durability: 'fsync', fdatasync, observer: { stopped: (error) => void stopped.push(error) } });
+      const { kernel, logger } = await startTestKernel({ path: path.join(dir, 'kernel.sqlite'), durability: 'fsync', disk: { fdatasync }, observer: { stopped: (error) => void stopped.push(error) } });
       await kernel.createVat({ name: 'recorder', bundle: await exampleVat('recorder') });
       expect(await kernel.call(kernel.rootOf('recorder'), 'count')).toBe(0);
       failing = true;

@@ -496,9 +496,9 @@ export class Kernel {
     const action = this.#store.queues.peekGc();
     if (action !== undefined) return { type: 'gc', action };
     const policy = this.#policy;
-    if (!policy.open || (policy.young && this.#store.queues.peekRun() === undefined)) {
-      const external = this.#external.shift();
-      if (external !== undefined) return { type: 'external', work: external };
+    if (this.#external.length > 0 && (!policy.open || (policy.young && this.#store.queues.peekRun() === undefined))) {
+      const external = this.#external.shift() as ExternalWork;
+      return { type: 'external', work: external };
     }
     const op = this.#store.vatOps.peek();
     if (op !== undefined) return { type: 'vatOp', op };

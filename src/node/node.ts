@@ -23,7 +23,7 @@ import type { VatBundle } from '../vats/bundles.js';
 import { CrankWatchdog } from '../vats/crankWatchdog.js';
 import type { DeliveryGuard } from '../vats/deliveryGuard.js';
 import { DeliveryMarker } from '../store/deliveryMarker.js';
-import type { FdatasyncFn } from '../store/walSync.js';
+import type { WalDisk } from '../store/walSync.js';
 
 import { defaultMaxFrameBytes } from '../net/limits.js';
 
@@ -56,8 +56,8 @@ export interface NodeOptions {
   entropy?: Entropy;
   /** Test-only (the simulation's sabotage setting): a deliberate bug. */
   sabotage?: Sabotage;
-  /** Test-only: the flush of the WAL in `fsync` mode (a slow fake disk, src/store/walSync.ts). */
-  fdatasync?: FdatasyncFn;
+  /** Test-only: how the WAL is flushed in `fsync` mode (a slow fake disk, src/store/walSync.ts). */
+  disk?: WalDisk;
   /** Hears of every SQL statement the store runs (`peer-workload --count-statements`: the benchmarks count them). */
   onStatement?: (sql: string) => void;
   /** Hears of the kernel's events (metrics). */
@@ -114,7 +114,7 @@ export class KenNode {
   }
 
   static async start(options: NodeOptions): Promise<KenNode> {
-    const store = sabotagedStore(openStore({ path: options.storePath, durability: options.durability, fdatasync: options.fdatasync, onStatement: options.onStatement }), options.sabotage);
+    const store = sabotagedStore(openStore({ path: options.storePath, durability: options.durability, disk: options.disk, onStatement: options.onStatement }), options.sabotage);
     const entropy = options.entropy ?? systemEntropy;
     let transport: Transport | undefined;
     let guard: CrankWatchdog | undefined;

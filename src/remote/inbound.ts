@@ -15,11 +15,20 @@ import { makeRemoteTranslator, type RemoteTranslator } from './remoteTranslator.
  * what this node gave the peer or a new export of the peer's own). A
  * message that fails is refused alone: nothing of it is applied, its
  * result (if it names a usable one) is rejected back to the sender with
- * the reason, and the session goes on. Returns the reasons of the
+ * the reason, and the session goes on. Refused or not, its `seen`
+ * retires the refs of promises this node notified the peer of up to there
+ * (docs/protocol.md, "Promise retirement"). Returns the reasons of the
  * refusals, for the caller to count and log.
  */
 export function consumeMessage(context: KernelContext, endpoint: RemoteId, body: MessageBody): string[] {
   const translator = makeRemoteTranslator(context, endpoint);
+  const refusals = consumeBody(context, translator, endpoint, body);
+  // The peer made it having consumed what `seen` says: the refs of promises this node notified it of up to there go.
+  translator.retireThrough(body.seen);
+  return refusals;
+}
+
+function consumeBody(context: KernelContext, translator: RemoteTranslator, endpoint: RemoteId, body: MessageBody): string[] {
   switch (body.kind) {
     case 'deliver':
       return consumeDeliver(context, translator, endpoint, body);

@@ -4,7 +4,7 @@ import { bodyDigest, type PeerRecord } from '../store/peers.js';
 import type { Frame } from './frames.js';
 import { consumeMessage } from './inbound.js';
 import { pairTagOf } from './pairTag.js';
-import { makeRemoteTranslator, ProtocolError } from './remoteTranslator.js';
+import { ProtocolError } from './remoteTranslator.js';
 import type { Session, SessionEnvironment, SessionStats, SessionTable } from './session.js';
 import type { Transmitter } from './transmitter.js';
 
@@ -158,8 +158,6 @@ export class ReceiveRule {
     if (frame.seq === peer.receivedSeq + 1) {
       if (frame.body.seen >= peer.nextSendSeq) throw new ProtocolError(`peer's message ${frame.seq} says it consumed ${frame.body.seen} messages, but only ${peer.nextSendSeq - 1} were sent`);
       const refusals = consumeMessage(context, peer.endpoint, frame.body);
-      // The peer made it having consumed what it says: the refs of promises this node notified it of up to there go.
-      makeRemoteTranslator(context, peer.endpoint).retireThrough(frame.body.seen);
       if (refusals.length > 0) context.buffer.postCommit.push(() => this.hooks.refused(peerId, refusals));
       // The digest of what is consumed (with it a rolled-back sender's reuse of a number shows: rollback.ts) is the last one's of the run.
       peers.setReceived(peerId, frame.seq, null);

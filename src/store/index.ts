@@ -13,7 +13,7 @@ import { makeVatOpStore } from './vatOps.js';
 import { makeVatstoreStore } from './vatstore.js';
 import { makeVatStore } from './vats.js';
 import type { KObjectRef, KPromiseRef } from './types.js';
-import { WalSync, type FdatasyncFn } from './walSync.js';
+import { WalSync, type WalDisk } from './walSync.js';
 
 export { durabilities, StoreVersionError, type Durability } from './db.js';
 export { StorageError, storageErrorOf } from './storageError.js';
@@ -27,8 +27,8 @@ export interface StoreOptions {
   now?: () => number;
   /** Called with the text of every SQL statement the store runs (better-sqlite3's `verbose`): the bench counts them. */
   onStatement?: (sql: string) => void;
-  /** Test-only: the flush of the WAL file in `fsync` mode (a slow fake disk); `fs.fdatasync` unless given. */
-  fdatasync?: FdatasyncFn;
+  /** Test-only: how the WAL file is flushed in `fsync` mode (a slow fake disk); Node's `fs` unless given. */
+  disk?: WalDisk;
 }
 
 /**
@@ -39,7 +39,7 @@ export interface StoreOptions {
 export function openStore(options: StoreOptions) {
   const db = openDatabase(options.path, options.onStatement);
   // `fsync` on a file: COMMITs are flushed after they return, off the critical path (walSync.ts).
-  const walSync = options.durability === 'fsync' && !fileless.has(options.path) ? new WalSync(options.path, options.fdatasync) : undefined;
+  const walSync = options.durability === 'fsync' && !fileless.has(options.path) ? new WalSync(options.path, options.disk) : undefined;
   // What opening wrote (a migration) is on disk before anything reads it.
   walSync?.flushNow();
   const tx = new TransactionControl(db);

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { assert } from '../util/assert.js';
 import type { RowCache } from './rowCache.js';
 
@@ -181,16 +182,5 @@ export class PendingTable<K, V> implements WritesAtCommit {
 
 /** True for a row SQLite holds as it is now: stored, and known to have held this very value. */
 function isBack<V>(row: { value: V | undefined; stored: boolean; before: V | undefined | typeof unknown }): boolean {
-  return row.stored && row.before !== unknown && row.before !== undefined && row.value !== undefined && sameData(row.before, row.value);
-}
-
-/** Equal as data: rows are plain records, arrays and scalars. */
-function sameData(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, index) => sameData(item, b[index]));
-  if (Array.isArray(b)) return false;
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every((key) => Object.hasOwn(b, key) && sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+  return row.stored && row.before !== unknown && row.before !== undefined && row.value !== undefined && (row.before === row.value || isDeepStrictEqual(row.before, row.value));
 }

@@ -18,7 +18,7 @@ function setUp() {
   fs.writeFileSync(`${database}-wal`, 'frames');
   const flushes: ((error: NodeJS.ErrnoException | null) => void)[] = [];
   const disk: FdatasyncFn = (_fd, done) => void flushes.push(done);
-  return { sync: new WalSync(database, disk), flushes };
+  return { sync: new WalSync(database, { fdatasync: disk }), flushes, database };
 }
 
 describe('WalSync', () => {
@@ -84,13 +84,37 @@ describe('WalSync', () => {
     sync.close();
   });
 
+  it('flushes a COMMIT the kernel goes idle after in this thread, unless a flush is in flight; a disk without a flush in this thread, in the thread pool', () => {
+    const { flushes, database } = setUp();
+    const inThread: number[] = [];
+    const sync = new WalSync(database, { fdatasync: (_fd, done) => void flushes.push(done), fdatasyncSync: () => void inThread.push(flushes.length) });
+    const released: number[] = [];
+    sync.committed(() => released.push(1), true);
+    expect([inThread, flushes.length, released]).toEqual([[0], 0, [1]]);
+    sync.committed(() => released.push(2));
+    sync.committed(() => released.push(3), true); // one is in flight: its end starts the next
+    expect([inThread.length, flushes.length, released]).toEqual([1, 1, [1]]);
+    flushes[0]?.(null);
+    flushes[1]?.(null);
+    expect(released).toEqual([1, 2, 3]);
+    sync.close();
+
+    const held = setUp();
+    const withoutInThread = new WalSync(held.database, { fdatasync: (_fd, done) => void held.flushes.push(done) });
+    withoutInThread.committed(() => released.push(4), true);
+    expect(held.flushes).toHaveLength(1);
+    held.flushes[0]?.(null);
+    expect(released).toEqual([1, 2, 3, 4]);
+    withoutInThread.close();
+  });
+
   it('closes the file only once a flush still in flight at close returns, and reports nothing of that flush', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ken-walsync-'));
     dirs.push(dir);
     const database = path.join(dir, 'kernel.sqlite');
     fs.writeFileSync(`${database}-wal`, 'frames');
     const flushes: { fd: number; done: (error: NodeJS.ErrnoException | null) => void }[] = [];
-    const sync = new WalSync(database, (fd, done) => void flushes.push({ fd, done }));
+    const sync = new WalSync(database, { fdatasync: (fd, done) => void flushes.push({ fd, done }) });
     const failures: StorageError[] = [];
     sync.onFailure = (error) => failures.push(error);
     sync.committed(() => {});

@@ -3,8 +3,22 @@ import { assert } from '../util/assert.js';
 import { syncDirectoryOf } from '../util/atomicFile.js';
 import { StorageError, storageErrorOf } from './storageError.js';
 
-/** `fs.fdatasync`'s shape: the seam where a test brings a slow fake disk. */
+/** `fs.fdatasync`'s shape. */
 export type FdatasyncFn = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
+
+/**
+ * How the WAL file is flushed: Node's `fs`, or a test's disk (a slow one, a
+ * failing one). `fdatasync` runs in libuv's thread pool while the kernel
+ * goes on; `fdatasyncSync`, in this thread, when the kernel has nothing
+ * else to run. A disk without it (one whose flushes a test holds back) is
+ * flushed in the thread pool then too.
+ */
+export interface WalDisk {
+  fdatasync: FdatasyncFn;
+  fdatasyncSync?: (fd: number) => void;
+}
+
+export const nodeDisk: WalDisk = { fdatasync, fdatasyncSync };
 
 /**
  * Durability off the critical path (durability `fsync`). The connection
@@ -21,9 +35,7 @@ export type FdatasyncFn = (fd: number, done: (error: NodeJS.ErrnoException | nul
  */
 export class WalSync {
   readonly #walPath: string;
-  readonly #fdatasync: FdatasyncFn;
-  /** A fake disk (a test's) is the only one: every flush then goes through it, in the thread pool, as it says. */
-  readonly #mayFlushInThread: boolean;
+  readonly #disk: WalDisk;
   #fd: number | undefined;
   /** COMMITs made, and COMMITs known to be on disk. */
   #committed = 0;
@@ -36,10 +48,9 @@ export class WalSync {
   #failure: StorageError | undefined;
   #onFailure: (error: StorageError) => void = () => {};
 
-  constructor(databasePath: string, fdatasyncFn?: FdatasyncFn) {
+  constructor(databasePath: string, disk: WalDisk = nodeDisk) {
     this.#walPath = `${databasePath}-wal`;
-    this.#fdatasync = fdatasyncFn ?? fdatasync;
-    this.#mayFlushInThread = fdatasyncFn === undefined;
+    this.#disk = disk;
   }
 
   /** Where a failed flush is reported: the commits it covered may not be on disk, and nothing they released may leave. */
@@ -67,7 +78,7 @@ export class WalSync {
     this.#committed += 1;
     this.#waiting.push({ commit: this.#committed, release });
     if (this.#flushing) return;
-    if (idleNext && this.#mayFlushInThread) this.flushNow();
+    if (idleNext && this.#disk.fdatasyncSync !== undefined) this.flushNow();
     else this.#flush();
   }
 
@@ -92,7 +103,8 @@ export class WalSync {
     this.#assertHealthy();
     const upTo = this.#committed;
     try {
-      fdatasyncSync(this.#openWal());
+      // At open and close a disk without a flush in this thread has Node's: nothing else would wait for it.
+      (this.#disk.fdatasyncSync ?? fdatasyncSync)(this.#openWal());
     } catch (error) {
       this.#fail(error);
       throw this.#failure;
@@ -120,7 +132,7 @@ export class WalSync {
       return;
     }
     this.#flushing = true;
-    this.#fdatasync(fd, (error) => {
+    this.#disk.fdatasync(fd, (error) => {
       this.#flushing = false;
       // The store closed meanwhile, after a flush of its own that covered this one.
       if (this.#closed) {

@@ -1,9 +1,9 @@
-import { fdatasync } from 'node:fs';
+import { fdatasync, fdatasyncSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
-import type { FdatasyncFn } from '../../src/store/walSync.js';
+import type { WalDisk } from '../../src/store/walSync.js';
 import { exampleVat } from '../support/harness.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
 
@@ -32,21 +32,34 @@ describe('fsync off the critical path (durability fsync)', () => {
     let durable: PairState = { sent: 0, received: 0 };
     let cranksOfA = () => 0;
     const flushes: { cranksDuring: number }[] = [];
-    // A slow disk: each flush takes 15 ms more than the real one.
-    const slowFdatasync: FdatasyncFn = (fd, done) => {
-      const covers = committedState();
-      const cranksAtStart = cranksOfA();
-      setTimeout(() => {
-        fdatasync(fd, (error) => {
-          if (error === null) {
-            durable = { sent: Math.max(durable.sent, covers.sent), received: Math.max(durable.received, covers.received) };
-            flushes.push({ cranksDuring: cranksOfA() - cranksAtStart });
-          }
-          done(error);
-        });
-      }, 15);
+    const madeDurable = (covers: PairState) => {
+      durable = { sent: Math.max(durable.sent, covers.sent), received: Math.max(durable.received, covers.received) };
     };
-    const a = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'A' }, durability: 'fsync', fdatasync: slowFdatasync });
+    let flushesInThread = 0;
+    const slowDisk: WalDisk = {
+      // In the thread pool, a slow disk: each flush takes 15 ms more than the real one.
+      fdatasync: (fd, done) => {
+        const covers = committedState();
+        const cranksAtStart = cranksOfA();
+        setTimeout(() => {
+          fdatasync(fd, (error) => {
+            if (error === null) {
+              madeDurable(covers);
+              flushes.push({ cranksDuring: cranksOfA() - cranksAtStart });
+            }
+            done(error);
+          });
+        }, 15);
+      },
+      // In the kernel's thread, when it has nothing else to run: what it covers is on disk once it returns.
+      fdatasyncSync: (fd) => {
+        const covers = committedState();
+        fdatasyncSync(fd);
+        madeDurable(covers);
+        flushesInThread += 1;
+      },
+    };
+    const a = await startNode({ dir: dirA, transport: { kind: 'memory', network, peerId: 'A' }, durability: 'fsync', disk: slowDisk });
     const b = await startNode({ dir: dirB, transport: { kind: 'memory', network, peerId: 'B' }, durability: 'fsync' });
     committedA = new Database(path.join(dirA, 'kernel.sqlite'), { readonly: true });
     cranksOfA = () => a.node.kernel.stats.cranks;
@@ -74,12 +87,17 @@ describe('fsync off the critical path (durability fsync)', () => {
     await eventually('B consumed 200', async () => (await b.node.kernel.call(b.node.kernel.rootOf('recorder'), 'count')) === 200);
     await eventually('A consumed 100', async () => (await a.node.kernel.call(a.node.kernel.rootOf('recorder'), 'count')) === 100);
     await eventually('both outboxes drained', () => a.node.sessions.outboxDepth('B') === 0 && b.node.sessions.outboxDepth('A') === 0);
+    // Round trips one at a time: A goes idle after each send, so the COMMIT that holds it is flushed in A's thread.
+    const inThreadBefore = flushesInThread;
+    expect(await a.node.kernel.call(a.node.kernel.rootOf('sender'), 'pingPong', [remoteRecorderOfB, 5])).toBe(5);
+    expect(flushesInThread).toBeGreaterThan(inThreadBefore);
     network.onSend = undefined;
     expect(violations).toEqual([]);
     expect(checked).toBeGreaterThan(100);
     // The kernel did not wait for the disk: cranks ran while flushes were in flight.
     expect(flushes.filter((flush) => flush.cranksDuring > 0).length).toBeGreaterThan(3);
     committedA.close();
+    committedA = undefined; // the stops below flush once more
     await a.node.stop();
     await b.node.stop();
   });

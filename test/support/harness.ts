@@ -4,7 +4,7 @@ import type { Logger } from '../../src/util/logger.js';
 import { openStore, type Durability, type KernelStore } from '../../src/store/index.js';
 import { bundleVat, exampleVatPath, type VatBundle } from '../../src/vats/bundles.js';
 import { packageRoot } from '../../src/util/packageRoot.js';
-import type { FdatasyncFn } from '../../src/store/walSync.js';
+import type { WalDisk } from '../../src/store/walSync.js';
 
 /** The bundle of a vat in examples/vats. */
 export function exampleVat(name: string): Promise<VatBundle> {
@@ -37,9 +37,9 @@ export interface TestKernel {
 
 /** Opens a store (in memory unless `path` is given) and starts a kernel on it. */
 export async function startTestKernel(
-  options: { path?: string; durability?: Durability; fdatasync?: FdatasyncFn } & Omit<Partial<KernelOptions>, 'store'> = {},
+  options: { path?: string; durability?: Durability; disk?: WalDisk } & Omit<Partial<KernelOptions>, 'store'> = {},
 ): Promise<TestKernel> {
-  const store = openStore({ path: options.path ?? ':memory:', durability: options.durability ?? 'fsync', fdatasync: options.fdatasync });
+  const store = openStore({ path: options.path ?? ':memory:', durability: options.durability ?? 'fsync', disk: options.disk });
   const logger = recordingLogger();
   const kernel = await Kernel.start({ ...options, store, logger });
   return { kernel, store, logger };

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { KenNode, type TransportChoice } from '../../src/node/node.js';
 import type { SessionOptions } from '../../src/remote/session.js';
 import type { Durability } from '../../src/store/index.js';
-import type { FdatasyncFn } from '../../src/store/walSync.js';
+import type { WalDisk } from '../../src/store/walSync.js';
 import type { Clock } from '../../src/util/clock.js';
 import { recordingLogger } from './harness.js';
 
@@ -36,7 +36,7 @@ export async function startNode(options: {
   commit?: { maxCranks: number; maxDelayMs: number };
   session?: Partial<SessionOptions>;
   crashPoints?: CrashPoints;
-  fdatasync?: FdatasyncFn;
+  disk?: WalDisk;
   clock?: Clock;
 }) {
   const logger = recordingLogger();
@@ -47,7 +47,7 @@ export async function startNode(options: {
     transport: options.transport.kind === 'libp2p' ? { keyFile: path.join(options.dir, 'node.key'), ...options.transport } : options.transport,
     commit: options.commit,
     crashPoints: options.crashPoints,
-    fdatasync: options.fdatasync,
+    disk: options.disk,
     clock: options.clock,
     session: { resendMs: 200, maxResendMs: 1000, ...options.session },
   });
