@@ -6,6 +6,8 @@
 const clientCommands = new Set(['status', 'peers', 'url', 'vat', 'vats', 'call', 'send']);
 if (!clientCommands.has(process.argv[2])) await import('../dist/src/net/platform.js');
 await import('@endo/init');
+// Errors record V8's default ten frames, not the whole stack @endo/init asks for (a cost paid on hot paths).
+await import('../dist/src/util/errorStackDepth.js');
 
 let cli;
 try {

@@ -2,6 +2,7 @@
 // any module that uses harden or Far.
 import '../src/net/platform.js';
 import '@endo/init';
+import '../src/util/errorStackDepth.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -3,6 +3,7 @@
 // as one JSON line; stops when its stdin ends (the bench closed it or died).
 import '../src/net/platform.js';
 import '@endo/init';
+import '../src/util/errorStackDepth.js';
 import { serveRaw, startRawNode } from './rawLibp2p.js';
 
 const node = await startRawNode(process.argv.slice(2));
