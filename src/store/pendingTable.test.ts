@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { openStore, type EndpointId, type KernelStore, type KObjectRef, type KPromiseRef, type RunQueueItem, type VatId } from './index.js';
 import type { SqliteDatabase } from './db.js';
 import { compareKeys } from './keyOrder.js';
+import { unknown } from './pendingTable.js';
 
 /**
  * The hot tables write at the COMMIT (pendingTable.ts, the run queue in
@@ -484,6 +485,40 @@ describe('tables that write at the COMMIT', () => {
     statements.length = 0;
     store.tx.commit();
     expect(statements.filter((sql) => /^UPDATE kernel_objects/.test(sql))).toHaveLength(1);
+    store.close();
+  });
+
+  it('keep no row a COMMIT deleted: the next read of it asks SQLite', () => {
+    const store = openStore({ path: ':memory:', durability: 'process' });
+    // What the table's SQLite rows would be, and how often they are read.
+    const rows = new Map<string, number>();
+    let loads = 0;
+    const table = store.tx.newPendingTable<string, { n: number }>(
+      (key) => {
+        loads += 1;
+        const n = rows.get(key);
+        return n === undefined ? undefined : { n };
+      },
+      (changed) => {
+        for (const [key, { value }] of changed) {
+          if (value === undefined) rows.delete(key);
+          else rows.set(key, value.n);
+        }
+      },
+    );
+    store.tx.beginCrank();
+    table.set('a', { n: 1 }, false);
+    store.tx.endCrank();
+    store.tx.commit();
+    expect(table.known('a')).toEqual({ n: 1 });
+    store.tx.beginCrank();
+    table.set('a', undefined);
+    store.tx.endCrank();
+    store.tx.commit();
+    expect(rows.has('a')).toBe(false);
+    expect(table.known('a')).toBe(unknown);
+    expect(table.get('a')).toBeUndefined();
+    expect(loads).toBe(1);
     store.close();
   });
 

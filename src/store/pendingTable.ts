@@ -170,7 +170,11 @@ export class PendingTable<K, V> implements WritesAtCommit {
 
   written(): void {
     assert(!this.#inCrank, 'pending table: COMMIT inside a crank');
-    for (const [key, row] of this.#changed) this.clean.set(key, row.value);
+    for (const [key, row] of this.#changed) {
+      // A deleted row is forgotten, not kept as absent: rows die by the message (result promises, their c-list entries), and absent keys filled the caches to their bound, slowing every lookup.
+      if (row.value === undefined) this.clean.forget(key);
+      else this.clean.set(key, row.value);
+    }
     this.#changed.clear();
   }
 
