@@ -106,7 +106,8 @@ class EagerAcks implements Transport {
         const window = this.#windows.get(peerId);
         const pair = this.#pairs.get(peerId);
         if (frame?.type === 'msg' && window !== undefined && pair !== undefined) {
-          this.#inner.send(peerId, [encodeFrame({ type: 'ack', ack: frame.seq, window, pair })]).catch(() => {});
+          // `sent` as high as a seq goes: the ack deletes the peer's row, and retires nothing (its fault is the lost message alone).
+          this.#inner.send(peerId, [encodeFrame({ type: 'ack', ack: frame.seq, window, pair, sent: Number.MAX_SAFE_INTEGER })]).catch(() => {});
         }
       },
     });

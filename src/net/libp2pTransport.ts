@@ -24,7 +24,7 @@ import {
 export type { Libp2pLimits } from './limits.js';
 
 /** The libp2p protocol id of ken-node's frame stream; its major version is the frame format's (frames.ts says what each added). */
-export const kenProtocol = '/ken-node/frames/5.0.0';
+export const kenProtocol = '/ken-node/frames/6.0.0';
 
 export interface Libp2pTransportOptions extends Libp2pLimits {
   privateKey: PrivateKey;

@@ -31,9 +31,9 @@ const body = fc.oneof(
 );
 const frame = fc.oneof(
   fc.record({ type: fc.constant('msg'), seq, ack: seq, window: seq, pair, body }),
-  fc.record({ type: fc.constant('ack'), ack: seq, window: seq, pair }),
+  fc.record({ type: fc.constant('ack'), ack: seq, window: seq, pair, sent: seq }),
   // Extra, missing or misnamed keys.
-  fc.record({ type: fc.constantFrom('msg', 'ack', 'hello'), seq, ack: seq, window: seq, pair, body, extra: fc.anything() }, { requiredKeys: ['type'] }),
+  fc.record({ type: fc.constantFrom('msg', 'ack', 'hello'), seq, ack: seq, window: seq, pair, body, sent: seq, extra: fc.anything() }, { requiredKeys: ['type'] }),
   fc.anything(),
 );
 
@@ -64,7 +64,7 @@ describe('the frame fast path', () => {
     );
     const good = fc.oneof(
       fc.record({ type: fc.constant('msg'), seq: fc.integer({ min: 1 }), ack: fc.nat(), window: fc.nat(), pair: goodPair, body: goodBody }),
-      fc.record({ type: fc.constant('ack'), ack: fc.nat(), window: fc.nat(), pair: goodPair }),
+      fc.record({ type: fc.constant('ack'), ack: fc.nat(), window: fc.nat(), pair: goodPair, sent: fc.nat() }),
     );
     fc.assert(
       fc.property(good, (value) => {

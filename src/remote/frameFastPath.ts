@@ -14,7 +14,7 @@ export function fastFrame(json: unknown): Frame | undefined {
   if (!isRecord(json)) return undefined;
   switch (json.type) {
     case 'ack':
-      return hasKeys(json, 4) && isSeq(json.ack) && isSeq(json.window) && isPairTag(json.pair) ? (json as Frame) : undefined;
+      return hasKeys(json, 5) && isSeq(json.ack) && isSeq(json.window) && isPairTag(json.pair) && isSeq(json.sent) ? (json as Frame) : undefined;
     case 'msg':
       return hasKeys(json, 6) && isSeq(json.seq) && json.seq >= 1 && isSeq(json.ack) && isSeq(json.window) && isPairTag(json.pair) && isBody(json.body) ? (json as Frame) : undefined;
     default:

@@ -18,7 +18,10 @@ import { pairTagPattern } from './pairTag.js';
  * version 5 added to every message body `seen`, the highest seq of the
  * receiver's messages the sender had consumed when it made the message
  * (fixed then: a resend carries the same), by which the receiver retires
- * the refs of promises it notified the sender of (`store/retiringRefs.ts`).
+ * the refs of promises it notified the sender of (`store/retiringRefs.ts`);
+ * version 6 added to `ack` `sent`, the highest seq of the sender's
+ * messages committed when it made the ack, so that a peer that sends no
+ * more messages retires those refs with its acks.
  */
 
 const wireRef = z.string().regex(wireRefPattern, 'a ref like o+1, o-2, p+3 or p-4');
@@ -69,7 +72,7 @@ export const frameSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('msg'), seq: seq.min(1), ack: seq, window: seq, pair: pairTag, body: messageBody }).strict(),
-  z.object({ type: z.literal('ack'), ack: seq, window: seq, pair: pairTag }).strict(),
+  z.object({ type: z.literal('ack'), ack: seq, window: seq, pair: pairTag, sent: seq }).strict(),
 ]);
 
 export type MessageBody = z.infer<typeof messageBody>;

@@ -28,6 +28,11 @@ export function consumeMessage(context: KernelContext, endpoint: RemoteId, body:
   return refusals;
 }
 
+/** The peer had consumed this node's messages up to `seen`, and this node every message the peer made before: the refs of the promises notified up to there retire (an ack's, receiveRule.ts). */
+export function retireThrough(context: KernelContext, endpoint: RemoteId, seen: number): void {
+  makeRemoteTranslator(context, endpoint).retireThrough(seen);
+}
+
 function consumeBody(context: KernelContext, translator: RemoteTranslator, endpoint: RemoteId, body: MessageBody): string[] {
   switch (body.kind) {
     case 'deliver':

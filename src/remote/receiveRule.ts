@@ -2,7 +2,7 @@ import type { KernelContext } from '../kernel/context.js';
 import type { PeerId } from '../net/transport.js';
 import { bodyDigest, type PeerRecord } from '../store/peers.js';
 import type { Frame } from './frames.js';
-import { consumeMessage } from './inbound.js';
+import { consumeMessage, retireThrough } from './inbound.js';
 import { pairTagOf } from './pairTag.js';
 import { ProtocolError } from './remoteTranslator.js';
 import type { Session, SessionEnvironment, SessionStats, SessionTable } from './session.js';
@@ -129,12 +129,22 @@ export class ReceiveRule {
     return true;
   }
 
-  /** An ack frame, in its crank; `startOvers`: the pair's start-overs when it was screened. */
-  ack(context: KernelContext, peerId: PeerId, frame: Pick<AckFrame, 'ack' | 'pair'>, startOvers: number): void {
+  /**
+   * An ack, in its crank: an `ack` frame's, or that of a `msg` the screen
+   * dropped (which has no `sent`); `startOvers`: the pair's start-overs
+   * when it was screened. An `ack` frame's sender made it having consumed
+   * this node's messages up to `ack`, and every message it made before that
+   * is at or below `sent`: once those are all consumed here, the refs of the
+   * promises notified up to `ack` retire, as a message's `seen` would retire
+   * them (docs/protocol.md, "Promise retirement"). So a peer that stops
+   * sending messages does not leave them behind.
+   */
+  ack(context: KernelContext, peerId: PeerId, frame: Pick<AckFrame, 'ack' | 'pair'> & { sent?: number }, startOvers: number): void {
     if (this.#ofOldPair(context, peerId, startOvers)) return;
     const peer = context.store.peers.ensure(peerId);
     if (this.#ofOtherPair(peer, frame.pair)) return;
-    if (this.acksValid(peerId)) this.applyAck(context, peer, frame.ack);
+    if (!this.acksValid(peerId) || !this.applyAck(context, peer, frame.ack)) return;
+    if (frame.sent !== undefined && frame.sent <= peer.receivedSeq) retireThrough(context, peer.endpoint, frame.ack);
   }
 
   /** A message, in its crank: consumed if it is the next one, re-acked if old, dropped if ahead; `startOvers`: the pair's start-overs when it was screened. */
@@ -173,23 +183,24 @@ export class ReceiveRule {
     }
   }
 
-  /** A cumulative ack: rows up to it are delivered and leave the outbox. */
-  applyAck(context: KernelContext, peer: PeerRecord, ack: number): void {
+  /** A cumulative ack: rows up to it are delivered and leave the outbox. False if it is of the pair as it was before it started over, and says nothing of this one's. */
+  applyAck(context: KernelContext, peer: PeerRecord, ack: number): boolean {
     if (ack >= peer.nextSendSeq) {
       // A frame of the pair as it was before it started over (on an older
       // connection, read after the new one's hello, maybe by an earlier
       // process of this node's): not the peer's error, once it ever started over.
       if (peer.startOvers > 0) {
         this.stats.framesOfMismatchedPair += 1;
-        return;
+        return false;
       }
       throw new ProtocolError(`peer acked ${ack}, but only ${peer.nextSendSeq - 1} were sent`);
     }
-    if (ack <= peer.ackedSeq) return;
+    if (ack <= peer.ackedSeq) return true;
     const digest = context.store.outbox.deleteUpTo(peer.peerId, ack);
     this.environment.crashPoints?.pass('outbox-delete-after-ack');
     context.store.peers.setAcked(peer.peerId, ack, digest);
     this.hooks.roomFor(peer.peerId);
+    return true;
   }
 
   acksValid(peerId: PeerId): boolean {

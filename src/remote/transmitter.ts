@@ -192,7 +192,8 @@ export class Transmitter {
     // The pair the rows and the ack are of: as committed with them.
     const pair = pairTagOf(this.incarnationFor(session.committedPair), session.committedPair.incarnation);
     const frames = rows.map((row) => encodeMsgFrame(row.seq, ack, window, pair, row.frame));
-    if (frames.length === 0 && (session.ackSent !== ack || session.windowSent !== window)) frames.push(encodeFrame({ type: 'ack', ack, window, pair }));
+    // `sent` as committed with `ack`: every message made before what it acks was consumed is at or below it (receiveRule.ts, ack).
+    if (frames.length === 0 && (session.ackSent !== ack || session.windowSent !== window)) frames.push(encodeFrame({ type: 'ack', ack, window, pair, sent: session.committedSendSeq }));
     if (session.helloOwed) frames.unshift(this.hello(session.peerId));
     this.#armResend(session);
     if (frames.length === 0) return;

@@ -129,7 +129,7 @@ describe('a peer that floods', () => {
     const hello = encodeFrame({ type: 'hello', incarnation: 'f'.repeat(32), yourIncarnation: null, receivedSeq: 0, receivedDigest: null, window: 1000, sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null });
     // Its hello names no incarnation of the victim's: its frames carry a first contact's pair tag.
     const pair = pairTagOf('f'.repeat(32), null);
-    await flood(Array.from({ length: 5_000 }, (_, index) => (index % 2 === 0 ? encodeFrame({ type: 'ack', ack: 0, window: 1000, pair }) : hello)));
+    await flood(Array.from({ length: 5_000 }, (_, index) => (index % 2 === 0 ? encodeFrame({ type: 'ack', ack: 0, window: 1000, pair, sent: 0 }) : hello)));
     expect(victim.kernel.stats.cranks).toBe(cranks);
     expect(victim.sessions.stats.badFrames).toBe(0);
 

@@ -103,7 +103,7 @@ describe('references: a peer uses only what it was given', () => {
     const before = node.store.dump();
     const sent = node.store.peers.get('evil')!.nextSendSeq - 1;
     const echo = { kind: 'deliver', target: 'o-1', methargs: data('["echo",[]]'), result: null };
-    const attacks: unknown[] = [{ type: 'ack', ack: 99, window: 1000, pair }, { ...msg(3, echo), ack: 99 }];
+    const attacks: unknown[] = [{ type: 'ack', ack: 99, window: 1000, pair, sent: 0 }, { ...msg(3, echo), ack: 99 }];
     for (const frame of attacks) {
       const badFrames = node.sessions.stats.badFrames;
       const disconnects = seen.disconnects;

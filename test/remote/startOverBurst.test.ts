@@ -78,7 +78,7 @@ async function nodeKnowingP() {
   const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('bootstrap')));
   const incarnationOfA = node.store.meta.incarnation();
   const peer = new RawPeer(network.transport('P'), 'A', incarnationOfA);
-  await peer.sendFrame({ type: 'ack', ack: 0, window: 1000, pair: peer.pair });
+  await peer.sendFrame({ type: 'ack', ack: 0, window: 1000, pair: peer.pair, sent: 0 });
   await eventually('A knows P', () => node.store.peers.get('P')?.incarnation === peer.incarnation);
   await node.kernel.run();
   return { control, held, node, logger, swiss, incarnationOfA, peer };

@@ -21,7 +21,7 @@ function wellFormed(random: () => number, pair: string): Frame {
     case 0:
       return { type: 'hello', incarnation: hex(random, 32), yourIncarnation: random() < 0.5 ? null : hex(random, 32), receivedSeq: Math.floor(random() * 5), receivedDigest: null, window: Math.floor(random() * 5), sentSeq: 0, ackedSeq: 0, addresses: [], startedOver: null };
     case 1:
-      return { type: 'ack', ack: Math.floor(random() * 5), window: Math.floor(random() * 5), pair };
+      return { type: 'ack', ack: Math.floor(random() * 5), window: Math.floor(random() * 5), pair, sent: Math.floor(random() * 5) };
     case 2:
       return { type: 'msg', seq, ack: 0, window: 0, pair, body: { kind: 'deliver', target: ref(), methargs: capData(), result: random() < 0.5 ? null : ref(), seen: 0 } };
     case 3:
@@ -93,7 +93,7 @@ export function hostileFrame(random: () => number, kind: HostileKind, pair: stri
       return encoder.encode(
         pick(random, [
           JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'deliver', target: 'o-1', methargs: { body: huge, slots: [] }, result: null, seen: 0 } }),
-          JSON.stringify({ type: 'ack', ack: huge, window: 0, pair }),
+          JSON.stringify({ type: 'ack', ack: huge, window: 0, pair, sent: 0 }),
           JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'redeem', swiss: huge, result: 'p+1', seen: 0 } }),
           `[${'['.repeat(5000)}${']'.repeat(5000)}]`,
           JSON.stringify({ type: 'msg', seq: 1, ack: 0, window: 0, pair, body: { kind: 'notify', resolutions: Array.from({ length: 2000 }, () => ['p-1', true, { body: '#0', slots: [] }]), seen: 0 } }),
@@ -104,7 +104,7 @@ export function hostileFrame(random: () => number, kind: HostileKind, pair: stri
       // Valid JSON of a valid shape that the protocol forbids: refs never given, promises the peer does not decide, acks of what was never sent.
       // (A redeem of an unknown swiss is not among them: it is an honest request, answered with a rejection.)
       const frame = wellFormed(random, pair);
-      if (frame.type === 'hello') return encodeFrame({ type: 'ack', ack: 1 + Math.floor(random() * 1000), window: 0, pair });
+      if (frame.type === 'hello') return encodeFrame({ type: 'ack', ack: 1 + Math.floor(random() * 1000), window: 0, pair, sent: 0 });
       if (frame.type !== 'msg') return encodeFrame(frame);
       const body = frame.body.kind === 'redeem' ? { kind: 'deliver' as const, target: 'o-1', methargs: { body: '#[]', slots: [] }, result: frame.body.result, seen: 0 } : frame.body;
       return encodeFrame({ ...frame, seq: 1, body });

@@ -16,7 +16,7 @@ const windowAhead = 10_000;
  * A peer that speaks ken frames by hand over a real transport, as a holder
  * of a node's ocap URL could: it says hello with the node's incarnation (so
  * its acks count), numbers its own messages, acks everything the node
- * sends it, and keeps the node's answers (resolutions of its result
+ * sends it (unless told to hold its acks), and keeps the node's answers (resolutions of its result
  * promises) by the ref it chose. What it sends is up to the test, valid
  * or not.
  */
@@ -27,6 +27,8 @@ export class RawPeer {
   readonly answers = new Map<string, Answer>();
   /** Times the node closed the connection on it. */
   disconnects = 0;
+  /** While true, it acks nothing the node sends it until the test says so ({@link ack}). */
+  holdingAcks = false;
   #seq = 0;
   #receivedFromNode = 0;
   #acking: Promise<void> = Promise.resolve();
@@ -64,6 +66,12 @@ export class RawPeer {
     await this.transport.send(this.nodePeerId, [new TextEncoder().encode(JSON.stringify(frame))]);
   }
 
+  /** Acks what the node sent it so far, saying its messages made until now end at `sent` (an honest peer's: its last seq). */
+  async ack(sent = this.#seq): Promise<void> {
+    const ack = this.#receivedFromNode;
+    await this.sendFrame({ type: 'ack', ack, window: ack + windowAhead, pair: this.pair, sent });
+  }
+
   /** The node's answer to the result `ref` (`p+N`) once it comes. */
   async answer(ref: string, timeoutMs = 20_000): Promise<Answer> {
     await eventually(`the answer to ${ref}`, () => this.answers.has(ref), timeoutMs);
@@ -76,7 +84,9 @@ export class RawPeer {
     if (frame.body.kind === 'notify') {
       for (const [ref, rejected, data] of frame.body.resolutions) this.answers.set(flipRef(ref), { rejected, ...data });
     }
+    if (this.holdingAcks) return;
     const ack = this.#receivedFromNode;
-    this.#acking = this.#acking.then(() => this.sendFrame({ type: 'ack', ack, window: ack + windowAhead, pair: this.pair })).catch(() => {});
+    const sent = this.#seq;
+    this.#acking = this.#acking.then(() => this.sendFrame({ type: 'ack', ack, window: ack + windowAhead, pair: this.pair, sent })).catch(() => {});
   }
 }
