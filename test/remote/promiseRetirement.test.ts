@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
+import type { KenNode } from '../../src/node/node.js';
 import { parseOcapUrl } from '../../src/remote/ocapUrl.js';
 import type { KernelStore, KPromiseRef, RemoteId } from '../../src/store/index.js';
 import { testVat } from '../support/harness.js';
@@ -18,6 +19,30 @@ function heldFor(store: KernelStore, endpoint: RemoteId) {
     retiring: store.retiringRefs.count(endpoint),
     promises: (store.dump().kernel_promises ?? []).length,
   };
+}
+
+/** Node A with a `peer` vat, and a raw peer P that holds its acks (its messages, or the test, say what it consumed). */
+async function nodeAndRawPeer(dir: string) {
+  const network = new MemoryNetwork();
+  const { node } = await startNode({ dir, transport: { kind: 'memory', network, peerId: 'A' } });
+  await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+  const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
+  const peer = new RawPeer(network.transport('P'), 'A', node.store.meta.incarnation());
+  peer.holdingAcks = true;
+  return { network, node, peer, swiss };
+}
+
+const endpointOfP = (node: KenNode) => node.store.peers.get('P')!.endpoint;
+/** The kernel promise of P's ref `ref` (`p+N`) while it retires at A. */
+const retiringPromiseOf = (node: KenNode, ref: string) => node.store.retiringRefs.byEref(endpointOfP(node), `p-${ref.slice(2)}`);
+
+/** P redeems A's URL (A's notify, its message 1, resolves p+1 to A's root) and asks the root for a counter (message 2), having consumed nothing yet. */
+async function redeemAndMakeCounter(node: KenNode, peer: RawPeer, swiss: string): Promise<void> {
+  await peer.send({ kind: 'redeem', swiss, result: 'p+1', seen: 0 });
+  await peer.answer('p+1');
+  await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['makeCounter', ['x']]), result: 'p+2', seen: 0 });
+  expect((await peer.answer('p+2')).rejected).toBe(false);
+  await node.kernel.run();
 }
 
 describe('promise retirement across peers (docs/protocol.md, "Promise retirement")', () => {
@@ -49,23 +74,14 @@ describe('promise retirement across peers (docs/protocol.md, "Promise retirement
   });
 
   it('translates a ref the peer names before it consumed the notify (across a restart), refuses it after, and refuses a peer that says it consumed more than was sent', async () => {
-    const network = new MemoryNetwork();
     const dir = dirs.make('ken-A-');
-    let { node } = await startNode({ dir, transport: { kind: 'memory', network, peerId: 'A' } });
-    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
-    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
-    const peer = new RawPeer(network.transport('P'), 'A', node.store.meta.incarnation());
-    // Its acks would retire what it consumed (the next test): here its messages say.
-    peer.holdingAcks = true;
-    const endpoint = () => node.store.peers.get('P')!.endpoint;
-    const promiseOfRef = (ref: string) => node.store.retiringRefs.byEref(endpoint(), `p-${ref.slice(2)}`);
-
-    // P redeems A's URL (A's notify, its message 1, resolves p+1 to A's root) and asks the root for a counter (message 2), having consumed nothing yet.
-    await peer.send({ kind: 'redeem', swiss, result: 'p+1', seen: 0 });
-    await peer.answer('p+1');
-    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['makeCounter', ['x']]), result: 'p+2', seen: 0 });
-    expect((await peer.answer('p+2')).rejected).toBe(false);
-    await node.kernel.run();
+    // P's acks would retire what it consumed (the next test): here its messages say.
+    const start = await nodeAndRawPeer(dir);
+    const { network, peer } = start;
+    let { node } = start;
+    const endpoint = () => endpointOfP(node);
+    const promiseOfRef = (ref: string) => retiringPromiseOf(node, ref);
+    await redeemAndMakeCounter(node, peer, start.swiss);
     const rootPromise = promiseOfRef('p+1') as KPromiseRef;
     const counterPromise = promiseOfRef('p+2') as KPromiseRef;
     expect([rootPromise, counterPromise]).toEqual([expect.stringMatching(/^kp/), expect.stringMatching(/^kp/)]);
@@ -103,21 +119,11 @@ describe('promise retirement across peers (docs/protocol.md, "Promise retirement
     await node.stop();
   });
   it('retires the refs a peer acked once every message it made before the ack is consumed, so a peer that falls silent leaves none', async () => {
-    const network = new MemoryNetwork();
-    const { node } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
-    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
-    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
-    const peer = new RawPeer(network.transport('P'), 'A', node.store.meta.incarnation());
-    peer.holdingAcks = true;
-    const endpoint = () => node.store.peers.get('P')!.endpoint;
-    const promiseOfRef = (ref: string) => node.store.retiringRefs.byEref(endpoint(), `p-${ref.slice(2)}`);
-
-    // P redeems A's URL and asks the root for a counter: A answers both (its messages 1 and 2), and their refs retire.
-    await peer.send({ kind: 'redeem', swiss, result: 'p+1', seen: 0 });
-    await peer.answer('p+1');
-    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['makeCounter', ['x']]), result: 'p+2', seen: 0 });
-    await peer.answer('p+2');
-    await node.kernel.run();
+    const { node, peer, swiss } = await nodeAndRawPeer(dirs.make('ken-A-'));
+    const endpoint = () => endpointOfP(node);
+    const promiseOfRef = (ref: string) => retiringPromiseOf(node, ref);
+    // A answers both (its messages 1 and 2), and their refs retire.
+    await redeemAndMakeCounter(node, peer, swiss);
     const promises = [promiseOfRef('p+1'), promiseOfRef('p+2')] as KPromiseRef[];
     expect(node.store.retiringRefs.count(endpoint())).toBe(2);
 
