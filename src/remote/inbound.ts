@@ -17,14 +17,15 @@ import { makeRemoteTranslator, type RemoteTranslator } from './remoteTranslator.
  * result (if it names a usable one) is rejected back to the sender with
  * the reason, and the session goes on. Refused or not, its `seen`
  * retires the refs of promises this node notified the peer of up to there
- * (docs/protocol.md, "Promise retirement"). Returns the reasons of the
- * refusals, for the caller to count and log.
+ * (docs/protocol.md, "Promise retirement"), if `seenCounts` (receiveRule.ts
+ * says when it does). Returns the reasons of the refusals, for the caller
+ * to count and log.
  */
-export function consumeMessage(context: KernelContext, endpoint: RemoteId, body: MessageBody): string[] {
+export function consumeMessage(context: KernelContext, endpoint: RemoteId, body: MessageBody, seenCounts: boolean): string[] {
   const translator = makeRemoteTranslator(context, endpoint);
   const refusals = consumeBody(context, translator, endpoint, body);
   // The peer made it having consumed what `seen` says: the refs of promises this node notified it of up to there go.
-  translator.retireThrough(body.seen);
+  if (seenCounts) translator.retireThrough(body.seen);
   return refusals;
 }
 

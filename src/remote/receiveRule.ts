@@ -164,10 +164,12 @@ export class ReceiveRule {
       if (session !== undefined) session.queuedSeq = peer.receivedSeq;
       return;
     }
-    if (this.acksValid(peerId)) this.applyAck(context, peer, frame.ack);
+    // What the frame says of this node's messages (its ack, its body's `seen`) counts only once a hello of the peer's in this process has shown the pair's numbers consistent: before that, a number beyond what this node sent may be its own rollback, which that hello will show (rollback.ts).
+    const judged = this.acksValid(peerId);
+    if (judged) this.applyAck(context, peer, frame.ack);
     if (frame.seq === peer.receivedSeq + 1) {
-      if (frame.body.seen >= peer.nextSendSeq) throw new ProtocolError(`peer's message ${frame.seq} says it consumed ${frame.body.seen} messages, but only ${peer.nextSendSeq - 1} were sent`);
-      const refusals = consumeMessage(context, peer.endpoint, frame.body);
+      if (judged && frame.body.seen >= peer.nextSendSeq) throw new ProtocolError(`peer's message ${frame.seq} says it consumed ${frame.body.seen} messages, but only ${peer.nextSendSeq - 1} were sent`);
+      const refusals = consumeMessage(context, peer.endpoint, frame.body, judged);
       if (refusals.length > 0) context.buffer.postCommit.push(() => this.hooks.refused(peerId, refusals));
       // The digest of what is consumed (with it a rolled-back sender's reuse of a number shows: rollback.ts) is the last one's of the run.
       peers.setReceived(peerId, frame.seq, null);

@@ -147,4 +147,22 @@ describe('promise retirement across peers (docs/protocol.md, "Promise retirement
     expect(node.store.clist.entriesOf(endpoint()).filter((entry) => entry.kref.startsWith('kp'))).toEqual([]);
     await node.stop();
   });
+  it('judges a message\'s seen only once the peer\'s hello in this process named this node: before, the node\'s own rollback may explain a seen beyond what it sent', async () => {
+    const network = new MemoryNetwork();
+    const { node } = await startNode({ dir: dirs.make('ken-A-'), transport: { kind: 'memory', network, peerId: 'A' } });
+    await node.kernel.createVat({ name: 'peer', bundle: await testVat('peer') });
+    const { swiss } = parseOcapUrl(await node.issueUrl(node.kernel.rootOf('peer')));
+    // A first contact: its hello names no incarnation of A's, so A cannot judge what it says of A's messages (its acks do not count either).
+    const peer = new RawPeer(network.transport('P'), 'A', null);
+    peer.holdingAcks = true;
+    await peer.send({ kind: 'redeem', swiss, result: 'p+1', seen: 3 });
+    expect((await peer.answer('p+1', 5_000)).rejected).toBe(false);
+    // Nor does a seen retire anything: A's answer (its message 1) stays the peer's to name.
+    await peer.send({ kind: 'deliver', target: 'o-1', methargs: smallcaps(['echo', ['hi']]), result: 'p+2', seen: 1 });
+    expect(await peer.answer('p+2', 5_000)).toMatchObject({ rejected: false, body: '#"hi"' });
+    await node.kernel.run();
+    expect(node.sessions.stats.badFrames).toBe(0);
+    expect(node.store.retiringRefs.count(endpointOfP(node))).toBe(2);
+    await node.stop();
+  });
 });

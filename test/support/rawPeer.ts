@@ -36,7 +36,8 @@ export class RawPeer {
   constructor(
     readonly transport: Transport,
     private readonly nodePeerId: string,
-    nodeIncarnation: string,
+    /** The node's incarnation as the peer says it knows it; null: a first contact. */
+    nodeIncarnation: string | null,
   ) {
     this.pair = pairTagOf(this.incarnation, nodeIncarnation);
     transport.setHandlers({
