@@ -13,6 +13,16 @@ let dir: string;
 let file: string;
 const opened: SqliteDatabase[] = [];
 
+/** A store file at schema version `version`, as a node of that version left it; the caller adds rows and closes it. */
+function storeAtVersion(version: number): InstanceType<typeof Database> {
+  const old = new Database(file);
+  // v5 rekeys with the SHA-256 function that openDatabase registers.
+  old.function('sha256', (text: unknown) => createHash('sha256').update(String(text)).digest());
+  for (const step of migrations.slice(0, version)) old.exec(step);
+  old.pragma(`user_version = ${version}`);
+  return old;
+}
+
 /** Opens a connection that is closed after the test. */
 function track<T extends SqliteDatabase>(db: T): T {
   opened.push(db);
@@ -75,9 +85,7 @@ describe('openDatabase', () => {
   });
 
   it('v4 stamps outbox rows already waiting with the time of the upgrade', () => {
-    const old = new Database(file);
-    for (const step of migrations.slice(0, 3)) old.exec(step);
-    old.pragma('user_version = 3');
+    const old = storeAtVersion(3);
     old.exec("INSERT INTO peers (peer_id, endpoint) VALUES ('P', 'r1'); INSERT INTO outbox (peer_id, seq, frame) VALUES ('P', 1, '{}');");
     old.close();
     const upgradeStartedAt = Date.now();
@@ -90,9 +98,7 @@ describe('openDatabase', () => {
 
   it('v5 rekeys issued ocap URLs by the SHA-256 of their swiss numbers: URLs issued before still resolve', () => {
     const swiss = 'ab'.repeat(16);
-    const old = new Database(file);
-    for (const step of migrations.slice(0, 4)) old.exec(step);
-    old.pragma('user_version = 4');
+    const old = storeAtVersion(4);
     old.prepare('INSERT INTO ocap_urls (swiss, kref) VALUES (?, ?)').run(swiss, 'ko3');
     old.close();
 
@@ -107,10 +113,7 @@ describe('openDatabase', () => {
   });
 
   it('v12 moves each promise\'s subscribers into its row, in endpoint order; they are notified as before', () => {
-    const old = new Database(file);
-    old.function('sha256', (text: unknown) => createHash('sha256').update(String(text)).digest());
-    for (const step of migrations.slice(0, 11)) old.exec(step);
-    old.pragma('user_version = 11');
+    const old = storeAtVersion(11);
     old.exec(`
       INSERT INTO kernel_promises (kpid, state, decider, refcount) VALUES ('kp1', 'unresolved', 'v1', 2), ('kp2', 'unresolved', NULL, 0);
       INSERT INTO promise_subscribers (kpid, endpoint) VALUES ('kp1', 'v3'), ('kp1', 'r1'), ('kp1', 'v2');
@@ -133,11 +136,7 @@ describe('openDatabase', () => {
   });
 
   it('v6 keeps every vat, its state and its reason, and allows failed vats; v8 says they run on liveslots', () => {
-    const old = new Database(file);
-    // v5 rekeys with the SHA-256 function that openDatabase registers.
-    old.function('sha256', (text: unknown) => createHash('sha256').update(String(text)).digest());
-    for (const step of migrations.slice(0, 5)) old.exec(step);
-    old.pragma('user_version = 5');
+    const old = storeAtVersion(5);
     old.exec(`
       INSERT INTO bundles (hash, bundle) VALUES ('h', '{}');
       INSERT INTO vats (vat_id, name, bundle_hash, parameters, state, next_object_id) VALUES ('v1', 'a', 'h', '{}', 'live', 7);
