@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
  * encoder and the encoding that `toCapData` stringifies at once; and what
  * `toCapData` returns, when its slots are primitives, is frozen all the way
  * down (its prototypes being hardened intrinsics) instead of being recorded
- * in harden's WeakSet. liveslots encodes and decodes every message with it
+ * in harden's WeakSet; so are the arrays and records `fromCapData` revives. liveslots encodes and decodes every message with it
  * (docs/benchmarks.md, "liveslots deliveries: harden and marshal patches").
  * What a caller gets must still be frozen all the way down, its prototypes
  * included, and calls made inside other calls (liveslots
@@ -39,12 +39,16 @@ describe('the @endo/marshal patch', () => {
     expect(marshal).toContain('let reviveSlots = [];');
     expect(marshal).toContain('return { index, repeat: false };');
     expect(marshal).toContain('return freeze({ body, slots: freeze(capDataSlots) });');
+    expect(marshal).toContain('result = hardenRevived(reviveFromSmallcaps(encoding));');
     expect(await source('encodeToSmallcaps.js')).toContain('return hardenEncoding ? harden(encoding) : encoding;');
   });
 
   it('returns from fromCapData what is hardened all the way down: records, arrays, tagged, errors, presences', () => {
     const presence = Far('thing', {});
     const marshal = makeMarshal(undefined, () => presence, { serializeBodyFormat: 'smallcaps' });
+    const plain = marshal.fromCapData({ body: '#[[],{"x":[[1],{}]},"s",null]', slots: [] });
+    expect(deepFrozen(plain)).toBe(true);
+    expect(plain).toEqual([[], { x: [[1], {}] }, 's', null]);
     const value = marshal.fromCapData({
       body: '#{"a":[1,{"b":"c"}],"d":{"e":[]},"t":{"#tag":"x","payload":[{"p":1}]},"err":{"#error":"boom","name":"TypeError"},"s":"$0.Alleged: thing"}',
       slots: ['o-1'],
