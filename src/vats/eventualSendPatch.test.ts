@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
  * leaves @endo/eventual-send: the Proxy handlers of E(x), E.sendOnly(x) and
  * E.get(x) (frozen instead), the two arrays `handle` carries its arguments
  * in (frozen; what they carry is hardened as before), and the promise each
- * send made only to wait a turn on (one, made once, instead). Every vat's E()
+ * send made only to wait a turn on (one, made once, instead); and, frozen
+ * where that hardens them, the method E(x).m is, the arguments list a send
+ * copies, and each HandledPromise whose prototype is Promise.prototype. Every vat's E()
  * and HandledPromise run this code. The order and the turns in which sends
  * run must not change: the log below is what the package as published gives.
  */
@@ -20,6 +22,17 @@ describe('the @endo/eventual-send patch', () => {
     const handled = await source('handled-promise.js');
     expect(handled).toContain('const [_p, operation, opArgs, ...dispatchArgs] = freeze(handleArgs);');
     expect(handled).toContain('const fulfilledWithUndefined = freeze(Promise.resolve(undefined));');
+    expect(handled).toContain('? freeze(constructed)');
+    expect(await source('E.js')).toContain('const freshMethod = method => freeze(method);');
+  });
+
+  it('hardens the promise of a subclass of HandledPromise, its prototype with it', () => {
+    class Later extends HandledPromise<unknown> {}
+    const later = new Later(() => {});
+    expect(Object.isFrozen(later)).toBe(true);
+    expect(Object.isFrozen(Later.prototype)).toBe(true);
+    // HandledPromise's own promises have no prototype of their own to harden: Promise.prototype is an intrinsic.
+    expect(Object.getPrototypeOf(new HandledPromise(() => {}))).toBe(Promise.prototype);
   });
 
   it('hardens what a handler gets, as before: the arguments array and its contents, a plain target', async () => {
