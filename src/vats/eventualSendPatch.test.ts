@@ -23,7 +23,24 @@ describe('the @endo/eventual-send patch', () => {
     expect(handled).toContain('const [_p, operation, opArgs, ...dispatchArgs] = freeze(handleArgs);');
     expect(handled).toContain('const fulfilledWithUndefined = freeze(Promise.resolve(undefined));');
     expect(handled).toContain('? freeze(constructed)');
+    expect(handled).toContain('resolve(hardenResult(trackedDoDispatch(handlerName, handler, o)));');
     expect(await source('E.js')).toContain('const freshMethod = method => freeze(method);');
+  });
+
+  it('hardens what a handler answers with, a frozen promise with a property of its own too', async () => {
+    const extra = { not: ['hardened yet'] };
+    const odd = Object.freeze(Object.assign(Promise.resolve('odd'), { extra }));
+    const own = new HandledPromise<unknown>((resolve) => resolve('own'));
+    const answers = [odd, own, { plain: ['answer'] }];
+    const handler = { applyMethod: () => answers.shift() };
+    const presence = new HandledPromise<unknown>((_resolve, _reject, resolveWithPresence) => {
+      resolveWithPresence(handler);
+    });
+    expect(await HandledPromise.applyMethod(presence, 'm', [])).toBe('odd');
+    expect(Object.isFrozen(extra) && Object.isFrozen(extra.not)).toBe(true);
+    expect(await HandledPromise.applyMethod(presence, 'm', [])).toBe('own');
+    const plain = (await HandledPromise.applyMethod(presence, 'm', [])) as { plain: string[] };
+    expect(Object.isFrozen(plain) && Object.isFrozen(plain.plain)).toBe(true);
   });
 
   it('hardens the promise of a subclass of HandledPromise, its prototype with it', () => {
