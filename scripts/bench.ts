@@ -19,6 +19,7 @@ import type { VatRuntime } from '../src/vats/vatInstance.js';
 import { DeliveryMarker } from '../src/store/deliveryMarker.js';
 import { check, type Result } from './benchSupport.js';
 import { measureRemote } from './remoteBench.js';
+import { measureVatCosts } from './vatBench.js';
 
 interface Options {
   json: boolean;
@@ -259,6 +260,9 @@ async function measure(emit: (result: Result) => void): Promise<void> {
   const costs = await guardCosts();
   emit({ name: 'kernel.delivery.guard_us', value: costs.guardUs, unit: 'us', note: `the crank deadline's watch of an empty delivery, less a bare await (${costs.rounds} rounds)` });
   emit({ name: 'kernel.delivery.mark_us', value: costs.markUs, unit: 'us', note: `a delivery's mark and the end that lets the next one replace it: one pwrite (${costs.rounds} rounds)` });
+
+  progress('vats.harden_us, vats.freeze_us, vats.marshal.decode_us, vats.eventual_send_us');
+  await measureVatCosts(emit);
 
   progress('sqlite.commit.fsync');
   const raw = sqliteCommits();
