@@ -43,6 +43,20 @@ describe('the @endo/eventual-send patch', () => {
     expect(Object.isFrozen(plain) && Object.isFrozen(plain.plain)).toBe(true);
   });
 
+  it('resolves to hardened promises: for a value, a presence, and a promise with a property of its own', async () => {
+    const forValue = HandledPromise.resolve(harden({ v: 1 }));
+    expect(Object.isFrozen(forValue)).toBe(true);
+    expect(await forValue).toEqual({ v: 1 });
+    const presence = new HandledPromise<unknown>((_resolve, _reject, resolveWithPresence) => {
+      resolveWithPresence({});
+    });
+    expect(Object.isFrozen(HandledPromise.resolve(presence))).toBe(true);
+    const extra = { not: ['hardened yet'] };
+    const odd = Object.assign(Promise.resolve(2), { extra });
+    expect(await HandledPromise.resolve(odd)).toBe(2);
+    expect(Object.isFrozen(odd) && Object.isFrozen(extra) && Object.isFrozen(extra.not)).toBe(true);
+  });
+
   it('hardens the promise of a subclass of HandledPromise, its prototype with it', () => {
     class Later extends HandledPromise<unknown> {}
     const later = new Later(() => {});

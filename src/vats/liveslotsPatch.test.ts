@@ -34,7 +34,7 @@ describe('the liveslots patch: collections and promise records', () => {
     expect(liveslotsSource('collectionManager.js')).toContain('let invalidKeyTypeMsg;');
     const liveslots = liveslotsSource('liveslots.js');
     expect(liveslots).toContain('const pRec = Object.freeze({');
-    expect(liveslots).toContain('const methargs = Object.freeze([prop, harden(args)]);');
+    expect(liveslots).toContain('Object.isFrozen(args) ? args : harden(args),');
     expect(liveslots).toContain('knownResolutions.set(p, Object.freeze([isReject, harden(value)]));');
   });
 
