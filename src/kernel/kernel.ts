@@ -21,7 +21,7 @@ import { TerminatedVatError, UnknownVatError, VatCreationError } from './errors.
 import { decode, encode, krefOf, presenceOf } from './kmarshal.js';
 import { makeRefcounts } from './refcounts.js';
 import { rejectPromise } from './resolve.js';
-import { makeSyscallHandler, type SyscallRecord } from './syscallHandler.js';
+import { makeSyscallHandler, type SyscallHandler, type SyscallRecord } from './syscallHandler.js';
 import { failVat, forgetHeap, recordNewVat, rootOf, terminateVat } from './vatLifecycle.js';
 import { finishVatOp, queueVatOp, type VatOpRequest } from './vatOps.js';
 import type { VatOp } from '../store/vatOps.js';
@@ -154,6 +154,8 @@ export class Kernel {
   readonly #pendingInputs: (() => void)[] = [];
   readonly #external: ExternalWork[] = [];
   #rerun = false;
+  /** Each vat's syscall handler, made at its first delivery (syscallHandler.ts); dropped with the vat's instance. */
+  readonly #syscallHandlers = new Map<VatId, SyscallHandler>();
   #syscall: VatSyscall | undefined;
   /** The vat `#syscall` serves: a syscall from any other (an abandoned delivery's leftovers) is refused. */
   #syscallVat: VatId | undefined;
@@ -590,11 +592,21 @@ export class Kernel {
    * could not complete. The kernel checks what it delivers (capdataCheck.ts),
    * so well-formed input cannot be the cause: the fault is the vat's.
    */
+  #syscallHandlerOf(vatId: VatId): SyscallHandler {
+    let handler = this.#syscallHandlers.get(vatId);
+    if (handler === undefined) {
+      handler = makeSyscallHandler(this.#context, vatId, makeVatTranslator(this.#context, vatId));
+      this.#syscallHandlers.set(vatId, handler);
+    }
+    return handler;
+  }
+
   async #deliver(vatId: VatId, delivery: VatDelivery, key: string | undefined): Promise<{ fault: string | undefined; record: SyscallRecord }> {
     const vat = this.#vats.get(vatId);
     assert(vat !== undefined, `delivery to ${vatId}, which is not running`);
-    const { syscall, record } = makeSyscallHandler(this.#context, vatId, makeVatTranslator(this.#context, vatId));
-    this.#syscall = syscall;
+    const handler = this.#syscallHandlerOf(vatId);
+    const record = handler.beginCrank();
+    this.#syscall = handler.syscall;
     this.#syscallVat = vatId;
     const started = process.hrtime.bigint();
     if (key !== undefined) this.#marks?.begin(key);
@@ -701,6 +713,7 @@ export class Kernel {
   #failVat(vatId: VatId, reason: string): void {
     failVat(this.#context, vatId, reason);
     this.#vats.delete(vatId);
+    this.#syscallHandlers.delete(vatId);
     this.#reapDue.delete(vatId);
     this.#deliveriesSinceReap.delete(vatId);
     this.#logger.error({ vatId, reason }, 'vat failed: it keeps its state, takes no messages, and is restarted at the next start');
@@ -709,6 +722,7 @@ export class Kernel {
   #terminateVat(vatId: VatId, reason: string): void {
     terminateVat(this.#context, vatId, reason);
     this.#vats.delete(vatId);
+    this.#syscallHandlers.delete(vatId);
     this.#reapDue.delete(vatId);
     this.#deliveriesSinceReap.delete(vatId);
     this.#logger.warn({ vatId, reason }, 'vat terminated');
