@@ -2,7 +2,7 @@ import type { KernelContext, RemoteRouter } from '../kernel/context.js';
 import type { KernelMessage, KPromiseRef, KRef, RemoteId } from '../store/types.js';
 import { rejectPromise } from '../kernel/resolve.js';
 import { assert } from '../util/assert.js';
-import type { MessageContent } from './frames.js';
+import type { MessageBody, MessageContent } from './frames.js';
 import { makeRemoteTranslator } from './remoteTranslator.js';
 
 /**
@@ -18,9 +18,43 @@ export function appendToOutbox(context: KernelContext, peerId: string, content: 
   const peer = peers.get(peerId);
   assert(peer !== undefined, `append to the outbox of unknown peer ${peerId}`);
   const seq = peers.takeSendSeq(peerId);
-  outbox.append(peerId, seq, JSON.stringify({ ...content, seen: peer.receivedSeq }));
+  const body: MessageBody = { ...content, seen: peer.receivedSeq };
+  outbox.append(peerId, seq, JSON.stringify(body), body);
   return seq;
 }
+
+/**
+ * The most UTF-8 bytes of a notify body that resolutions are added to: the
+ * frame around it (seq, ack, window, pair tag) stays under the smallest
+ * frame a peer may be configured to take (`maxFrameBytes`, 1 KiB at least),
+ * so joining resolutions never makes a frame the peer refuses where the
+ * frames apart would have passed.
+ */
+export const maxJoinedNotifyBytes = 768;
+
+/**
+ * Adds a resolution to the peer's last outbox row, if that is a notify
+ * appended since the last COMMIT (not sent yet) with the same `seen`, and
+ * stays within {@link maxJoinedNotifyBytes}; returns its seq, or undefined
+ * if not. The peer then consumes the same resolutions, in the same order,
+ * against the same `seen`, as it would from the frames apart (the row
+ * joined is the last one for the peer, so nothing comes between): one
+ * frame, one outbox row and one ack for a run of results instead of one
+ * each.
+ */
+function joinLastNotify(context: KernelContext, peerId: string, seen: number, resolution: NotifyResolution): number | undefined {
+  const { outbox } = context.store;
+  const last = outbox.lastAppended(peerId);
+  const body = last?.body as MessageBody | undefined;
+  if (last === undefined || body?.kind !== 'notify' || body.seen !== seen) return undefined;
+  const joined: MessageBody = { ...body, resolutions: [...body.resolutions, resolution] };
+  const json = JSON.stringify(joined);
+  if (Buffer.byteLength(json) > maxJoinedNotifyBytes) return undefined;
+  outbox.rewriteLast(peerId, last.seq, json, joined);
+  return last.seq;
+}
+
+type NotifyResolution = Extract<MessageBody, { kind: 'notify' }>['resolutions'][number];
 
 function peerOf(context: KernelContext, endpoint: RemoteId) {
   const peer = context.store.peers.byEndpoint(endpoint);
@@ -102,11 +136,8 @@ export function makeRemoteRouter(maxUnacked: number, listener: RouterListener): 
       // A forgotten peer hears nothing more; what it was owed went with it.
       if (peer.forgotten !== null) return;
       const translator = makeRemoteTranslator(context, endpoint);
-      const ref = translator.toWire(kpid);
-      const seq = appendToOutbox(context, peer.peerId, {
-        kind: 'notify',
-        resolutions: [[ref, promise.state === 'rejected', translator.dataToWire(promise.data)]],
-      });
+      const resolution: NotifyResolution = [translator.toWire(kpid), promise.state === 'rejected', translator.dataToWire(promise.data)];
+      const seq = joinLastNotify(context, peer.peerId, peer.receivedSeq, resolution) ?? appendToOutbox(context, peer.peerId, { kind: 'notify', resolutions: [resolution] });
       // The peer retires the ref as it consumes the notify; this node names the promise anew from now on.
       translator.retire(kpid, seq);
     },

@@ -7,6 +7,8 @@ interface AppendedRow {
   peerId: string;
   seq: number;
   frame: string;
+  /** What the caller made `frame` from, for it to read back ({@link OutboxStore.lastAppended}); the store never looks inside. */
+  body: unknown;
   createdAt: number;
 }
 
@@ -106,8 +108,15 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
     const rows = committed.get(peerId);
     return rows === undefined || seq < rows.first ? undefined : rows.frames[seq - rows.first];
   };
-  /** Where `appended` stood when the open crank began, the whole list before the crank's first clear (which filters it), and each peer's acked seq before the crank changed it. */
-  let atCrankStart: { length: number; beforeClear: AppendedRow[] | undefined; acked: Map<string, number | undefined> } | undefined;
+  /**
+   * Where `appended` stood when the open crank began, the whole list before
+   * the crank's first clear (which filters it), each peer's acked seq before
+   * the crank changed it, and the rows appended before the crank that it
+   * rewrote, with what they held.
+   */
+  let atCrankStart:
+    | { length: number; beforeClear: AppendedRow[] | undefined; acked: Map<string, number | undefined>; rewritten: Map<AppendedRow, { frame: string; body: unknown }> }
+    | undefined;
   const setAckedThrough = (peerId: string, seq: number | undefined) => {
     if (atCrankStart !== undefined && !atCrankStart.acked.has(peerId)) atCrankStart.acked.set(peerId, ackedThrough.get(peerId));
     if (seq === undefined) ackedThrough.delete(peerId);
@@ -120,13 +129,17 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       return appended.length > 0 || ackedThrough.size > 0;
     },
     beginCrank() {
-      atCrankStart = { length: appended.length, beforeClear: undefined, acked: new Map() };
+      atCrankStart = { length: appended.length, beforeClear: undefined, acked: new Map(), rewritten: new Map() };
     },
     endCrank() {
       atCrankStart = undefined;
     },
     abortCrank() {
       assert(atCrankStart !== undefined, 'outbox: abort without a crank');
+      for (const [row, before] of atCrankStart.rewritten) {
+        row.frame = before.frame;
+        row.body = before.body;
+      }
       if (atCrankStart.beforeClear !== undefined) appended = atCrankStart.beforeClear;
       appended.length = atCrankStart.length;
       for (const [peerId, seq] of atCrankStart.acked) {
@@ -155,6 +168,13 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
   });
 
   const pendingRow = (peerId: string, seq: number) => appended.find((row) => row.peerId === peerId && row.seq === seq);
+  const lastAppendedRow = (peerId: string): AppendedRow | undefined => {
+    for (let index = appended.length - 1; index >= 0; index -= 1) {
+      const row = appended[index] as AppendedRow;
+      if (row.peerId === peerId) return row;
+    }
+    return undefined;
+  };
   const digestOf = (peerId: string, seq: number): string | undefined => {
     if (seq < stillFrom(peerId, seq)) return undefined;
     const frame = committedFrame(peerId, seq);
@@ -170,8 +190,29 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
      * Appends a row, stamped with `now()`. Only metrics read the stamp (the
      * age of the oldest unacked row); nothing decides on it.
      */
-    append(peerId: string, seq: number, bodyJson: string): void {
-      appended.push({ peerId, seq, frame: bodyJson, createdAt: now() });
+    append(peerId: string, seq: number, bodyJson: string, body?: unknown): void {
+      appended.push({ peerId, seq, frame: bodyJson, body, createdAt: now() });
+    },
+    /**
+     * The peer's last row, if it was appended since the last COMMIT (so not
+     * sent yet), with the body it was appended or last rewritten with.
+     */
+    lastAppended(peerId: string): { seq: number; body: unknown } | undefined {
+      const row = lastAppendedRow(peerId);
+      return row === undefined ? undefined : { seq: row.seq, body: row.body };
+    },
+    /**
+     * Replaces the frame of the peer's last row, appended since the last
+     * COMMIT (the caller adds to what it says). An abort of the crank puts
+     * back what the row held when the crank began.
+     */
+    rewriteLast(peerId: string, seq: number, bodyJson: string, body: unknown): void {
+      const row = lastAppendedRow(peerId);
+      assert(row?.seq === seq, `rewrite of peer ${peerId}'s row ${seq}, which is not its last one appended since the COMMIT`);
+      // (A row appended in this crank goes with an abort anyway; putting its frame back as well does no harm.)
+      if (atCrankStart !== undefined && !atCrankStart.rewritten.has(row)) atCrankStart.rewritten.set(row, { frame: row.frame, body: row.body });
+      row.frame = bodyJson;
+      row.body = body;
     },
     /** Committed rows with `from <= seq <= to`, at most `limit`, in order (none acked since). */
     read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {

@@ -25,7 +25,7 @@ type Op =
   | { kind: 'counts'; index: number; reachable: number; recognizable: number }
   | { kind: 'clistAdd' | 'clistReach' | 'clistDelete' | 'subscribe' | 'takeSubscribers' | 'unsubscribe'; index: number; endpoint: number; reachable: boolean }
   | { kind: 'vatstoreSet' | 'vatstoreDelete'; vat: number; key: number; value: number }
-  | { kind: 'peer' | 'send' | 'receive' | 'ack' | 'incarnation' | 'addresses' | 'resetPeer' | 'prune'; index: number };
+  | { kind: 'peer' | 'send' | 'rewrite' | 'receive' | 'ack' | 'incarnation' | 'addresses' | 'resetPeer' | 'prune'; index: number };
 
 const index = fc.nat(7);
 const endpoint = fc.nat(2);
@@ -281,8 +281,14 @@ function apply(store: KernelStore, op: Op, made: Made): void {
       store.peers.ensure(peerId);
       return;
     case 'send':
-      if (peer !== undefined) store.outbox.append(peerId, store.peers.takeSendSeq(peerId), `{"n":${op.index}}`);
+      if (peer !== undefined) store.outbox.append(peerId, store.peers.takeSendSeq(peerId), `{"n":${op.index}}`, { n: op.index });
       return;
+    case 'rewrite': {
+      // As the router joins a resolution to the peer's last notify: the last row appended since the COMMIT, if any.
+      const last = peer === undefined ? undefined : store.outbox.lastAppended(peerId);
+      if (last !== undefined) store.outbox.rewriteLast(peerId, last.seq, `{"n":${last.seq},"joined":${op.index}}`, { n: last.seq, joined: op.index });
+      return;
+    }
     case 'receive':
       if (peer !== undefined) store.peers.setReceived(peerId, peer.receivedSeq + 1, `${op.index}`.padStart(32, '0'));
       return;
@@ -389,7 +395,7 @@ describe('tables that write at the COMMIT', () => {
   });
 
   it('read outbox rows as SQLite holds them, from the rows kept since their COMMIT or from SQLite', () => {
-    const outboxOp = fc.record({ kind: fc.constantFrom('send', 'send', 'ack', 'commit', 'commit', 'abort', 'resetPeer', 'rollback', 'end'), index: fc.nat(1) });
+    const outboxOp = fc.record({ kind: fc.constantFrom('send', 'send', 'rewrite', 'ack', 'commit', 'commit', 'abort', 'resetPeer', 'rollback', 'end'), index: fc.nat(1) });
     fc.assert(
       fc.property(fc.array(outboxOp, { minLength: 1, maxLength: 120 }), (ops) => {
         const store = openStore({ path: ':memory:', durability: 'process' });
@@ -430,6 +436,37 @@ describe('tables that write at the COMMIT', () => {
       store.tx.endCrank();
       store.tx.commit();
       expectOutboxReadsAsSqlite(store);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('put back an outbox row rewritten in a crank that aborts, and write its last rewrite at the COMMIT', () => {
+    const store = openStore({ path: ':memory:', durability: 'process' });
+    try {
+      const append = (n: number) => store.outbox.append('P', store.peers.takeSendSeq('P'), `{"n":${n}}`, { n });
+      store.tx.beginCrank();
+      store.peers.ensure('P');
+      append(1);
+      store.tx.endCrank();
+      store.tx.beginCrank();
+      store.outbox.rewriteLast('P', 1, '{"n":1,"more":2}', { n: 1, more: 2 });
+      expect(store.outbox.lastAppended('P')).toEqual({ seq: 1, body: { n: 1, more: 2 } });
+      store.tx.abortCrank();
+      expect(store.outbox.lastAppended('P')).toEqual({ seq: 1, body: { n: 1 } });
+      store.tx.beginCrank();
+      store.outbox.rewriteLast('P', 1, '{"n":1,"more":3}', { n: 1, more: 3 });
+      append(2);
+      // Only the peer's last row can grow: one before it was followed by another.
+      expect(() => store.outbox.rewriteLast('P', 1, '{}', {})).toThrow(/not its last one/);
+      store.tx.endCrank();
+      store.tx.commit();
+      // Committed rows may be sent: none is the last appended any more.
+      expect(store.outbox.lastAppended('P')).toBeUndefined();
+      expect(store.outbox.read('P', 1, 2, 2)).toEqual([
+        { seq: 1, frame: '{"n":1,"more":3}' },
+        { seq: 2, frame: '{"n":2}' },
+      ]);
     } finally {
       store.close();
     }

@@ -68,10 +68,11 @@ describe.each([10, 30])('a store restored from an older copy, then %i new sends 
       party[restored] = await startParty(network, restored, dirOf[restored], false);
       const copied = party[restored].node.store.peers.get(other)!;
       expect(await countOf(party[restored])).toBe(100);
-      // What the copy forgot, in the pair's sequence numbers (each send is a deliver one way and its result the other).
+      // What the copy forgot, in the pair's sequence numbers: each send is a deliver one way, and the results go the
+      // other in notify frames (several to a frame when they follow one another), so 100 delivers and at least one notify.
       const forgottenSends = [copied.nextSendSeq, latest.nextSendSeq - 1];
       const lostReceives = [copied.receivedSeq + 1, latest.receivedSeq];
-      expect(forgottenSends[1]! - forgottenSends[0]!).toBeGreaterThanOrEqual(199);
+      expect(forgottenSends[1]! - forgottenSends[0]!).toBeGreaterThanOrEqual(100);
       const framesBefore = network.wire.length;
 
       const after = await exchange(newSends, 1_000);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryNetwork } from '../../src/net/memoryTransport.js';
+import { maxJoinedNotifyBytes } from '../../src/remote/router.js';
 import { testVat } from '../support/harness.js';
 import { eventually, startNode, tempDirs } from '../support/nodes.js';
 
@@ -29,6 +30,36 @@ describe('cross-node semantics (in-memory transport)', () => {
     expect(await a!.node.kernel.call(rootA, 'call', [remoteB, 'echo', { deep: ['data', 1n] }])).toEqual({ deep: ['data', 1n] });
     await expect(a!.node.kernel.call(rootA, 'call', [remoteB, 'fail', 'no such luck'])).rejects.toThrow('no such luck');
     await expect(a!.node.kernel.call(rootA, 'call', [remoteB, 'noSuchMethod'])).rejects.toThrow(/noSuchMethod/);
+    for (const { node } of nodes) await node.stop();
+  });
+
+  it('joins results that follow one another into one notify frame, in order, within the bound a frame of them may take', async () => {
+    const { network, nodes } = await cluster(['A', 'B']);
+    const [a, b] = nodes;
+    const remoteB = await a!.node.redeemUrl(b!.url);
+    const rootA = a!.node.kernel.rootOf('peer');
+    const notifiesFromB = (since: number) =>
+      network.wire
+        .slice(since)
+        .filter((record) => record.from === 'B')
+        .map((record) => JSON.parse(new TextDecoder().decode(record.frame)) as { type: string; body?: { kind: string; resolutions: unknown[] } })
+        .filter((frame) => frame.type === 'msg' && frame.body?.kind === 'notify')
+        .map((frame) => frame.body!);
+    const burst = async (values: string[]) => {
+      const before = network.wire.length;
+      // Queued together: A sends them in one run, B consumes them in one receive crank and delivers them one after another.
+      const results = values.map((value) => a!.node.kernel.queueToKref(rootA, 'call', [remoteB, 'echo', value]));
+      void a!.node.kernel.run();
+      expect(await Promise.all(results)).toEqual(values);
+      return notifiesFromB(before);
+    };
+    const small = await burst(Array.from({ length: 20 }, (_, index) => `v${index}`));
+    expect(small.flatMap((body) => body.resolutions)).toHaveLength(20);
+    expect(small.length).toBeLessThan(20);
+    for (const body of small) expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(maxJoinedNotifyBytes);
+    // Results too large for two to a frame within the bound go one to a frame.
+    const large = await burst(Array.from({ length: 4 }, (_, index) => `${index}`.repeat(maxJoinedNotifyBytes / 2)));
+    expect(large.map((body) => body.resolutions.length)).toEqual([1, 1, 1, 1]);
     for (const { node } of nodes) await node.stop();
   });
 
