@@ -62,6 +62,12 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
 
   /** Rows appended since the last COMMIT, in order. */
   let appended: AppendedRow[] = [];
+  /** Each peer's last row in `appended`: the router asks for it on every notify, and a scan of `appended` would grow with every other peer's rows. */
+  const lastByPeer = new Map<string, AppendedRow>();
+  const indexLastRows = () => {
+    lastByPeer.clear();
+    for (const row of appended) lastByPeer.set(row.peerId, row);
+  };
   /** Per peer, the highest seq acked since the last COMMIT: rows up to it are gone, and the COMMIT deletes them. */
   const ackedThrough = new Map<string, number>();
   /**
@@ -142,6 +148,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       }
       if (atCrankStart.beforeClear !== undefined) appended = atCrankStart.beforeClear;
       appended.length = atCrankStart.length;
+      indexLastRows();
       for (const [peerId, seq] of atCrankStart.acked) {
         if (seq === undefined) ackedThrough.delete(peerId);
         else ackedThrough.set(peerId, seq);
@@ -156,10 +163,12 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       for (const [peerId, seq] of ackedThrough) forgetCommittedThrough(peerId, seq);
       for (const row of appended) keepCommitted(row);
       appended = [];
+      lastByPeer.clear();
       ackedThrough.clear();
     },
     discard() {
       appended = [];
+      lastByPeer.clear();
       ackedThrough.clear();
       committed.clear();
       cachedChars = 0;
@@ -168,13 +177,6 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
   });
 
   const pendingRow = (peerId: string, seq: number) => appended.find((row) => row.peerId === peerId && row.seq === seq);
-  const lastAppendedRow = (peerId: string): AppendedRow | undefined => {
-    for (let index = appended.length - 1; index >= 0; index -= 1) {
-      const row = appended[index] as AppendedRow;
-      if (row.peerId === peerId) return row;
-    }
-    return undefined;
-  };
   const digestOf = (peerId: string, seq: number): string | undefined => {
     if (seq < stillFrom(peerId, seq)) return undefined;
     const frame = committedFrame(peerId, seq);
@@ -191,14 +193,16 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
      * age of the oldest unacked row); nothing decides on it.
      */
     append(peerId: string, seq: number, bodyJson: string, body?: unknown): void {
-      appended.push({ peerId, seq, frame: bodyJson, body, createdAt: now() });
+      const row = { peerId, seq, frame: bodyJson, body, createdAt: now() };
+      appended.push(row);
+      lastByPeer.set(peerId, row);
     },
     /**
      * The peer's last row, if it was appended since the last COMMIT (so not
      * sent yet), with the body it was appended or last rewritten with.
      */
     lastAppended(peerId: string): { seq: number; body: unknown } | undefined {
-      const row = lastAppendedRow(peerId);
+      const row = lastByPeer.get(peerId);
       return row === undefined ? undefined : { seq: row.seq, body: row.body };
     },
     /**
@@ -207,7 +211,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
      * back what the row held when the crank began.
      */
     rewriteLast(peerId: string, seq: number, bodyJson: string, body: unknown): void {
-      const row = lastAppendedRow(peerId);
+      const row = lastByPeer.get(peerId);
       assert(row?.seq === seq, `rewrite of peer ${peerId}'s row ${seq}, which is not its last one appended since the COMMIT`);
       // (A row appended in this crank goes with an abort anyway; putting its frame back as well does no harm.)
       if (atCrankStart !== undefined && !atCrankStart.rewritten.has(row)) atCrankStart.rewritten.set(row, { frame: row.frame, body: row.body });
@@ -247,6 +251,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       if (!appended.some((row) => row.peerId === peerId)) return;
       if (atCrankStart !== undefined) atCrankStart.beforeClear ??= appended;
       appended = appended.filter((row) => row.peerId !== peerId);
+      lastByPeer.delete(peerId);
     },
     /** Rows not acked yet, committed or not. */
     depth(peerId: string): number {

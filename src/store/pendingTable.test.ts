@@ -467,6 +467,25 @@ describe('tables that write at the COMMIT', () => {
         { seq: 1, frame: '{"n":1,"more":3}' },
         { seq: 2, frame: '{"n":2}' },
       ]);
+      // A row appended in a crank that aborts is gone: the last one is the one before it again; a peer's rows cleared leave none.
+      store.tx.beginCrank();
+      append(3);
+      store.tx.endCrank();
+      store.tx.beginCrank();
+      append(4);
+      expect(store.outbox.lastAppended('P')).toEqual({ seq: 4, body: { n: 4 } });
+      store.tx.abortCrank();
+      expect(store.outbox.lastAppended('P')).toEqual({ seq: 3, body: { n: 3 } });
+      store.tx.beginCrank();
+      store.outbox.clear('P');
+      expect(store.outbox.lastAppended('P')).toBeUndefined();
+      store.tx.abortCrank();
+      expect(store.outbox.lastAppended('P')).toEqual({ seq: 3, body: { n: 3 } });
+      store.tx.beginCrank();
+      store.outbox.clear('P');
+      store.tx.endCrank();
+      store.tx.commit();
+
     } finally {
       store.close();
     }
