@@ -34,6 +34,15 @@ type Transport = keyof typeof listenOn;
 /** Raw baseline sizes: enough messages for a second or more of sending, after a warm-up. */
 const rawMessages = 50_000;
 const rawRounds = 2_000;
+/**
+ * The untimed work before each timing, the raw baseline's and the nodes'
+ * alike: a node's process runs far more code than the raw echo, and V8
+ * compiles it as it gets hot (hundreds of optimizations in the first
+ * thousands of messages), so a timing from a cold start says more about
+ * the compiler than about the path.
+ */
+const warmupMessages = rawMessages / 10;
+const warmupRounds = rawRounds / 10;
 const payload = new Uint8Array(100).fill(120);
 /** Any child still running after this is killed and the bench fails. */
 const childTimeoutMs = 120_000;
@@ -123,31 +132,39 @@ function kernelNote(node: string, summary: PeerSummary, count: number, per: stri
 
 /** A sends `messages` to B's recorder (send-only, or with E()); msgs/s from A's first send until B's recorder has consumed them all. */
 async function nodeThroughput(tempDir: string, transport: Transport, messages: number, options: { sendOnly?: boolean; runtime?: VatRuntime; countStatements?: boolean } = {}) {
-  const n = String(messages);
+  const total = String(warmupMessages + messages);
   const sendOnly = options.sendOnly === true ? ['--send-only'] : [];
   const counting = options.countStatements === true ? ['--count-statements'] : [];
   const setup = { ...liveslotsFsync, runtime: options.runtime ?? 'liveslots' };
-  const { a, b } = await nodePair(tempDir, transport, ['--send', n, '--expect', '0', ...sendOnly, ...counting], ['--send', '0', '--expect', n, '--poll-ms', '10', ...counting], setup);
-  check(b.exactlyOnceInOrder && b.consumed === messages, `node B consumed ${b.consumed} of ${messages} messages, in order: ${b.exactlyOnceInOrder}`);
+  const { a, b } = await nodePair(tempDir, transport, ['--send', total, '--warmup', String(warmupMessages), '--expect', '0', ...sendOnly, ...counting], ['--send', '0', '--expect', total, '--poll-ms', '10', ...counting], setup);
+  check(b.exactlyOnceInOrder && b.consumed === warmupMessages + messages, `node B consumed ${b.consumed} of ${total} messages, in order: ${b.exactlyOnceInOrder}`);
   check(b.timing.consumedAt !== undefined, 'node B did not say when it had consumed them');
   const seconds = (b.timing.consumedAt - a.timing.sendStartedAt) / 1000;
   const frames = (from: PeerSummary) => `${from.stats.framesSent} frames (${from.stats.msgsSent} msgs)`;
+  // The counters run from each node's start, warm-up included: per message of all it sent.
+  const counted = warmupMessages + messages;
   const note =
-    `${messages} msgs A->B in batches of 100, ${seconds.toFixed(2)} s; A sent ${frames(a)}, B ${frames(b)}; ` +
-    `${kernelNote('B', b, messages, 'msg')}; ${kernelNote('A', a, messages, 'msg')}`;
-  const cranksPerMessage = ((a.kernel?.cranks ?? NaN) + (b.kernel?.cranks ?? NaN)) / messages;
-  const statementsPerMessage = { sender: (a.statements ?? NaN) / messages, receiver: (b.statements ?? NaN) / messages };
+    `${messages} msgs A->B in batches of 100, ${seconds.toFixed(2)} s, after ${warmupMessages} untimed; A sent ${frames(a)}, B ${frames(b)}; ` +
+    `per msg of all ${counted}: ${kernelNote('B', b, counted, 'msg')}; ${kernelNote('A', a, counted, 'msg')}`;
+  const cranksPerMessage = ((a.kernel?.cranks ?? NaN) + (b.kernel?.cranks ?? NaN)) / counted;
+  const statementsPerMessage = { sender: (a.statements ?? NaN) / counted, receiver: (b.statements ?? NaN) / counted };
   return { rate: messages / seconds, note, cranksPerMessage, statementsPerMessage };
 }
 
 /** Vat-to-vat round trips A -> B's recorder -> A, timed in A from the COMMIT of one send to the COMMIT of the next. */
 async function nodeRoundTrips(tempDir: string, rounds: number, setup: PairSetup = liveslotsFsync) {
-  const r = String(rounds);
-  const { a, b } = await nodePair(tempDir, 'tcp', ['--send', '0', '--expect', '0', '--rtt-rounds', r], ['--send', '0', '--expect', r], setup);
-  check(b.exactlyOnceInOrder && b.consumed === rounds, `node B consumed ${b.consumed} of ${rounds} pings, in order: ${b.exactlyOnceInOrder}`);
+  const pings = warmupRounds + rounds;
+  const { a, b } = await nodePair(
+    tempDir,
+    'tcp',
+    ['--send', '0', '--expect', '0', '--rtt-rounds', String(rounds), '--warmup', String(warmupRounds)],
+    ['--send', '0', '--expect', String(pings)],
+    setup,
+  );
+  check(b.exactlyOnceInOrder && b.consumed === pings, `node B consumed ${b.consumed} of ${pings} pings, in order: ${b.exactlyOnceInOrder}`);
   const times = a.roundTripsMs ?? [];
   check(times.length >= rounds - 1, `node A timed ${times.length} of ${rounds - 1} round trips`);
-  const note = `${kernelNote('A', a, rounds, 'round')}; ${kernelNote('B', b, rounds, 'round')}`;
+  const note = `after ${warmupRounds} untimed; per round of all ${pings}: ${kernelNote('A', a, pings, 'round')}; ${kernelNote('B', b, pings, 'round')}`;
   const mean = times.reduce((sum, time) => sum + time, 0) / times.length;
   return { p50: percentile(times, 0.5), p90: percentile(times, 0.9), mean, count: times.length, note };
 }
@@ -215,11 +232,11 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
     for (const transport of ['tcp', 'ws'] as const) {
       progress(`libp2p.raw.${transport}: ${rawMessages} messages${transport === 'tcp' ? `, ${rawRounds} echoes` : ''}`);
       await withRawPeer(transport, async (dialer, peer) => {
-        await rawThroughput(dialer, peer, rawMessages / 10); // warm-up
+        await rawThroughput(dialer, peer, warmupMessages);
         raw[transport] = await rawThroughput(dialer, peer, rawMessages);
         emit({ name: `libp2p.raw.${transport}`, value: raw[transport], unit: 'msgs/s', note: `${rawMessages} x 100 B, one awaited write each; ${rawNote}` });
         if (transport !== 'tcp') return;
-        await rawRoundTrips(dialer, peer, rawRounds / 10); // warm-up
+        await rawRoundTrips(dialer, peer, warmupRounds);
         const times = await rawRoundTrips(dialer, peer, rawRounds);
         rawRtt = percentile(times, 0.5) * 1000;
         emit({ name: 'libp2p.rtt.p50.tcp', value: percentile(times, 0.5) * 1000, unit: 'us', note: `echo of 100 B, median of ${rawRounds}; ${rawNote}` });

@@ -40,9 +40,13 @@ export function buildRootObject(_vatPowers, _parameters, baggage) {
     sendOnlyBatchToTarget(size, last) {
       return sendOnlyBatch(baggage.get('target'), size, last);
     },
-    /** `rounds` sequential round trips to `peer`, each awaiting the reply. */
-    async pingPong(peer, rounds) {
-      for (let round = 1; round <= rounds; round += 1) {
+    /** How many messages the target has consumed, asked after every message sent to it so far (and answered after them). */
+    targetCount() {
+      return E(baggage.get('target')).count();
+    },
+    /** `rounds` sequential round trips to `peer`, numbered from `first`, each awaiting the reply. */
+    async pingPong(peer, rounds, first = 1) {
+      for (let round = first; round < first + rounds; round += 1) {
         // eslint-disable-next-line no-await-in-loop
         await E(peer).receive(round);
       }

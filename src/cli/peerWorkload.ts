@@ -22,6 +22,7 @@ interface PeerWorkloadOptions {
   send?: number;
   expect?: number;
   rttRounds: number;
+  warmup: number;
   batch: number;
   sendOnly: boolean;
   countStatements: boolean;
@@ -56,6 +57,13 @@ export function peerWorkloadCommand(): Command {
       '--rtt-rounds <n>',
       'after sending, time this many sequential round trips (the sender vat\'s pingPong) to the peer\'s recorder, ' +
         'which must --expect exactly these; their durations (ms) go to roundTripsMs in the summary',
+      wholeNumber,
+      0,
+    )
+    .option(
+      '--warmup <n>',
+      'untimed work first, so that the timings are of warm processes (as the raw libp2p baseline\'s are): the first n of the --send messages, ' +
+        'until the peer has consumed them; with --rtt-rounds, n round trips before the timed ones (the peer\'s --expect counts them all)',
       wholeNumber,
       0,
     )
@@ -140,14 +148,24 @@ async function sendAndWait(
   if (!((await kernel.call(sender, 'hasTarget')) as boolean)) {
     await kernel.call(sender, 'setTarget', [await peerTarget()]);
   }
-  const sendStartedAt = Date.now();
-  const rounds = Math.ceil(send / options.batch) + 1;
-  for (let round = 0; round < rounds; round += 1) {
-    if (((await kernel.call(sender, 'nextSeq')) as number) > send) break;
-    const sent = (await kernel.call(sender, options.sendOnly ? 'sendOnlyBatchToTarget' : 'sendBatchToTarget', [options.batch, send])) as number;
-    say(`  sent ${sent}/${send}`);
+  /** Sends the numbered messages up to `last` (from where the sender vat stands: a restart resumes). */
+  const sendThrough = async (last: number) => {
+    for (let round = 0; round < Math.ceil(last / options.batch) + 1; round += 1) {
+      if (((await kernel.call(sender, 'nextSeq')) as number) > last) break;
+      const sent = (await kernel.call(sender, options.sendOnly ? 'sendOnlyBatchToTarget' : 'sendBatchToTarget', [options.batch, last])) as number;
+      say(`  sent ${sent}/${send}`);
+    }
+  };
+  const warmup = Math.min(options.warmup, send);
+  if (warmup > 0) {
+    await sendThrough(warmup);
+    // Asked after the warm-up's messages, in the same order: answered once the peer's recorder has consumed them.
+    const consumedByPeer = (await kernel.call(sender, 'targetCount')) as number;
+    say(`  warm-up: the peer consumed ${consumedByPeer}`);
   }
-  const roundTripsMs = options.rttRounds > 0 ? await timeRoundTrips(node, await peerTarget(), options.rttRounds) : undefined;
+  const sendStartedAt = Date.now();
+  await sendThrough(send);
+  const roundTripsMs = options.rttRounds > 0 ? await timeRoundTrips(node, await peerTarget(), options.rttRounds, options.warmup) : undefined;
   // Done when the peer's messages are all consumed here, ours all acked,
   // and the peer has been quiet for --linger-ms (it may still be waiting for
   // acks of its last frames). Bounded: the peer may be down for a while.
@@ -180,7 +198,7 @@ async function sendAndWait(
   const statementsRun = options.countStatements ? statements.count - statementsAtReady : undefined;
   const verdict = await verifyWorkload(kernel, expect);
   const outbox = peerId === '' ? -1 : node.sessions.outboxDepth(peerId);
-  const timing = { sendStartedAt, consumedAt };
+  const timing = { sendStartedAt, consumedAt, warmup };
   const summary = { ...verdict, outbox, stats: node.sessions.stats, timing, kernel: kernelStats, statements: statementsRun, roundTripsMs };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   return verdict.exactlyOnceInOrder && outbox === 0 ? 0 : 1;
@@ -199,10 +217,12 @@ async function waitForFile(file: string, timeoutMs: number): Promise<string> {
  * `rounds` sequential round trips from the sender vat (`pingPong`) to
  * `target`, timed from the host: each one runs from the release of a send
  * (its COMMIT, on disk) to the release of the next, which the sender makes
- * once the reply is in.
+ * once the reply is in; after `warmup` untimed ones (numbered first: the
+ * peer's recorder sees one sequence).
  */
-async function timeRoundTrips(node: KenNode, target: object, rounds: number): Promise<number[]> {
+async function timeRoundTrips(node: KenNode, target: object, rounds: number, warmup: number): Promise<number[]> {
   const { kernel } = node;
+  if (warmup > 0) await kernel.call(kernel.rootOf('sender'), 'pingPong', [target, warmup]);
   const nextSendSeq = () => node.store.peers.all()[0]?.nextSendSeq;
   const committed: number[] = [];
   let seq = nextSendSeq();
@@ -214,7 +234,7 @@ async function timeRoundTrips(node: KenNode, target: object, rounds: number): Pr
     // The round trip ends when the send may leave: once its COMMIT is on disk.
     return { afterActions: () => committed.push(performance.now()) };
   });
-  await kernel.call(kernel.rootOf('sender'), 'pingPong', [target, rounds]);
+  await kernel.call(kernel.rootOf('sender'), 'pingPong', [target, rounds, warmup + 1]);
   timing = false;
   return committed.slice(1).map((at, index) => at - (committed[index] ?? at));
 }
