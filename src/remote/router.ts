@@ -14,12 +14,16 @@ import { makeRemoteTranslator } from './remoteTranslator.js';
  * at all, and is transmitted only after that COMMIT.
  */
 export function appendToOutbox(context: KernelContext, peerId: string, content: MessageContent): number {
+  return appendRow(context, peerId, (seen) => JSON.stringify({ ...content, seen }));
+}
+
+/** Appends the body `bodyJsonOf(seen)` makes under the pair's next seq (see {@link appendToOutbox}), with `joinable` for the router to read back. */
+function appendRow(context: KernelContext, peerId: string, bodyJsonOf: (seen: number) => string, joinable?: (seen: number) => JoinableNotify): number {
   const { peers, outbox } = context.store;
   const peer = peers.get(peerId);
   assert(peer !== undefined, `append to the outbox of unknown peer ${peerId}`);
   const seq = peers.takeSendSeq(peerId);
-  const body: MessageBody = { ...content, seen: peer.receivedSeq };
-  outbox.append(peerId, seq, JSON.stringify(body), body);
+  outbox.append(peerId, seq, bodyJsonOf(peer.receivedSeq), joinable?.(peer.receivedSeq));
   return seq;
 }
 
@@ -33,6 +37,22 @@ export function appendToOutbox(context: KernelContext, peerId: string, content: 
 export const maxJoinedNotifyBytes = 768;
 
 /**
+ * What the router keeps with a notify row it appended, to join more
+ * resolutions to it without parsing or stringifying what the row holds:
+ * its resolutions as JSON, comma-separated, and the body's length in
+ * UTF-8 bytes (joining is linear in the resolutions, not quadratic).
+ */
+interface JoinableNotify {
+  readonly kind: 'notify';
+  readonly seen: number;
+  readonly resolutionsJson: string;
+  readonly bytes: number;
+}
+
+/** A notify body as JSON: the same JSON a frame's schema reads as `{ kind: 'notify', resolutions, seen }`. */
+const notifyJson = (resolutionsJson: string, seen: number) => `{"kind":"notify","resolutions":[${resolutionsJson}],"seen":${seen}}`;
+
+/**
  * Adds a resolution to the peer's last outbox row, if that is a notify
  * appended since the last COMMIT (not sent yet) with the same `seen`, and
  * stays within {@link maxJoinedNotifyBytes}; returns its seq, or undefined
@@ -42,16 +62,27 @@ export const maxJoinedNotifyBytes = 768;
  * frame, one outbox row and one ack for a run of results instead of one
  * each.
  */
-function joinLastNotify(context: KernelContext, peerId: string, seen: number, resolution: NotifyResolution): number | undefined {
+function joinLastNotify(context: KernelContext, peerId: string, seen: number, resolutionJson: string): number | undefined {
   const { outbox } = context.store;
   const last = outbox.lastAppended(peerId);
-  const body = last?.body as MessageBody | undefined;
-  if (last === undefined || body?.kind !== 'notify' || body.seen !== seen) return undefined;
-  const joined: MessageBody = { ...body, resolutions: [...body.resolutions, resolution] };
-  const json = JSON.stringify(joined);
-  if (Buffer.byteLength(json) > maxJoinedNotifyBytes) return undefined;
-  outbox.rewriteLast(peerId, last.seq, json, joined);
+  const joinable = last?.body as JoinableNotify | undefined;
+  if (last === undefined || joinable?.kind !== 'notify' || joinable.seen !== seen) return undefined;
+  // One comma more, and the resolution.
+  const bytes = joinable.bytes + 1 + Buffer.byteLength(resolutionJson);
+  if (bytes > maxJoinedNotifyBytes) return undefined;
+  const resolutionsJson = `${joinable.resolutionsJson},${resolutionJson}`;
+  outbox.rewriteLast(peerId, last.seq, notifyJson(resolutionsJson, seen), { kind: 'notify', seen, resolutionsJson, bytes } satisfies JoinableNotify);
   return last.seq;
+}
+
+/** Appends a notify row of one resolution, which later ones may join. */
+function appendNotify(context: KernelContext, peerId: string, resolutionJson: string): number {
+  return appendRow(
+    context,
+    peerId,
+    (seen) => notifyJson(resolutionJson, seen),
+    (seen) => ({ kind: 'notify', seen, resolutionsJson: resolutionJson, bytes: Buffer.byteLength(notifyJson(resolutionJson, seen)) }),
+  );
 }
 
 type NotifyResolution = Extract<MessageBody, { kind: 'notify' }>['resolutions'][number];
@@ -137,7 +168,8 @@ export function makeRemoteRouter(maxUnacked: number, listener: RouterListener): 
       if (peer.forgotten !== null) return;
       const translator = makeRemoteTranslator(context, endpoint);
       const resolution: NotifyResolution = [translator.toWire(kpid), promise.state === 'rejected', translator.dataToWire(promise.data)];
-      const seq = joinLastNotify(context, peer.peerId, peer.receivedSeq, resolution) ?? appendToOutbox(context, peer.peerId, { kind: 'notify', resolutions: [resolution] });
+      const resolutionJson = JSON.stringify(resolution);
+      const seq = joinLastNotify(context, peer.peerId, peer.receivedSeq, resolutionJson) ?? appendNotify(context, peer.peerId, resolutionJson);
       // The peer retires the ref as it consumes the notify; this node names the promise anew from now on.
       translator.retire(kpid, seq);
     },

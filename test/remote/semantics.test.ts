@@ -60,6 +60,13 @@ describe('cross-node semantics (in-memory transport)', () => {
     // Results too large for two to a frame within the bound go one to a frame.
     const large = await burst(Array.from({ length: 4 }, (_, index) => `${index}`.repeat(maxJoinedNotifyBytes / 2)));
     expect(large.map((body) => body.resolutions.length)).toEqual([1, 1, 1, 1]);
+    // The bound is in UTF-8 bytes: an ASCII result of ~295 characters and one of ~200 characters, ~400 bytes, go apart; two ASCII ones of ~295 join.
+    const ascii = 'e'.repeat(maxJoinedNotifyBytes / 2.6);
+    const wide = await burst(['first', ascii, 'é'.repeat(200)]);
+    expect(wide.map((body) => body.resolutions.length)).toEqual([1, 1, 1]);
+    const narrow = await burst(['first', ascii, ascii]);
+    expect(narrow.map((body) => body.resolutions.length)).toEqual([1, 2]);
+    for (const body of [...wide, ...narrow]) expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(maxJoinedNotifyBytes);
     for (const { node } of nodes) await node.stop();
   });
 
