@@ -268,6 +268,16 @@ export async function measureRemote(emit: (result: Result) => void, options: Rem
       note: `lean vats; ${(leanShare * 100).toFixed(1)}% of libp2p.raw.tcp (target >= 20%${leanShare < 0.2 ? ', MISSED' : ''}); ${lean.note}`,
     });
 
+    // What a lean message costs without its result: the share of the rate the result's round trip takes.
+    progress(`remote.throughput.tcp.sendonly.lean: ${messages} send-only messages between two node processes, lean vats`);
+    const leanSendOnly = await nodeThroughput(tempDir, 'tcp', messages, { runtime: 'lean', sendOnly: true });
+    emit({
+      name: 'remote.throughput.tcp.sendonly.lean',
+      value: leanSendOnly.rate,
+      unit: 'msgs/s',
+      note: `lean vats, E.sendOnly; ${((leanSendOnly.rate / (raw.tcp ?? NaN)) * 100).toFixed(1)}% of libp2p.raw.tcp; ${leanSendOnly.note}`,
+    });
+
     // Counted in a run of its own: the count's callback would weigh on the rate.
     progress(`remote.sql_per_message.{sender,receiver}.lean: ${messages} messages, lean vats, statements counted`);
     const counted = await nodeThroughput(tempDir, 'tcp', messages, { runtime: 'lean', countStatements: true });
