@@ -14,16 +14,17 @@ import { makeRemoteTranslator } from './remoteTranslator.js';
  * at all, and is transmitted only after that COMMIT.
  */
 export function appendToOutbox(context: KernelContext, peerId: string, content: MessageContent): number {
-  return appendRow(context, peerId, (seen) => JSON.stringify({ ...content, seen }));
+  return appendRow(context, peerId, (seen) => ({ json: JSON.stringify({ ...content, seen }) }));
 }
 
-/** Appends the body `bodyJsonOf(seen)` makes under the pair's next seq (see {@link appendToOutbox}), with `joinable` for the router to read back. */
-function appendRow(context: KernelContext, peerId: string, bodyJsonOf: (seen: number) => string, joinable?: (seen: number) => JoinableNotify): number {
+/** Appends the body `make(seen)` gives as JSON under the pair's next seq (see {@link appendToOutbox}), with what it gives the router to read back. */
+function appendRow(context: KernelContext, peerId: string, make: (seen: number) => { json: string; joinable?: JoinableNotify }): number {
   const { peers, outbox } = context.store;
   const peer = peers.get(peerId);
   assert(peer !== undefined, `append to the outbox of unknown peer ${peerId}`);
   const seq = peers.takeSendSeq(peerId);
-  outbox.append(peerId, seq, bodyJsonOf(peer.receivedSeq), joinable?.(peer.receivedSeq));
+  const { json, joinable } = make(peer.receivedSeq);
+  outbox.append(peerId, seq, json, joinable);
   return seq;
 }
 
@@ -77,12 +78,10 @@ function joinLastNotify(context: KernelContext, peerId: string, seen: number, re
 
 /** Appends a notify row of one resolution, which later ones may join. */
 function appendNotify(context: KernelContext, peerId: string, resolutionJson: string): number {
-  return appendRow(
-    context,
-    peerId,
-    (seen) => notifyJson(resolutionJson, seen),
-    (seen) => ({ kind: 'notify', seen, resolutionsJson: resolutionJson, bytes: Buffer.byteLength(notifyJson(resolutionJson, seen)) }),
-  );
+  return appendRow(context, peerId, (seen) => {
+    const json = notifyJson(resolutionJson, seen);
+    return { json, joinable: { kind: 'notify', seen, resolutionsJson: resolutionJson, bytes: Buffer.byteLength(json) } };
+  });
 }
 
 type NotifyResolution = Extract<MessageBody, { kind: 'notify' }>['resolutions'][number];
