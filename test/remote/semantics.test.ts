@@ -8,8 +8,7 @@ const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
 
 /** Nodes named `names` on one in-memory network, each with a `peer` vat whose root is shared by URL. */
-async function cluster(names: string[]) {
-  const network = new MemoryNetwork();
+async function cluster(names: string[], network = new MemoryNetwork()) {
   const nodes = [];
   for (const name of names) {
     const dir = dirs.make(`ken-${name}-`);
@@ -60,13 +59,44 @@ describe('cross-node semantics (in-memory transport)', () => {
     // Results too large for two to a frame within the bound go one to a frame.
     const large = await burst(Array.from({ length: 4 }, (_, index) => `${index}`.repeat(maxJoinedNotifyBytes / 2)));
     expect(large.map((body) => body.resolutions.length)).toEqual([1, 1, 1, 1]);
-    // The bound is in UTF-8 bytes: an ASCII result of ~295 characters and one of ~200 characters, ~400 bytes, go apart; two ASCII ones of ~295 join.
-    const ascii = 'e'.repeat(maxJoinedNotifyBytes / 2.6);
-    const wide = await burst(['first', ascii, 'é'.repeat(200)]);
-    expect(wide.map((body) => body.resolutions.length)).toEqual([1, 1, 1]);
-    const narrow = await burst(['first', ascii, ascii]);
-    expect(narrow.map((body) => body.resolutions.length)).toEqual([1, 2]);
-    for (const body of [...wide, ...narrow]) expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(maxJoinedNotifyBytes);
+    for (const { node } of nodes) await node.stop();
+  });
+
+  it('counts the bound on joined results in UTF-8 bytes', async () => {
+    // A's messages to B are held while it sends them, then arrive together: B consumes the first, delivers it, then the rest in one crank.
+    const held: (() => void)[] = [];
+    let holding = false;
+    const isDeliver = (frame: Uint8Array) => (JSON.parse(new TextDecoder().decode(frame)) as { body?: { kind: string } }).body?.kind === 'deliver';
+    const network = new MemoryNetwork((from, _to, arrive, frame) => {
+      if (holding && from === 'A' && isDeliver(frame)) held.push(arrive);
+      else setImmediate(arrive);
+    });
+    const { nodes } = await cluster(['A', 'B'], network);
+    const [a, b] = nodes;
+    const remoteB = await a!.node.redeemUrl(b!.url);
+    const rootA = a!.node.kernel.rootOf('peer');
+    const heldBurst = async (values: string[]) => {
+      const before = network.wire.length;
+      holding = true;
+      const results = values.map((value) => a!.node.kernel.queueToKref(rootA, 'call', [remoteB, 'echo', value]));
+      void a!.node.kernel.run();
+      await eventually(`A sent its ${values.length} messages`, () => held.length === values.length);
+      holding = false;
+      setImmediate(() => held.splice(0).forEach((arrive) => arrive()));
+      expect(await Promise.all(results)).toEqual(values);
+      const notifies = network.wire
+        .slice(before)
+        .filter((record) => record.from === 'B')
+        .map((record) => JSON.parse(new TextDecoder().decode(record.frame)) as { body?: { kind: string; resolutions: unknown[] } })
+        .filter((frame) => frame.body?.kind === 'notify')
+        .map((frame) => frame.body!);
+      for (const body of notifies) expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(maxJoinedNotifyBytes);
+      return notifies.map((body) => body.resolutions.length);
+    };
+    const ascii = 'e'.repeat(295);
+    // Two results of ~340 bytes join; one of ~340 and one of ~200 characters but ~440 bytes would pass the bound, so they go apart.
+    expect(await heldBurst(['first', ascii, ascii])).toEqual([1, 2]);
+    expect(await heldBurst(['first', ascii, 'é'.repeat(200)])).toEqual([1, 1, 1]);
     for (const { node } of nodes) await node.stop();
   });
 
