@@ -586,12 +586,7 @@ export class Kernel {
     }
   }
 
-  /**
-   * Delivers to a vat with a syscall handler for this crank. Says whether
-   * the vat was at fault: an illegal syscall, or a delivery its runtime
-   * could not complete. The kernel checks what it delivers (capdataCheck.ts),
-   * so well-formed input cannot be the cause: the fault is the vat's.
-   */
+  /** The vat's syscall handler, made at its first delivery. */
   #syscallHandlerOf(vatId: VatId): SyscallHandler {
     let handler = this.#syscallHandlers.get(vatId);
     if (handler === undefined) {
@@ -601,6 +596,12 @@ export class Kernel {
     return handler;
   }
 
+  /**
+   * Delivers to a vat, its syscall handler recording this crank. Says whether
+   * the vat was at fault: an illegal syscall, or a delivery its runtime
+   * could not complete. The kernel checks what it delivers (capdataCheck.ts),
+   * so well-formed input cannot be the cause: the fault is the vat's.
+   */
   async #deliver(vatId: VatId, delivery: VatDelivery, key: string | undefined): Promise<{ fault: string | undefined; record: SyscallRecord }> {
     const vat = this.#vats.get(vatId);
     assert(vat !== undefined, `delivery to ${vatId}, which is not running`);

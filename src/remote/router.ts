@@ -66,7 +66,7 @@ const notifyJson = (resolutionsJson: string, seen: number) => `{"kind":"notify",
 function joinLastNotify(context: KernelContext, peerId: string, seen: number, resolutionJson: string): number | undefined {
   const { outbox } = context.store;
   const last = outbox.lastAppended(peerId);
-  const joinable = last?.body as JoinableNotify | undefined;
+  const joinable = last?.kept as JoinableNotify | undefined;
   if (last === undefined || joinable?.kind !== 'notify' || joinable.seen !== seen) return undefined;
   // One comma more, and the resolution.
   const bytes = joinable.bytes + 1 + Buffer.byteLength(resolutionJson);

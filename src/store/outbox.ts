@@ -7,8 +7,8 @@ interface AppendedRow {
   peerId: string;
   seq: number;
   frame: string;
-  /** What the caller made `frame` from, for it to read back ({@link OutboxStore.lastAppended}); the store never looks inside. */
-  body: unknown;
+  /** What the caller keeps with the row, for it to read back ({@link OutboxStore.lastAppended}); the store never looks inside. */
+  kept: unknown;
   createdAt: number;
 }
 
@@ -57,7 +57,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
   const clear = tx.direct(db.prepare<[string]>('DELETE FROM outbox WHERE peer_id = ?'));
   const depthAfter = db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM outbox WHERE peer_id = ? AND seq > ?');
   const oldestAfter = db.prepare<[string, number], { created_at: number }>('SELECT created_at FROM outbox WHERE peer_id = ? AND seq > ? ORDER BY seq LIMIT 1');
-  // A store of schema v7 wrote each row's digest; rows are digested when asked now (a row's body never changes).
+  // A store of schema v7 wrote each row's digest; rows are digested when asked now (a committed row's body never changes).
   const rowBody = db.prepare<[string, number], { frame: string; digest: string | null }>('SELECT CAST(frame AS TEXT) AS frame, digest FROM outbox WHERE peer_id = ? AND seq = ?');
 
   /** Rows appended since the last COMMIT, in order. */
@@ -121,7 +121,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
    * rewrote, with what they held.
    */
   let atCrankStart:
-    | { length: number; beforeClear: AppendedRow[] | undefined; acked: Map<string, number | undefined>; rewritten: Map<AppendedRow, { frame: string; body: unknown }> }
+    | { length: number; beforeClear: AppendedRow[] | undefined; acked: Map<string, number | undefined>; rewritten: Map<AppendedRow, { frame: string; kept: unknown }> }
     | undefined;
   const setAckedThrough = (peerId: string, seq: number | undefined) => {
     if (atCrankStart !== undefined && !atCrankStart.acked.has(peerId)) atCrankStart.acked.set(peerId, ackedThrough.get(peerId));
@@ -144,7 +144,7 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
       assert(atCrankStart !== undefined, 'outbox: abort without a crank');
       for (const [row, before] of atCrankStart.rewritten) {
         row.frame = before.frame;
-        row.body = before.body;
+        row.kept = before.kept;
       }
       if (atCrankStart.beforeClear !== undefined) appended = atCrankStart.beforeClear;
       appended.length = atCrankStart.length;
@@ -192,31 +192,32 @@ export function makeOutboxStore(db: SqliteDatabase, tx: TransactionControl, now:
      * Appends a row, stamped with `now()`. Only metrics read the stamp (the
      * age of the oldest unacked row); nothing decides on it.
      */
-    append(peerId: string, seq: number, bodyJson: string, body?: unknown): void {
-      const row = { peerId, seq, frame: bodyJson, body, createdAt: now() };
+    append(peerId: string, seq: number, bodyJson: string, kept?: unknown): void {
+      const row = { peerId, seq, frame: bodyJson, kept, createdAt: now() };
       appended.push(row);
       lastByPeer.set(peerId, row);
     },
     /**
      * The peer's last row, if it was appended since the last COMMIT (so not
-     * sent yet), with the body it was appended or last rewritten with.
+     * sent yet), with what the caller kept with it when it appended or last
+     * rewrote it.
      */
-    lastAppended(peerId: string): { seq: number; body: unknown } | undefined {
+    lastAppended(peerId: string): { seq: number; kept: unknown } | undefined {
       const row = lastByPeer.get(peerId);
-      return row === undefined ? undefined : { seq: row.seq, body: row.body };
+      return row === undefined ? undefined : { seq: row.seq, kept: row.kept };
     },
     /**
      * Replaces the frame of the peer's last row, appended since the last
      * COMMIT (the caller adds to what it says). An abort of the crank puts
      * back what the row held when the crank began.
      */
-    rewriteLast(peerId: string, seq: number, bodyJson: string, body: unknown): void {
+    rewriteLast(peerId: string, seq: number, bodyJson: string, kept: unknown): void {
       const row = lastByPeer.get(peerId);
       assert(row?.seq === seq, `rewrite of peer ${peerId}'s row ${seq}, which is not its last one appended since the COMMIT`);
       // (A row appended in this crank goes with an abort anyway; putting its frame back as well does no harm.)
-      if (atCrankStart !== undefined && !atCrankStart.rewritten.has(row)) atCrankStart.rewritten.set(row, { frame: row.frame, body: row.body });
+      if (atCrankStart !== undefined && !atCrankStart.rewritten.has(row)) atCrankStart.rewritten.set(row, { frame: row.frame, kept: row.kept });
       row.frame = bodyJson;
-      row.body = body;
+      row.kept = kept;
     },
     /** Committed rows with `from <= seq <= to`, at most `limit`, in order (none acked since). */
     read(peerId: string, from: number, to: number, limit: number): { seq: number; frame: string }[] {

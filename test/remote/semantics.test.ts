@@ -20,6 +20,16 @@ async function cluster(names: string[], network = new MemoryNetwork()) {
   return { network, nodes };
 }
 
+/** The bodies of the `notify` messages `from` sent since the network's `since`th frame. */
+function notifyBodies(network: MemoryNetwork, from: string, since: number) {
+  return network.wire
+    .slice(since)
+    .filter((record) => record.from === from)
+    .map((record) => JSON.parse(new TextDecoder().decode(record.frame)) as { type: string; body?: { kind: string; resolutions: unknown[] } })
+    .filter((frame) => frame.type === 'msg' && frame.body?.kind === 'notify')
+    .map((frame) => frame.body!);
+}
+
 describe('cross-node semantics (in-memory transport)', () => {
   it('returns results and rejections across nodes', async () => {
     const { nodes } = await cluster(['A', 'B']);
@@ -37,20 +47,13 @@ describe('cross-node semantics (in-memory transport)', () => {
     const [a, b] = nodes;
     const remoteB = await a!.node.redeemUrl(b!.url);
     const rootA = a!.node.kernel.rootOf('peer');
-    const notifiesFromB = (since: number) =>
-      network.wire
-        .slice(since)
-        .filter((record) => record.from === 'B')
-        .map((record) => JSON.parse(new TextDecoder().decode(record.frame)) as { type: string; body?: { kind: string; resolutions: unknown[] } })
-        .filter((frame) => frame.type === 'msg' && frame.body?.kind === 'notify')
-        .map((frame) => frame.body!);
     const burst = async (values: string[]) => {
       const before = network.wire.length;
       // Queued together: A sends them in one run, B consumes them in one receive crank and delivers them one after another.
       const results = values.map((value) => a!.node.kernel.queueToKref(rootA, 'call', [remoteB, 'echo', value]));
       void a!.node.kernel.run();
       expect(await Promise.all(results)).toEqual(values);
-      return notifiesFromB(before);
+      return notifyBodies(network, 'B', before);
     };
     const small = await burst(Array.from({ length: 20 }, (_, index) => `v${index}`));
     expect(small.flatMap((body) => body.resolutions)).toHaveLength(20);
@@ -84,12 +87,7 @@ describe('cross-node semantics (in-memory transport)', () => {
       holding = false;
       setImmediate(() => held.splice(0).forEach((arrive) => arrive()));
       expect(await Promise.all(results)).toEqual(values);
-      const notifies = network.wire
-        .slice(before)
-        .filter((record) => record.from === 'B')
-        .map((record) => JSON.parse(new TextDecoder().decode(record.frame)) as { body?: { kind: string; resolutions: unknown[] } })
-        .filter((frame) => frame.body?.kind === 'notify')
-        .map((frame) => frame.body!);
+      const notifies = notifyBodies(network, 'B', before);
       for (const body of notifies) expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThanOrEqual(maxJoinedNotifyBytes);
       return notifies.map((body) => body.resolutions.length);
     };
