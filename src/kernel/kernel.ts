@@ -154,7 +154,7 @@ export class Kernel {
   readonly #pendingInputs: (() => void)[] = [];
   readonly #external: ExternalWork[] = [];
   #rerun = false;
-  /** Each vat's syscall handler, made at its first delivery (syscallHandler.ts); dropped with the vat's instance. */
+  /** Each vat's syscall handler, made at its first delivery (syscallHandler.ts); it holds nothing of the vat's instance, so a restart or upgrade keeps it, and a vat that fails or is terminated drops it. */
   readonly #syscallHandlers = new Map<VatId, SyscallHandler>();
   #syscall: VatSyscall | undefined;
   /** The vat `#syscall` serves: a syscall from any other (an abandoned delivery's leftovers) is refused. */

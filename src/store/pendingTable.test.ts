@@ -485,7 +485,6 @@ describe('tables that write at the COMMIT', () => {
       store.outbox.clear('P');
       store.tx.endCrank();
       store.tx.commit();
-
     } finally {
       store.close();
     }
